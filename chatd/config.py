@@ -1,0 +1,33 @@
+"""chatd's settings as typed values, built from options and the environment (see ``chatd.tap``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chatd.ratelimit import Rate
+
+def _packaged_static() -> str:
+    """``www/`` as installed into the package (setup.py), or beside it in a checkout."""
+    here = Path(__file__).resolve().parent
+    installed = here / "www"
+    return str(installed if installed.is_dir() else here.parent / "www")
+
+
+PACKAGED_STATIC = _packaged_static()
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: list[str] = field(default_factory=lambda: ["tcp:8080"])
+    mongo: str | None = None
+    data_dir: str = "./chatd-data"
+    jwt_secret: bytes | None = None
+    token_ttl: int = 3600
+    redis: str | None = None
+    allowed_origins: list[str] = field(default_factory=list)
+    static: str = PACKAGED_STATIC
+    max_upload: int = 26_214_400
+    auth_rate: Rate = Rate(5, 20)
+    socket_rate: Rate = Rate(20, 50)
+    bcrypt_cost: int = 12

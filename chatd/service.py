@@ -1,0 +1,78 @@
+"""Wiring: the object graph behind one chatd process, as a MultiService.
+
+Children start in order (secret, embedded store, store, password pool,
+listeners) and stop in reverse, so nothing listens before it can answer and
+the store outlives the last request.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import MultiService, Service
+
+from chatd import secret
+from chatd.accounts import Accounts
+from chatd.config import Config
+from chatd.passwords import PasswordHasher
+from chatd.ratelimit import KeyedRateLimiter
+from chatd.storage.embedded import EmbeddedStore
+from chatd.storage.mongo import MongoStore
+from chatd.tokens import TokenIssuer
+from chatd.web.api import ApiResource, ApiRoutes
+from chatd.web.cors import OriginPolicy
+from chatd.web.health import HealthResource
+from chatd.web.site import ListeningService, build_site
+
+
+class _SecretLoader(Service):
+    """Loads (or generates) the token secret at start: file I/O does not belong in makeService."""
+
+    name = "secret"
+
+    def __init__(self, data_dir: str, tokens: TokenIssuer) -> None:
+        self._data_dir = data_dir
+        self._tokens = tokens
+
+    def startService(self) -> None:
+        super().startService()
+        self._tokens.set_secret(secret.load_or_create(self._data_dir))
+
+
+class ChatdService(MultiService):
+    """One chatd: ``store``, ``accounts``, ``listener`` (and ``embedded`` when no --mongo)."""
+
+    def __init__(self, config: Config, reactor) -> None:
+        super().__init__()
+        self.config = config
+        tokens = TokenIssuer(reactor, config.token_ttl, config.jwt_secret)
+        if config.jwt_secret is None:
+            _SecretLoader(config.data_dir, tokens).setServiceParent(self)
+
+        self.embedded = None
+        if config.mongo is None:
+            self.embedded = EmbeddedStore(reactor, config.data_dir)
+            self.embedded.setServiceParent(self)
+            self.store = MongoStore(reactor, self.embedded.uri)
+        else:
+            self.store = MongoStore(reactor, lambda: config.mongo)
+        self.store.setServiceParent(self)
+
+        hasher = PasswordHasher(reactor, cost=config.bcrypt_cost)
+        hasher.setServiceParent(self)
+        self.accounts = Accounts(
+            self.store,
+            hasher,
+            tokens,
+            reactor,
+            address_limiter=KeyedRateLimiter(config.auth_rate, reactor),
+            account_limiter=KeyedRateLimiter(config.auth_rate, reactor),
+        )
+        origins = OriginPolicy(config.allowed_origins)
+        site = build_site(
+            config.static,
+            {
+                b"api": ApiResource(ApiRoutes(self.accounts), origins),
+                b"healthz": HealthResource(self.store),
+            },
+        )
+        self.listener = ListeningService(reactor, config.listen, site)
+        self.listener.setServiceParent(self)

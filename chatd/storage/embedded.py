@@ -1,0 +1,181 @@
+"""The embedded store: nx-27017 as a supervised child process.
+
+With no ``--mongo``, chatd runs ``python -m chatd.storage.nx_child`` on a free
+loopback port with its SQLite file in ``--data-dir``, restarts it if it dies,
+and stops it on shutdown. Nothing else in chatd knows the store is embedded:
+the store connects to :meth:`EmbeddedStore.uri` like any MongoDB.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+from collections import deque
+from pathlib import Path
+
+from twisted.application.service import Service
+from twisted.internet import defer, error, protocol
+from twisted.logger import Logger
+
+import chatd
+
+DATABASE = "chatd"
+
+
+def free_loopback_port() -> int:
+    """A TCP port nobody listens on right now (the child binds it a moment later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _is_our_child_program(pid: int) -> bool:
+    try:
+        return b"chatd.storage.nx_child" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+class DataDirInUse(Exception):
+    """Another running chatd owns this data dir's embedded store."""
+
+
+def clear_stale_pid_file(pid_file: Path) -> None:
+    """Remove a pid file left by a chatd that was killed, and its orphaned store.
+
+    nx refuses to start while its pid file names a live process. The child
+    asks to die with its parent, but after a SIGKILL of chatd an orphan can
+    survive (parent pid 1): it holds the database, so it is killed. A store
+    whose parent is a live chatd is another server's: refuse rather than kill it.
+    """
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        pid_file.unlink(missing_ok=True)
+        return
+    if _is_our_child_program(pid):
+        parent = _parent_of(pid)
+        if parent not in (None, 1, os.getpid()):
+            raise DataDirInUse(f"{pid_file.parent} is in use by another chatd (its store is pid {pid})")
+        os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+
+
+class _ChildProtocol(protocol.ProcessProtocol):
+    """Keeps the last lines of the child's output, for the log when it dies."""
+
+    def __init__(self, supervisor: "EmbeddedStore") -> None:
+        self._supervisor = supervisor
+        self.tail: deque[str] = deque(maxlen=20)
+        self.ended = defer.Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.tail.extend(data.decode("utf-8", "replace").splitlines())
+
+    errReceived = outReceived
+
+    def processEnded(self, reason) -> None:
+        self.ended.callback(reason)
+        self._supervisor._child_ended(self, reason)
+
+
+class EmbeddedStore(Service):
+    """Starts, supervises and stops the nx-27017 child."""
+
+    name = "embedded-store"
+    _log = Logger()
+
+    def __init__(self, reactor, data_dir: str, port: int | None = None, max_restart_delay: float = 10.0) -> None:
+        self._reactor = reactor
+        self.data_dir = Path(data_dir)
+        self.port = port
+        self._max_delay = max_restart_delay
+        self._child: _ChildProtocol | None = None
+        self._restart = None
+        self._delay = 0.5
+        self.restarts = 0
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "nx-27017.pid"
+
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/{DATABASE}"
+
+    @property
+    def pid(self) -> int | None:
+        transport = self._child.transport if self._child else None
+        return transport.pid if transport is not None else None
+
+    def startService(self) -> None:
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        clear_stale_pid_file(self.pid_file)
+        if self.port is None:
+            self.port = free_loopback_port()  # kept across restarts: the store's URI stays valid
+        super().startService()
+        self._spawn()
+
+    def _spawn(self) -> None:
+        self._restart = None
+        self.pid_file.unlink(missing_ok=True)
+        env = dict(os.environ)
+        package_root = str(Path(chatd.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        argv = [
+            sys.executable, "-m", "chatd.storage.nx_child",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--db", str(self.data_dir / "store.db"),
+            "--pid-file", str(self.pid_file),
+            "--log-file", str(self.data_dir / "nx-27017.log"),
+        ]
+        self._child = _ChildProtocol(self)
+        self._started_at = self._reactor.seconds()
+        self._reactor.spawnProcess(self._child, sys.executable, argv, env=env, path=str(self.data_dir))
+        self._log.info("embedded store starting on 127.0.0.1:{port} (pid {pid})", port=self.port, pid=self.pid)
+
+    def _child_ended(self, child: _ChildProtocol, reason) -> None:
+        if child is not self._child:
+            return
+        self._child = None
+        if not self.running:
+            return
+        if self._reactor.seconds() - self._started_at > 30:
+            self._delay = 0.5  # it had been healthy: restart promptly
+        self._log.warn(
+            "embedded store exited ({reason}); restarting in {delay}s. Last output: {tail}",
+            reason=reason.value, delay=self._delay, tail=" | ".join(child.tail),
+        )
+        self.restarts += 1
+        self._restart = self._reactor.callLater(self._delay, self._spawn)
+        self._delay = min(self._delay * 2, self._max_delay)
+
+    async def stopService(self) -> None:
+        super().stopService()
+        if self._restart is not None and self._restart.active():
+            self._restart.cancel()
+        child = self._child
+        if child is None or child.transport.pid is None:
+            return
+        child.transport.signalProcess("TERM")
+        kill = self._reactor.callLater(5, self._kill, child)
+        await child.ended
+        if kill.active():
+            kill.cancel()
+        self.pid_file.unlink(missing_ok=True)
+
+    def _kill(self, child: _ChildProtocol) -> None:
+        try:
+            child.transport.signalProcess("KILL")
+        except error.ProcessExitedAlready:
+            pass

@@ -1,0 +1,107 @@
+"""``twistd chatd``: options (SPEC.md, Running) and the service they build.
+
+Each option may also come from its environment variable; a command-line value
+wins. ``makeService`` only builds objects: sockets, the store and threads start
+with the service.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from twisted.python import usage
+
+from chatd.config import PACKAGED_STATIC, Config
+from chatd.ratelimit import Rate
+from chatd.secret import MIN_BYTES
+
+# option name → (environment variable, default, help)
+_PARAMETERS = {
+    "mongo": ("CHATD_MONGO_URI", None, "a mongodb:// URI; when given, no embedded store is started"),
+    "data-dir": ("CHATD_DATA_DIR", "./chatd-data", "where the embedded store and the generated secret live"),
+    "jwt-secret": ("CHATD_JWT_SECRET", None, "HS256 signing secret, at least 32 bytes (default: generated once)"),
+    "token-ttl": ("CHATD_TOKEN_TTL", "3600", "JWT lifetime in seconds"),
+    "redis": ("CHATD_REDIS_URL", None, "redis://host:port/db shared with other chatd processes"),
+    "allowed-origins": ("CHATD_ALLOWED_ORIGINS", "", "comma-separated origins allowed for CORS and WebSocket"),
+    "static": ("CHATD_STATIC", PACKAGED_STATIC, "directory served at /"),
+    "max-upload": ("CHATD_MAX_UPLOAD", "26214400", "largest file upload in bytes"),
+    "auth-rate": ("CHATD_AUTH_RATE", "5/s,20", "register/login/refresh per client address: rate,burst; 0 = off"),
+    "socket-rate": ("CHATD_SOCKET_RATE", "20/s,50", "frames per WebSocket connection: rate,burst"),
+    "bcrypt-cost": ("CHATD_BCRYPT_COST", "12", "bcrypt work factor (4-31)"),
+}
+
+
+def _positive_int(name: str, text: str, low: int = 1, high: int | None = None) -> int:
+    if not re.fullmatch(r"\d+", text.strip()) or int(text) < low or (high is not None and int(text) > high):
+        bounds = f"{low}..{high}" if high is not None else f"at least {low}"
+        raise usage.UsageError(f"--{name} must be a whole number, {bounds}, not {text!r}")
+    return int(text)
+
+
+def _rate(name: str, text: str) -> Rate:
+    try:
+        return Rate.parse(text)
+    except ValueError as e:
+        raise usage.UsageError(f"--{name}: {e}") from None
+
+
+class Options(usage.Options):
+    """Command-line options of ``twistd chatd``; ``self.config`` holds the result."""
+
+    synopsis = "[options]"
+    longdesc = "chatd: a real-time chat server (REST, WebSocket, browser page) on MongoDB."
+    optParameters = [[name, None, None, help] for name, (_, _, help) in _PARAMETERS.items()]
+
+    def __init__(self, environ: dict | None = None) -> None:
+        super().__init__()
+        self._environ = os.environ if environ is None else environ
+        self["listen"] = []
+
+    def opt_listen(self, description: str) -> None:
+        """a Twisted endpoint string, e.g. tcp:8080 or ssl:8443:privateKey=k.pem:certKey=c.pem (repeatable; env CHATD_LISTEN, space-separated)"""
+        self["listen"].append(description)
+
+    def _value(self, name: str) -> str | None:
+        variable, default, _ = _PARAMETERS[name]
+        if self[name] is not None:
+            return self[name]
+        return self._environ.get(variable) or default
+
+    def postOptions(self) -> None:
+        listen = self["listen"] or self._environ.get("CHATD_LISTEN", "").split() or ["tcp:8080"]
+        secret = self._value("jwt-secret")
+        if secret is not None and len(secret.encode("utf-8")) < MIN_BYTES:
+            raise usage.UsageError(f"--jwt-secret must be at least {MIN_BYTES} bytes")
+        mongo = self._value("mongo")
+        if mongo is not None and not mongo.startswith(("mongodb://", "mongodb+srv://")):
+            raise usage.UsageError("--mongo must be a mongodb:// URI")
+        redis = self._value("redis")
+        if redis is not None and not redis.startswith(("redis://", "rediss://", "unix://")):
+            raise usage.UsageError("--redis must be a redis:// URL")
+        static = self._value("static")
+        if not os.path.isdir(static):
+            raise usage.UsageError(f"--static: {static!r} is not a directory")
+        self.config = Config(
+            listen=listen,
+            mongo=mongo,
+            data_dir=self._value("data-dir"),
+            jwt_secret=secret.encode("utf-8") if secret is not None else None,
+            token_ttl=_positive_int("token-ttl", self._value("token-ttl")),
+            redis=redis,
+            allowed_origins=[o.strip() for o in self._value("allowed-origins").split(",") if o.strip()],
+            static=static,
+            max_upload=_positive_int("max-upload", self._value("max-upload")),
+            auth_rate=_rate("auth-rate", self._value("auth-rate")),
+            socket_rate=_rate("socket-rate", self._value("socket-rate")),
+            bcrypt_cost=_positive_int("bcrypt-cost", self._value("bcrypt-cost"), 4, 31),
+        )
+
+
+def makeService(options: Options):
+    """The chatd service for ``twistd``; see :class:`chatd.service.ChatdService`."""
+    from twisted.internet import reactor
+
+    from chatd.service import ChatdService
+
+    return ChatdService(options.config, reactor)

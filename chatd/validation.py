@@ -1,0 +1,139 @@
+"""Parse request bodies into typed values before anything touches the store.
+
+Every field must be a JSON string: an object like ``{"$ne": ""}`` is refused
+here, so no client value ever becomes a query operator. Unknown fields are
+refused too (SPEC.md, Details: Users).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from chatd import errors
+
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+# Pragmatic address syntax: one @, a dotted domain, no spaces or control characters.
+EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+ROLES = ("user", "admin")
+MAX_BODY = 64 * 1024
+
+
+def parse_json_object(raw: bytes, content_type: str | None) -> dict:
+    """The request body as a JSON object, or the right 4xx."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise errors.ApiError(415, "unsupported_media_type", "Send a JSON body with Content-Type: application/json.")
+    if len(raw) > MAX_BODY:
+        raise errors.too_large(f"The body is larger than {MAX_BODY} bytes.")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.invalid("The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise errors.invalid("The body must be a JSON object.")
+    return body
+
+
+def _strings(body: dict, allowed: tuple[str, ...]) -> dict[str, str]:
+    """Refuse unknown and non-string fields, all at once, naming each."""
+    problems = {name: "unknown field" for name in body if name not in allowed}
+    problems.update(
+        {name: "must be a string" for name, value in body.items() if name in allowed and not isinstance(value, str)}
+    )
+    if problems:
+        raise errors.invalid("The request has invalid fields.", problems)
+    return body
+
+
+def _check_username(value: str) -> str | None:
+    return None if USERNAME.fullmatch(value) else "3 to 32 characters: letters, digits, _ . -"
+
+
+def _check_email(value: str) -> str | None:
+    return None if len(value) <= 254 and EMAIL.fullmatch(value) else "not a valid email address"
+
+
+def _check_password(value: str) -> str | None:
+    return None if 8 <= len(value) <= 128 else "8 to 128 characters"
+
+
+def _check_role(value: str) -> str | None:
+    return None if value in ROLES else "one of: " + ", ".join(ROLES)
+
+
+_CHECKS = {
+    "username": _check_username,
+    "email": _check_email,
+    "password": _check_password,
+    "role": _check_role,
+}
+
+
+def _validate(fields: dict[str, str]) -> None:
+    problems = {name: why for name, value in fields.items() if (why := _CHECKS[name](value))}
+    if problems:
+        raise errors.invalid("The request has invalid fields.", problems)
+
+
+@dataclass(frozen=True)
+class Registration:
+    username: str
+    email: str
+    password: str
+
+
+@dataclass(frozen=True)
+class Login:
+    login: str  # a username or an email
+    password: str
+
+
+def registration(body: dict) -> Registration:
+    fields = _strings(body, ("username", "email", "password"))
+    missing = {name: "required" for name in ("username", "email", "password") if name not in fields}
+    if missing:
+        raise errors.invalid("The request has invalid fields.", missing)
+    _validate(fields)
+    return Registration(**fields)
+
+
+def login(body: dict) -> Login:
+    fields = _strings(body, ("username", "email", "password"))
+    problems = {}
+    if "password" not in fields:
+        problems["password"] = "required"
+    if ("username" in fields) == ("email" in fields):
+        problems["username"] = "give either username or email"
+    if problems:
+        raise errors.invalid("The request has invalid fields.", problems)
+    return Login(fields.get("username") or fields["email"], fields["password"])
+
+
+def user_changes(body: dict) -> dict[str, str]:
+    """Validated changes for PATCH/PUT /api/users/{id}; ``role`` is checked for admin by the caller."""
+    fields = _strings(body, ("username", "email", "password", "role"))
+    _validate(fields)
+    return dict(fields)
+
+
+def page_limit(raw: str | None, default: int = 50, maximum: int = 200) -> int:
+    """A ``limit`` query parameter: 1..maximum, else 400."""
+    if raw is None:
+        return default
+    if not re.fullmatch(r"\d{1,4}", raw) or not 1 <= int(raw) <= maximum:
+        raise errors.invalid("limit must be a whole number from 1 to %d." % maximum, {"limit": f"1 to {maximum}"})
+    return int(raw)
+
+
+def flag(raw: str | None, name: str) -> bool:
+    """A boolean query parameter (``true``/``false``/``1``/``0``)."""
+    if raw is None:
+        return False
+    value = raw.lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise errors.invalid(f"{name} must be true or false.", {name: "true or false"})

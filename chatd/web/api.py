@@ -1,0 +1,138 @@
+"""The REST routes under ``/api`` (SPEC.md's table), as Klein methods.
+
+Each route authenticates first (SPEC.md: before the body is validated), parses
+the body, calls the domain and renders the result. Every failure goes through
+:meth:`ApiRoutes.render_failure`, so clients always get SPEC.md's error body.
+"""
+
+from __future__ import annotations
+
+from klein import Klein
+from twisted.internet.defer import CancelledError
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+from chatd import errors, validation
+from chatd.accounts import Accounts, Principal
+from chatd.web.cors import OriginPolicy, apply_cors
+from chatd.web.render import error_body, json_body, no_content
+
+
+def bearer_token(request) -> str | None:
+    header = request.getHeader("authorization")
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return None
+
+
+def client_address(request) -> str:
+    address = request.getClientAddress()
+    return getattr(address, "host", None) or "unix"
+
+
+def _body(request) -> dict:
+    request.content.seek(0)
+    return validation.parse_json_object(request.content.read(), request.getHeader("content-type"))
+
+
+class ApiRoutes:
+    """Klein routes for auth and users; state lives on the instance."""
+
+    app = Klein()
+    _log = Logger()
+
+    def __init__(self, accounts: Accounts) -> None:
+        self.accounts = accounts
+
+    async def _principal(self, request) -> Principal:
+        return await self.accounts.authenticate(bearer_token(request))
+
+    # -- auth --------------------------------------------------------------
+
+    @app.route("/auth/register", methods=["POST"])
+    async def register(self, request):
+        self.accounts.limit_address(client_address(request))
+        return json_body(request, 201, await self.accounts.register(_body(request)))
+
+    @app.route("/auth/login", methods=["POST"])
+    async def login(self, request):
+        self.accounts.limit_address(client_address(request))
+        return json_body(request, 200, await self.accounts.login(_body(request)))
+
+    @app.route("/auth/refresh", methods=["POST"])
+    async def refresh(self, request):
+        self.accounts.limit_address(client_address(request))
+        principal = await self._principal(request)
+        return json_body(request, 200, self.accounts.refresh(principal))
+
+    @app.route("/auth/logout", methods=["POST"])
+    async def logout(self, request):
+        await self.accounts.logout(await self._principal(request))
+        return no_content(request)
+
+    # -- users -------------------------------------------------------------
+
+    @app.route("/users", methods=["GET"])
+    async def list_users(self, request):
+        await self._principal(request)
+        args = request.args
+        limit = validation.page_limit(_query(args, b"limit"))
+        online = validation.flag(_query(args, b"online"), "online")
+        return json_body(request, 200, await self.accounts.list_users(limit, _query(args, b"after"), online))
+
+    @app.route("/users/<user_id>", methods=["GET"])
+    async def get_user(self, request, user_id):
+        await self._principal(request)
+        return json_body(request, 200, await self.accounts.get_user(user_id))
+
+    @app.route("/users/<user_id>", methods=["PATCH", "PUT"])
+    async def update_user(self, request, user_id):
+        principal = await self._principal(request)
+        return json_body(request, 200, await self.accounts.update_user(principal, user_id, _body(request)))
+
+    @app.route("/users/<user_id>", methods=["DELETE"])
+    async def delete_user(self, request, user_id):
+        await self.accounts.delete_user(await self._principal(request), user_id)
+        return no_content(request)
+
+    # -- failures ----------------------------------------------------------
+
+    @app.handle_errors(Exception)
+    def render_failure(self, request, failure):
+        if failure.check(CancelledError):
+            return None  # the client went away; nobody is listening
+        if failure.check(errors.ApiError):
+            return error_body(request, failure.value)
+        if failure.check(MethodNotAllowed):
+            allowed = ", ".join(failure.value.valid_methods or [])
+            request.setHeader(b"Allow", allowed.encode("ascii"))
+            return error_body(request, errors.ApiError(405, "method_not_allowed", "Method not allowed here."))
+        if failure.check(NotFound):
+            return error_body(request, errors.not_found("No such route."))
+        if failure.check(HTTPException):
+            return error_body(request, errors.invalid(failure.value.description or "Bad request."))
+        self._log.failure("unhandled error in {method} {path}", failure, method=request.method, path=request.path)
+        return error_body(request, errors.ApiError(500, "internal", "Something went wrong on our side."))
+
+
+def _query(args: dict, name: bytes) -> str | None:
+    values = args.get(name)
+    return values[0].decode("utf-8", "replace") if values else None
+
+
+class ApiResource(Resource):
+    """``/api``: CORS first (preflights answered here), then the Klein routes."""
+
+    isLeaf = True
+
+    def __init__(self, routes: ApiRoutes, origins: OriginPolicy) -> None:
+        super().__init__()
+        self._klein = routes.app.resource()
+        self._origins = origins
+
+    def render(self, request):
+        if apply_cors(request, self._origins):
+            request.setResponseCode(204)
+            return b""
+        return self._klein.render(request)

@@ -1,0 +1,92 @@
+"""The HTTP site: static page at ``/``, REST under ``/api``, ``/healthz``; and its listeners."""
+
+from __future__ import annotations
+
+from twisted.application.service import Service
+from twisted.internet import defer, endpoints
+from twisted.logger import Logger
+from twisted.python.filepath import FilePath
+from twisted.web import server, static
+from twisted.web.resource import NoResource
+
+
+def _text(value) -> str:
+    """Printable, quote-safe text for a log line (control characters escaped)."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return value.encode("unicode_escape").decode("ascii").replace('"', '\\"')
+
+
+def access_log_line(timestamp: str, request) -> str:
+    """A combined-log-style line with the path only.
+
+    Twisted's default logs the full URI, so ``/ws?token=…`` would put a token in
+    the log; the Referer header may carry one too, so it is left out.
+    """
+    address = request.getClientAddress()
+    path = request.uri.split(b"?", 1)[0]
+    agent = request.getHeader("user-agent") or "-"
+    return '"%s" - - %s "%s %s %s" %d %s "%s"' % (
+        _text(getattr(address, "host", None) or "-"),
+        timestamp,
+        _text(request.method),
+        _text(path),
+        _text(request.clientproto),
+        request.code,
+        request.sentLength or "-",
+        _text(agent),
+    )
+
+
+class StaticFiles(static.File):
+    """The browser page; directories without an index are 404, not listings."""
+
+    def directoryListing(self):
+        return NoResource()
+
+
+def build_site(static_dir: str, children: dict[bytes, object]) -> server.Site:
+    root = StaticFiles(FilePath(static_dir).path)
+    for name, resource in children.items():
+        root.putChild(name, resource)
+    site = server.Site(root, logFormatter=access_log_line)
+    site.displayTracebacks = False
+    return site
+
+
+class ListeningService(Service):
+    """Listens on every ``--listen`` endpoint; ``ports`` lists the bound ports once started.
+
+    ``strports.service`` would do, but tests and the daemon's log want the
+    actual port of a ``tcp:0`` endpoint.
+    """
+
+    _log = Logger()
+
+    def __init__(self, reactor, descriptions: list[str], factory) -> None:
+        self._reactor = reactor
+        self._descriptions = descriptions
+        self._factory = factory
+        self.ports: list = []
+        self.listening: defer.Deferred | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self.listening = defer.Deferred.fromCoroutine(self._listen())
+
+    async def _listen(self) -> list:
+        for description in self._descriptions:
+            endpoint = endpoints.serverFromString(self._reactor, description)
+            port = await endpoint.listen(self._factory)
+            self.ports.append(port)
+            address = port.getHost()
+            self._log.info("listening on {kind} {host}:{port}", kind=description.split(":", 1)[0], host=address.host, port=address.port)
+        return self.ports
+
+    async def stopService(self) -> None:
+        super().stopService()
+        if self.listening is not None:
+            await self.listening
+        ports, self.ports = self.ports, []
+        for port in ports:
+            await port.stopListening()

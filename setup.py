@@ -1,0 +1,43 @@
+"""chatd: a real-time chat server on Twisted, Autobahn, Klein and MongoDB."""
+
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+
+
+def www_files():
+    """Every file under www/, installed as chatd/www (the default --static)."""
+    return [str(path.relative_to(HERE / "www")) for path in (HERE / "www").rglob("*") if path.is_file()]
+
+
+setup(
+    name="chatd",
+    version="0.1.0",
+    description="A real-time chat server: REST API, WebSocket chat and a browser page, on MongoDB.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=["chatd", "chatd.storage", "chatd.web", "chatd.www", "twisted.plugins"],
+    package_dir={"chatd.www": "www"},
+    package_data={"chatd.www": www_files(), "twisted.plugins": ["chatd_plugin.py"]},
+    install_requires=[
+        "Twisted[tls]>=24.7,<27",
+        "autobahn>=24.4,<27",
+        "klein>=24.8,<25",
+        "txmongo>=24.0,<27",
+        "pymongo>=4.6,<5",
+        "bcrypt>=4.1,<6",
+        "PyJWT>=2.8,<3",
+        "service-identity>=24.1,<27",
+        "pyOpenSSL>=24.0,<27",
+        "txredisapi>=1.4,<2",
+        "prometheus-client>=0.20,<1",
+        "nx-27017>=0.8,<0.9",
+    ],
+    extras_require={
+        "test": ["treq>=24.9,<27", "playwright>=1.45,<2"],
+    },
+    entry_points={"console_scripts": []},
+)

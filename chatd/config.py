@@ -31,3 +31,5 @@ class Config:
     auth_rate: Rate = Rate(5, 20)
     socket_rate: Rate = Rate(20, 50)
     bcrypt_cost: int = 12
+    # Not an option: how long one store operation may take before the API answers 503.
+    store_timeout: float = 5.0

@@ -51,9 +51,9 @@ class ChatdService(MultiService):
         if config.mongo is None:
             self.embedded = EmbeddedStore(reactor, config.data_dir)
             self.embedded.setServiceParent(self)
-            self.store = MongoStore(reactor, self.embedded.uri)
+            self.store = MongoStore(reactor, self.embedded.uri, timeout=config.store_timeout)
         else:
-            self.store = MongoStore(reactor, lambda: config.mongo)
+            self.store = MongoStore(reactor, lambda: config.mongo, timeout=config.store_timeout)
         self.store.setServiceParent(self)
 
         hasher = PasswordHasher(reactor, cost=config.bcrypt_cost)

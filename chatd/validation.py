@@ -36,12 +36,17 @@ def parse_json_object(raw: bytes, content_type: str | None) -> dict:
     return body
 
 
-def _strings(body: dict, allowed: tuple[str, ...]) -> dict[str, str]:
-    """Refuse unknown and non-string fields, all at once, naming each."""
+def _fields(body: dict, allowed: tuple[str, ...], required: tuple[str, ...] = (), checks: bool = True) -> dict[str, str]:
+    """The body's fields, all strings and all known and well-formed, or one 400 naming every problem."""
     problems = {name: "unknown field" for name in body if name not in allowed}
-    problems.update(
-        {name: "must be a string" for name, value in body.items() if name in allowed and not isinstance(value, str)}
-    )
+    problems.update({name: "required" for name in required if name not in body})
+    for name, value in body.items():
+        if name in allowed:
+            if not isinstance(value, str):
+                problems[name] = "must be a string"
+            elif checks:
+                problems[name] = _CHECKS[name](value)
+    problems = {name: why for name, why in problems.items() if why}
     if problems:
         raise errors.invalid("The request has invalid fields.", problems)
     return body
@@ -71,12 +76,6 @@ _CHECKS = {
 }
 
 
-def _validate(fields: dict[str, str]) -> None:
-    problems = {name: why for name, value in fields.items() if (why := _CHECKS[name](value))}
-    if problems:
-        raise errors.invalid("The request has invalid fields.", problems)
-
-
 @dataclass(frozen=True)
 class Registration:
     username: str
@@ -91,16 +90,13 @@ class Login:
 
 
 def registration(body: dict) -> Registration:
-    fields = _strings(body, ("username", "email", "password"))
-    missing = {name: "required" for name in ("username", "email", "password") if name not in fields}
-    if missing:
-        raise errors.invalid("The request has invalid fields.", missing)
-    _validate(fields)
-    return Registration(**fields)
+    names = ("username", "email", "password")
+    return Registration(**_fields(body, names, required=names))
 
 
 def login(body: dict) -> Login:
-    fields = _strings(body, ("username", "email", "password"))
+    # Types only: a malformed name or password is just a wrong credential (the same 401).
+    fields = _fields(body, ("username", "email", "password"), checks=False)
     problems = {}
     if "password" not in fields:
         problems["password"] = "required"
@@ -113,9 +109,7 @@ def login(body: dict) -> Login:
 
 def user_changes(body: dict) -> dict[str, str]:
     """Validated changes for PATCH/PUT /api/users/{id}; ``role`` is checked for admin by the caller."""
-    fields = _strings(body, ("username", "email", "password", "role"))
-    _validate(fields)
-    return dict(fields)
+    return dict(_fields(body, ("username", "email", "password", "role")))
 
 
 def page_limit(raw: str | None, default: int = 50, maximum: int = 200) -> int:

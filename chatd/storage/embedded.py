@@ -85,7 +85,7 @@ class _ChildProtocol(protocol.ProcessProtocol):
     errReceived = outReceived
 
     def processEnded(self, reason) -> None:
-        self.ended.callback(reason)
+        self.ended.callback(None)  # ``reason`` is a Failure even for a clean exit
         self._supervisor._child_ended(self, reason)
 
 
@@ -119,6 +119,7 @@ class EmbeddedStore(Service):
 
     def startService(self) -> None:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.data_dir / "store").mkdir(mode=0o700, exist_ok=True)
         clear_stale_pid_file(self.pid_file)
         if self.port is None:
             self.port = free_loopback_port()  # kept across restarts: the store's URI stays valid
@@ -135,7 +136,9 @@ class EmbeddedStore(Service):
             sys.executable, "-m", "chatd.storage.nx_child",
             "--host", "127.0.0.1",
             "--port", str(self.port),
-            "--db", str(self.data_dir / "store.db"),
+            # A directory (one SQLite file per database) rather than --db, whose single
+            # file would mix every logical database together.
+            "--data-dir", str(self.data_dir / "store"),
             "--pid-file", str(self.pid_file),
             "--log-file", str(self.data_dir / "nx-27017.log"),
         ]

@@ -1,0 +1,308 @@
+"""Unit tests for chatd.accounts: SPEC.md's auth and users rules on the in-memory store."""
+
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.trial.unittest import TestCase
+
+from chatd.accounts import Accounts
+from chatd.errors import ApiError
+from chatd.ratelimit import KeyedRateLimiter, Rate
+from chatd.storage.memory import MemoryStore
+from chatd.tokens import TokenIssuer
+
+SECRET = b"k" * 32
+PASSWORD = "correct horse"
+
+
+class FakeHasher:
+    """Threadless stand-in for PasswordHasher: same Deferred interface, no bcrypt."""
+
+    def hash(self, password):
+        return defer.succeed(b"h:" + password.encode())
+
+    def verify(self, password, hashed):
+        return defer.succeed(hashed is not None and hashed == b"h:" + password.encode())
+
+
+class RecordingSockets:
+    """Records which sockets Accounts asks to close."""
+
+    def __init__(self):
+        self.closed = []
+
+    def close_token(self, jti, code):
+        self.closed.append(("token", jti, code))
+
+    def close_user(self, user_id, code):
+        self.closed.append(("user", user_id, code))
+
+
+class AccountsTestCase(TestCase):
+    """Builds Accounts on a MemoryStore, a Clock and generous rate limits."""
+
+    account_rate = Rate(100, 100)
+
+    def setUp(self):
+        self.clock = Clock()
+        self.clock.advance(1_700_000_000)
+        self.store = MemoryStore()
+        self.sockets = RecordingSockets()
+        self.accounts = Accounts(
+            self.store,
+            FakeHasher(),
+            TokenIssuer(self.clock, 3600, SECRET),
+            self.clock,
+            KeyedRateLimiter(Rate(2, 3), self.clock),
+            KeyedRateLimiter(self.account_rate, self.clock),
+            sockets=self.sockets,
+        )
+
+    async def register(self, username, password=PASSWORD):
+        return await self.accounts.register(
+            {"username": username, "email": f"{username.lower()}@example.com", "password": password}
+        )
+
+    async def principal(self, session):
+        return await self.accounts.authenticate(session["token"])
+
+    async def assertApiError(self, awaitable, status, code):
+        """``awaitable`` fails with an ApiError of this status and code; returns the error."""
+        try:
+            await awaitable
+        except ApiError as error:
+            self.assertEqual((error.status, error.code), (status, code), error.message)
+            return error
+        self.fail(f"expected ApiError {status} {code}")
+
+
+class RegisterTests(AccountsTestCase):
+    """``POST /api/auth/register``."""
+
+    async def test_first_user_is_admin(self):
+        """The first user registered is admin, the second a plain user; tokens work and expire a TTL later."""
+        first = await self.register("alice")
+        second = await self.register("bob")
+        self.assertEqual((first["user"]["role"], second["user"]["role"]), ("admin", "user"))
+        self.assertEqual((await self.principal(second)).user.username, "bob")
+        self.assertEqual(first["expires_at"], "2023-11-14T23:13:20.000Z")
+
+    async def test_user_view_has_no_hash(self):
+        """The returned user has SPEC.md's fields only: no password hash."""
+        session = await self.register("alice")
+        self.assertEqual(set(session["user"]), {"id", "username", "email", "role", "created_at", "online"})
+
+    async def test_duplicate_username_case_insensitive(self):
+        """``Alice`` after ``alice`` is 409 naming ``username``."""
+        await self.register("alice")
+        error = await self.assertApiError(
+            self.accounts.register({"username": "ALICE", "email": "other@example.com", "password": PASSWORD}),
+            409, "conflict",
+        )
+        self.assertEqual(error.fields, {"username": "already taken"})
+
+    async def test_duplicate_email_case_insensitive(self):
+        """The same email in another case is 409 naming ``email``."""
+        await self.register("alice")
+        error = await self.assertApiError(
+            self.accounts.register({"username": "alice2", "email": "ALICE@example.com", "password": PASSWORD}),
+            409, "conflict",
+        )
+        self.assertEqual(error.fields, {"email": "already taken"})
+
+    async def test_invalid_body(self):
+        """An operator object instead of a string is 400 before anything is stored."""
+        await self.assertApiError(
+            self.accounts.register({"username": {"$ne": ""}, "email": "a@b.co", "password": PASSWORD}),
+            400, "invalid_request",
+        )
+        self.assertEqual(len(await self.store.list_users(10)), 0)
+
+
+class LoginTests(AccountsTestCase):
+    """``POST /api/auth/login``."""
+
+    async def test_by_username_or_email_any_case(self):
+        """Username and email both log in, in any letter case."""
+        await self.register("Alice")
+        for body in [{"username": "alice"}, {"username": "ALICE"}, {"email": "ALICE@Example.com"}]:
+            session = await self.accounts.login(dict(body, password=PASSWORD))
+            self.assertEqual((await self.principal(session)).user.username, "Alice")
+
+    async def test_wrong_password_and_unknown_user_look_alike(self):
+        """A wrong password and an unknown user get the same 401 message."""
+        await self.register("alice")
+        wrong = await self.assertApiError(
+            self.accounts.login({"username": "alice", "password": "wrong password"}), 401, "unauthorized"
+        )
+        unknown = await self.assertApiError(
+            self.accounts.login({"username": "nobody", "password": PASSWORD}), 401, "unauthorized"
+        )
+        self.assertEqual(wrong.message, unknown.message)
+
+    async def test_banned_user(self):
+        """A banned user cannot log in (403 with the reason) and their old token is 403."""
+        session = await self.register("alice")
+        await self.store.update_user(session["user"]["id"], {"banned": True, "ban_reason": "spam"})
+        error = await self.assertApiError(
+            self.accounts.login({"username": "alice", "password": PASSWORD}), 403, "forbidden"
+        )
+        self.assertIn("spam", error.message)
+        await self.assertApiError(self.principal(session), 403, "forbidden")
+
+class RateLimitTests(AccountsTestCase):
+    """429 ``rate_limited`` with Retry-After once a burst is spent."""
+
+    account_rate = Rate(1, 2)
+
+    async def test_account_rate_limit(self):
+        """Registering and logging in share one account's burst of 2; the next login is 429, then allowed again."""
+        await self.register("alice")
+        await self.accounts.login({"username": "alice", "password": PASSWORD})
+        error = await self.assertApiError(
+            self.accounts.login({"username": "ALICE", "password": PASSWORD}), 429, "rate_limited"
+        )
+        self.assertEqual(error.headers["Retry-After"], "1")
+        self.clock.advance(1)
+        session = await self.accounts.login({"username": "alice", "password": PASSWORD})
+        self.assertEqual(session["user"]["username"], "alice")
+
+    def test_address_rate_limit(self):
+        """After the burst of 3, one address is refused with 429 and Retry-After; another address is not."""
+        for _ in range(3):
+            self.accounts.limit_address("10.0.0.1")
+        error = self.assertRaises(ApiError, self.accounts.limit_address, "10.0.0.1")
+        self.assertEqual((error.status, error.code, error.headers), (429, "rate_limited", {"Retry-After": "1"}))
+        self.accounts.limit_address("10.0.0.2")
+
+
+class TokenTests(AccountsTestCase):
+    """authenticate, refresh and logout."""
+
+    async def test_missing_or_bad_token(self):
+        """No token, garbage, or an expired token is 401."""
+        session = await self.register("alice")
+        await self.assertApiError(self.accounts.authenticate(None), 401, "unauthorized")
+        await self.assertApiError(self.accounts.authenticate("garbage"), 401, "unauthorized")
+        self.clock.advance(3600)
+        await self.assertApiError(self.principal(session), 401, "unauthorized")
+
+    async def test_refresh(self):
+        """Refresh gives a second working token; the old one stays valid."""
+        session = await self.register("alice")
+        fresh = self.accounts.refresh(await self.principal(session))
+        self.assertNotEqual(fresh["token"], session["token"])
+        self.assertEqual((await self.principal(fresh)).user.username, "alice")
+        self.assertEqual((await self.principal(session)).user.username, "alice")
+
+    async def test_logout(self):
+        """Logout revokes that token only and closes its sockets with 4001."""
+        session = await self.register("alice")
+        other = await self.accounts.login({"username": "alice", "password": PASSWORD})
+        principal = await self.principal(session)
+        await self.accounts.logout(principal)
+        await self.assertApiError(self.principal(session), 401, "unauthorized")
+        self.assertEqual(self.sockets.closed, [("token", principal.claims.jti, 4001)])
+        self.assertEqual((await self.principal(other)).user.username, "alice")
+
+    async def test_password_change_revokes_earlier_tokens(self):
+        """Tokens issued before a password change stop working; a login with the new password works."""
+        session = await self.register("alice")
+        principal = await self.principal(session)
+        self.clock.advance(1)
+        await self.accounts.update_user(principal, principal.user.id, {"password": "new password"})
+        await self.assertApiError(self.principal(session), 401, "unauthorized")
+        self.assertEqual(self.sockets.closed, [("user", principal.user.id, 4001)])
+        await self.assertApiError(
+            self.accounts.login({"username": "alice", "password": PASSWORD}), 401, "unauthorized"
+        )
+        fresh = await self.accounts.login({"username": "alice", "password": "new password"})
+        self.assertEqual((await self.principal(fresh)).user.username, "alice")
+
+
+class UsersTests(AccountsTestCase):
+    """The users resource: reading, changing and deleting."""
+
+    async def setUpUsers(self):
+        self.admin = await self.principal(await self.register("admin"))
+        self.alice = await self.principal(await self.register("alice"))
+        self.bob = await self.principal(await self.register("bob"))
+
+    async def test_self_or_admin(self):
+        """A user may change themselves, not another user (403); an admin may change anyone."""
+        await self.setUpUsers()
+        mine = await self.accounts.update_user(self.alice, self.alice.user.id, {"email": "new@example.com"})
+        self.assertEqual(mine["email"], "new@example.com")
+        await self.assertApiError(
+            self.accounts.update_user(self.alice, self.bob.user.id, {"email": "x@example.com"}), 403, "forbidden"
+        )
+        await self.assertApiError(self.accounts.delete_user(self.alice, self.bob.user.id), 403, "forbidden")
+        theirs = await self.accounts.update_user(self.admin, self.bob.user.id, {"username": "robert"})
+        self.assertEqual(theirs["username"], "robert")
+
+    async def test_rename_conflict_and_missing(self):
+        """Taking another user's name is 409; changing an unknown id is 404."""
+        await self.setUpUsers()
+        await self.assertApiError(
+            self.accounts.update_user(self.alice, self.alice.user.id, {"username": "BOB"}), 409, "conflict"
+        )
+        await self.assertApiError(self.accounts.update_user(self.admin, "nope", {}), 404, "not_found")
+        await self.assertApiError(self.accounts.get_user("nope"), 404, "not_found")
+
+    async def test_only_admin_changes_role(self):
+        """A user cannot make themselves admin (403); an admin can promote them."""
+        await self.setUpUsers()
+        await self.assertApiError(
+            self.accounts.update_user(self.alice, self.alice.user.id, {"role": "admin"}), 403, "forbidden"
+        )
+        promoted = await self.accounts.update_user(self.admin, self.alice.user.id, {"role": "admin"})
+        self.assertEqual(promoted["role"], "admin")
+
+    async def test_last_admin_keeps_role(self):
+        """The only admin cannot drop the role or be deleted; with a second admin they can."""
+        await self.setUpUsers()
+        me = self.admin.user.id
+        await self.assertApiError(self.accounts.update_user(self.admin, me, {"role": "user"}), 403, "forbidden")
+        await self.assertApiError(self.accounts.delete_user(self.admin, me), 403, "forbidden")
+        await self.accounts.update_user(self.admin, self.alice.user.id, {"role": "admin"})
+        demoted = await self.accounts.update_user(self.admin, me, {"role": "user"})
+        self.assertEqual(demoted["role"], "user")
+
+    async def test_delete_user(self):
+        """Deleting a user makes their token 401, closes their sockets with 4001, and they are gone."""
+        await self.setUpUsers()
+        session = await self.accounts.login({"username": "bob", "password": PASSWORD})
+        await self.accounts.delete_user(self.bob, self.bob.user.id)
+        await self.assertApiError(self.principal(session), 401, "unauthorized")
+        self.assertEqual(self.sockets.closed, [("user", self.bob.user.id, 4001)])
+        await self.assertApiError(self.accounts.get_user(self.bob.user.id), 404, "not_found")
+
+    async def test_admin_deletes_other(self):
+        """An admin may delete another user."""
+        await self.setUpUsers()
+        await self.accounts.delete_user(self.admin, self.alice.user.id)
+        await self.assertApiError(self.accounts.get_user(self.alice.user.id), 404, "not_found")
+
+    async def test_list_paging(self):
+        """Users come in creation order, ``limit`` at a time, with ``next`` leading to the following page."""
+        await self.setUpUsers()
+        first = await self.accounts.list_users(2, None, False)
+        self.assertEqual([user["username"] for user in first["users"]], ["admin", "alice"])
+        self.assertEqual(first["next"], self.alice.user.id)
+        second = await self.accounts.list_users(2, first["next"], False)
+        self.assertEqual([user["username"] for user in second["users"]], ["bob"])
+        self.assertIsNone(second["next"])
+
+
+class StoreDownTests(AccountsTestCase):
+    """An unreachable store is a 503, never a 500."""
+
+    async def test_store_down(self):
+        """Register, login and authenticate answer 503 ``unavailable`` while the store is down."""
+        session = await self.register("alice")
+        self.store.down = True
+        await self.assertApiError(self.register("bob"), 503, "unavailable")
+        await self.assertApiError(
+            self.accounts.login({"username": "alice", "password": PASSWORD}), 503, "unavailable"
+        )
+        error = await self.assertApiError(self.principal(session), 503, "unavailable")
+        self.assertIn("Retry-After", error.headers)

@@ -1,0 +1,137 @@
+"""Unit tests for chatd.tap.Options: SPEC.md's Running table (options, environment, defaults)."""
+
+import os
+
+from twisted.python.usage import UsageError
+from twisted.trial.unittest import SynchronousTestCase
+
+from chatd.config import PACKAGED_STATIC
+from chatd.ratelimit import Rate
+from chatd.tap import Options
+
+SECRET = "x" * 32
+
+
+def parse(argv=(), **environ):
+    """The Config that ``twistd chatd ARGV`` would build in this environment."""
+    options = Options(environ=environ)
+    options.parseOptions(list(argv))
+    return options.config
+
+
+class DefaultsTests(SynchronousTestCase):
+    """``twistd -n chatd`` with nothing set."""
+
+    def test_defaults(self):
+        """Every option has SPEC.md's default."""
+        config = parse()
+        self.assertEqual(config.listen, ["tcp:8080"])
+        self.assertEqual(config.data_dir, "./chatd-data")
+        self.assertEqual(config.token_ttl, 3600)
+        self.assertEqual(config.auth_rate, Rate(5, 20))
+        self.assertEqual(config.socket_rate, Rate(20, 50))
+        self.assertEqual(config.max_upload, 26214400)
+        self.assertEqual(config.static, PACKAGED_STATIC)
+        self.assertEqual(config.allowed_origins, [])
+        self.assertIsNone(config.mongo)
+        self.assertIsNone(config.redis)
+        self.assertIsNone(config.jwt_secret)
+
+    def test_empty_environment_variable(self):
+        """An empty variable counts as unset."""
+        self.assertEqual(parse(CHATD_TOKEN_TTL="", CHATD_LISTEN="").token_ttl, 3600)
+
+
+class EnvironmentTests(SynchronousTestCase):
+    """Each option may come from its CHATD_* variable."""
+
+    def test_environment_used(self):
+        """Values come from the environment when no option is given."""
+        config = parse(
+            CHATD_LISTEN="tcp:9000 ssl:8443:privateKey=k.pem:certKey=c.pem",
+            CHATD_TOKEN_TTL="60",
+            CHATD_MONGO_URI="mongodb://db:27017/chat",
+            CHATD_AUTH_RATE="0",
+            CHATD_SOCKET_RATE="30/m,5",
+            CHATD_DATA_DIR="/var/lib/chatd",
+            CHATD_JWT_SECRET=SECRET,
+            CHATD_REDIS_URL="redis://cache:6379/0",
+            CHATD_ALLOWED_ORIGINS="https://a.example, https://b.example ,",
+            CHATD_MAX_UPLOAD="1024",
+        )
+        self.assertEqual(config.listen, ["tcp:9000", "ssl:8443:privateKey=k.pem:certKey=c.pem"])
+        self.assertEqual(config.token_ttl, 60)
+        self.assertEqual(config.mongo, "mongodb://db:27017/chat")
+        self.assertTrue(config.auth_rate.unlimited)
+        self.assertEqual(config.socket_rate, Rate(0.5, 5))
+        self.assertEqual(config.data_dir, "/var/lib/chatd")
+        self.assertEqual(config.jwt_secret, SECRET.encode())
+        self.assertEqual(config.redis, "redis://cache:6379/0")
+        self.assertEqual(config.allowed_origins, ["https://a.example", "https://b.example"])
+        self.assertEqual(config.max_upload, 1024)
+
+    def test_option_wins(self):
+        """A command-line option beats its environment variable."""
+        config = parse(
+            ["--token-ttl", "120", "--listen", "tcp:7000", "--auth-rate", "1/s,2", "--mongo", "mongodb://cli/x"],
+            CHATD_TOKEN_TTL="60",
+            CHATD_LISTEN="tcp:9000",
+            CHATD_AUTH_RATE="0",
+            CHATD_MONGO_URI="mongodb://env/x",
+        )
+        self.assertEqual(config.token_ttl, 120)
+        self.assertEqual(config.listen, ["tcp:7000"])
+        self.assertEqual(config.auth_rate, Rate(1, 2))
+        self.assertEqual(config.mongo, "mongodb://cli/x")
+
+    def test_listen_repeatable(self):
+        """``--listen`` may be given several times; every endpoint is kept in order."""
+        config = parse(["--listen", "tcp:8080", "--listen", "tcp:8081:interface=127.0.0.1"])
+        self.assertEqual(config.listen, ["tcp:8080", "tcp:8081:interface=127.0.0.1"])
+
+
+class RefusalTests(SynchronousTestCase):
+    """Bad settings stop ``twistd`` with a usage error instead of starting."""
+
+    def test_short_secret(self):
+        """A JWT secret under 32 bytes is refused, from the option or the environment; 32 is accepted."""
+        self.assertRaises(UsageError, parse, ["--jwt-secret", "x" * 31])
+        self.assertRaises(UsageError, parse, CHATD_JWT_SECRET="short")
+        self.assertEqual(parse(["--jwt-secret", SECRET]).jwt_secret, SECRET.encode())
+
+    def test_bad_token_ttl(self):
+        """The TTL must be a positive whole number of seconds."""
+        for value in ["0", "-5", "1.5", "hour", ""]:
+            with self.subTest(value=value):
+                self.assertRaises(UsageError, parse, ["--token-ttl", value])
+        self.assertRaises(UsageError, parse, CHATD_TOKEN_TTL="ten")
+
+    def test_bad_rates(self):
+        """A rate that does not parse is refused for both limits."""
+        for argv in [["--auth-rate", "fast"], ["--auth-rate", "5/s"], ["--socket-rate", "5/h,1"]]:
+            with self.subTest(argv=argv):
+                self.assertRaises(UsageError, parse, argv)
+
+    def test_bad_mongo_uri(self):
+        """``--mongo`` must be a mongodb:// URI."""
+        for uri in ["http://db:27017", "db:27017", "redis://db"]:
+            with self.subTest(uri=uri):
+                self.assertRaises(UsageError, parse, ["--mongo", uri])
+
+    def test_bad_redis_url(self):
+        """``--redis`` must be a redis:// URL."""
+        self.assertRaises(UsageError, parse, ["--redis", "http://cache:6379"])
+
+    def test_static_not_a_directory(self):
+        """``--static`` must name an existing directory."""
+        missing = self.mktemp()
+        self.assertRaises(UsageError, parse, ["--static", missing])
+        with open(missing, "w") as f:
+            f.write("not a directory")
+        self.assertRaises(UsageError, parse, ["--static", missing])
+
+    def test_static_directory(self):
+        """An existing directory is served."""
+        directory = self.mktemp()
+        os.makedirs(directory)
+        self.assertEqual(parse(["--static", directory]).static, directory)

@@ -1,0 +1,223 @@
+"""Unit tests for chatd.validation: SPEC.md's body rules (Validation; Details: Users)."""
+
+import json
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chatd import validation
+from chatd.errors import ApiError
+
+GOOD = {"username": "alice", "email": "alice@example.com", "password": "correct horse"}
+NOT_STRINGS = [{"$ne": ""}, {"$gt": None}, 0, 1.5, None, [], ["a"], True, False]
+
+
+class _Refusals:
+    """Assertions on the 400 ApiError a refused body raises."""
+
+    def assertInvalid(self, function, body, field):
+        """``function(body)`` raises 400 ``invalid_request`` naming ``field``; returns the error."""
+        error = self.assertRaises(ApiError, function, body)
+        self.assertEqual((error.status, error.code), (400, "invalid_request"))
+        self.assertIn(field, error.fields or {})
+        return error
+
+
+class RegistrationTests(_Refusals, SynchronousTestCase):
+    """``POST /api/auth/register`` bodies."""
+
+    def test_accepts_good_body(self):
+        """A valid body becomes a Registration with the same values."""
+        form = validation.registration(dict(GOOD))
+        self.assertEqual((form.username, form.email, form.password), (GOOD["username"], GOOD["email"], GOOD["password"]))
+
+    def test_refuses_non_strings(self):
+        """Objects such as ``{"$ne": ""}``, numbers, null, lists and booleans are 400 naming the field."""
+        for field in GOOD:
+            for value in NOT_STRINGS:
+                with self.subTest(field=field, value=value):
+                    error = self.assertInvalid(validation.registration, dict(GOOD, **{field: value}), field)
+                    self.assertEqual(error.fields[field], "must be a string")
+
+    def test_refuses_unknown_field(self):
+        """An unexpected field (such as ``role``) is refused by name."""
+        error = self.assertInvalid(validation.registration, dict(GOOD, role="admin"), "role")
+        self.assertEqual(error.fields, {"role": "unknown field"})
+
+    def test_requires_every_field(self):
+        """Each of username, email and password is required."""
+        for field in GOOD:
+            with self.subTest(field=field):
+                body = {name: value for name, value in GOOD.items() if name != field}
+                error = self.assertInvalid(validation.registration, body, field)
+                self.assertEqual(error.fields, {field: "required"})
+
+    def test_username_rules(self):
+        """Usernames are 3 to 32 of ``[A-Za-z0-9_.-]``."""
+        for name in ["abc", "a" * 32, "A.b-c_9"]:
+            with self.subTest(accepted=name):
+                self.assertEqual(validation.registration(dict(GOOD, username=name)).username, name)
+        for name in ["ab", "a" * 33, "", "al ice", "alice!", "al@ice", "ålice", "alice\n", "ab\u0131"]:
+            with self.subTest(refused=name):
+                self.assertInvalid(validation.registration, dict(GOOD, username=name), "username")
+
+    def test_email_rules(self):
+        """Emails must be syntactically valid addresses."""
+        for email in ["a@b.co", "first.last+tag@sub.example.org", "x_y@example-host.com"]:
+            with self.subTest(accepted=email):
+                self.assertEqual(validation.registration(dict(GOOD, email=email)).email, email)
+        for email in ["", "alice", "alice@", "@example.com", "alice@example", "a b@example.com",
+                      "a@b@example.com", "alice@exa mple.com", "alice@-example.com", "a\n@example.com",
+                      "a" * 250 + "@example.com"]:
+            with self.subTest(refused=email):
+                self.assertInvalid(validation.registration, dict(GOOD, email=email), "email")
+
+    def test_password_length_boundaries(self):
+        """Passwords are 8 to 128 characters: 7 and 129 are refused, 8 and 128 accepted."""
+        for length in [8, 128]:
+            with self.subTest(accepted=length):
+                self.assertEqual(len(validation.registration(dict(GOOD, password="p" * length)).password), length)
+        for length in [0, 7, 129]:
+            with self.subTest(refused=length):
+                self.assertInvalid(validation.registration, dict(GOOD, password="p" * length), "password")
+
+    def test_password_counts_unicode_characters(self):
+        """Non-ASCII passwords are measured in characters, not bytes."""
+        self.assertEqual(validation.registration(dict(GOOD, password="é" * 8)).password, "é" * 8)
+        self.assertEqual(validation.registration(dict(GOOD, password="\U0001F600" * 128)).password, "\U0001F600" * 128)
+        self.assertInvalid(validation.registration, dict(GOOD, password="\U0001F600" * 7), "password")
+        self.assertInvalid(validation.registration, dict(GOOD, password="é" * 129), "password")
+
+    def test_all_problems_reported_at_once(self):
+        """Every bad field is named in one answer."""
+        error = self.assertInvalid(validation.registration, {"username": "x", "email": "nope", "password": "short"}, "username")
+        self.assertEqual(set(error.fields), {"username", "email", "password"})
+
+
+class LoginTests(_Refusals, SynchronousTestCase):
+    """``POST /api/auth/login`` bodies."""
+
+    def test_by_username(self):
+        """A username and password are accepted."""
+        form = validation.login({"username": "alice", "password": "pw"})
+        self.assertEqual((form.login, form.password), ("alice", "pw"))
+
+    def test_by_email(self):
+        """An email and password are accepted."""
+        form = validation.login({"email": "alice@example.com", "password": "pw"})
+        self.assertEqual((form.login, form.password), ("alice@example.com", "pw"))
+
+    def test_refuses_non_strings(self):
+        """Operator objects and other non-strings never reach the store."""
+        for field, base in [("username", {"password": "pw"}), ("email", {"password": "pw"}), ("password", {"username": "alice"})]:
+            for value in NOT_STRINGS:
+                with self.subTest(field=field, value=value):
+                    self.assertInvalid(validation.login, dict(base, **{field: value}), field)
+
+    def test_needs_exactly_one_identifier(self):
+        """Neither or both of username and email are refused."""
+        self.assertInvalid(validation.login, {"password": "pw"}, "username")
+        self.assertInvalid(validation.login, {"username": "a", "email": "a@b.co", "password": "pw"}, "username")
+
+    def test_needs_password(self):
+        """A login without a password is refused."""
+        self.assertInvalid(validation.login, {"username": "alice"}, "password")
+
+    def test_refuses_unknown_field(self):
+        """Unknown fields are refused by name."""
+        self.assertInvalid(validation.login, {"username": "a", "password": "pw", "remember": "yes"}, "remember")
+
+
+class UserChangesTests(_Refusals, SynchronousTestCase):
+    """``PATCH /api/users/{id}`` bodies."""
+
+    def test_accepts_any_subset(self):
+        """Any of username, email, password and role may be sent."""
+        body = {"username": "bob", "email": "bob@example.com", "password": "p" * 8, "role": "admin"}
+        self.assertEqual(validation.user_changes(dict(body)), body)
+        self.assertEqual(validation.user_changes({"email": "b@example.com"}), {"email": "b@example.com"})
+
+    def test_refuses_non_strings(self):
+        """Each field must be a string."""
+        for field in ["username", "email", "password", "role"]:
+            for value in NOT_STRINGS:
+                with self.subTest(field=field, value=value):
+                    self.assertInvalid(validation.user_changes, {field: value}, field)
+
+    def test_refuses_unknown_fields(self):
+        """Fields such as ``banned`` or ``password_hash`` cannot be set this way."""
+        for field in ["banned", "password_hash", "id", "tokens_valid_after"]:
+            with self.subTest(field=field):
+                self.assertInvalid(validation.user_changes, {field: "x"}, field)
+
+    def test_applies_field_rules(self):
+        """The registration rules hold for changes; role is user or admin."""
+        self.assertInvalid(validation.user_changes, {"username": "ab"}, "username")
+        self.assertInvalid(validation.user_changes, {"email": "nope"}, "email")
+        self.assertInvalid(validation.user_changes, {"password": "short"}, "password")
+        self.assertInvalid(validation.user_changes, {"role": "root"}, "role")
+
+
+class ParseJsonObjectTests(SynchronousTestCase):
+    """Request bodies: content type, size and JSON shape."""
+
+    def assertStatus(self, status, code, raw, content_type="application/json"):
+        error = self.assertRaises(ApiError, validation.parse_json_object, raw, content_type)
+        self.assertEqual((error.status, error.code), (status, code))
+
+    def test_json_object(self):
+        """A JSON object body is returned, charset parameters and case in the type allowed."""
+        self.assertEqual(validation.parse_json_object(b'{"a": "b"}', "application/json"), {"a": "b"})
+        self.assertEqual(validation.parse_json_object(b'{"a": 1}', "Application/JSON; charset=utf-8"), {"a": 1})
+
+    def test_wrong_content_type(self):
+        """A missing or non-JSON content type is 415."""
+        for content_type in [None, "", "text/plain", "application/x-www-form-urlencoded", "application/jsonx"]:
+            with self.subTest(content_type=content_type):
+                self.assertStatus(415, "unsupported_media_type", b"{}", content_type)
+
+    def test_invalid_json(self):
+        """Malformed JSON or bytes that are not text are 400."""
+        for raw in [b"", b"{", b"{'a': 1}", b"\xff\xfe\xfa", b'{"a": 1} x']:
+            with self.subTest(raw=raw):
+                self.assertStatus(400, "invalid_request", raw)
+
+    def test_not_an_object(self):
+        """Valid JSON that is not an object is 400."""
+        for raw in [b"[]", b'"text"', b"1", b"null", b"true"]:
+            with self.subTest(raw=raw):
+                self.assertStatus(400, "invalid_request", raw)
+
+    def test_size_limit(self):
+        """A body of exactly 64 KiB is read; one byte more is 413."""
+        padding = 64 * 1024 - len(json.dumps({"a": ""}))
+        exact = json.dumps({"a": "x" * padding}).encode()
+        self.assertEqual(len(exact), 64 * 1024)
+        self.assertEqual(len(validation.parse_json_object(exact, "application/json")["a"]), padding)
+        self.assertStatus(413, "too_large", exact + b" ")
+
+
+class QueryParameterTests(_Refusals, SynchronousTestCase):
+    """``limit`` and boolean query parameters."""
+
+    def test_page_limit_default(self):
+        """Without ``limit`` the page holds 50."""
+        self.assertEqual(validation.page_limit(None), 50)
+
+    def test_page_limit_range(self):
+        """1 and 200 are accepted."""
+        self.assertEqual([validation.page_limit(raw) for raw in ["1", "200", "75"]], [1, 200, 75])
+
+    def test_page_limit_refused(self):
+        """0, 201, negatives, fractions and words are 400 naming ``limit``."""
+        for raw in ["0", "201", "-1", "1.5", "ten", "", " 5", "99999"]:
+            with self.subTest(raw=raw):
+                self.assertInvalid(validation.page_limit, raw, "limit")
+
+    def test_flag(self):
+        """true/1 and false/0 (any case) parse; absent is false; anything else is 400 naming it."""
+        self.assertEqual(
+            [validation.flag(raw, "online") for raw in [None, "true", "TRUE", "1", "false", "0"]],
+            [False, True, True, True, False, False],
+        )
+        error = self.assertRaises(ApiError, validation.flag, "yes", "online")
+        self.assertEqual((error.status, error.code, error.fields), (400, "invalid_request", {"online": "true or false"}))

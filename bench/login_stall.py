@@ -448,17 +448,20 @@ def measure(args, target: Target, server_pid: int | None, deadline: Deadline) ->
     return result
 
 
-def verdict(result: dict) -> str:
+def verdict(result: dict) -> tuple[str, str]:
+    """("PASS" or "FAIL", why)."""
     during = result.get("during_logins") or {}
     p99 = during.get("healthz_p99_ms")
-    ok = (
-        result.get("complete")
-        and p99 is not None
-        and p99 < TARGET_P99_MS
-        and during.get("login_errors") == 0
-        and during.get("healthz_errors") == 0
-    )
-    return "PASS" if ok else "FAIL"
+    if not result.get("complete") or p99 is None:
+        return "FAIL", "the run did not complete"
+    if during.get("login_errors") or during.get("healthz_errors"):
+        return "FAIL", (
+            f"{during.get('login_errors')} login and {during.get('healthz_errors')} healthz errors "
+            "(429 means the server's --auth-rate is not 0)"
+        )
+    if p99 >= TARGET_P99_MS:
+        return "FAIL", f"healthz p99 {p99:.1f} ms >= {TARGET_P99_MS:.0f} ms"
+    return "PASS", f"healthz p99 {p99:.1f} ms < {TARGET_P99_MS:.0f} ms"
 
 
 def table(result: dict) -> str:
@@ -575,18 +578,19 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
         }
         result["target_healthz_p99_ms"] = TARGET_P99_MS
-        result["verdict"] = verdict(result)
+        result["verdict"], result["verdict_reason"] = verdict(result)
         if server is not None and server.process.poll() is not None:
             result["note"] = (result.get("note", "") + f" chatd exited during the run ({server.process.returncode})").strip()
         if args.json:
             print(json.dumps(result, indent=2))
-            print(result["verdict"], file=sys.stderr)
+            print(f"{result['verdict']}: {result['verdict_reason']}", file=sys.stderr)
         else:
             print(table(result))
             print(
                 f"{result['verdict']}: healthz p99 during logins "
                 f"{fmt_ms((result.get('during_logins') or {}).get('healthz_p99_ms'))} ms "
                 f"(target < {TARGET_P99_MS:.0f} ms; baseline {fmt_ms((result.get('baseline') or {}).get('healthz_p99_ms'))} ms)"
+                + ("" if result["verdict"] == "PASS" else f"; {result['verdict_reason']}")
             )
         return 0
     finally:

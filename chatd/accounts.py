@@ -218,6 +218,9 @@ class Accounts:
         if user is None:
             raise errors.not_found("No such user.")
         if "tokens_valid_after" in changes:
+            if principal.user.id == user_id:
+                # Revoked by jti too: a token issued in the same instant as the change passes the time check.
+                await self._store.revoke_token(principal.claims.jti, principal.claims.expires_at)
             self.sockets.close_user(user_id, CLOSE_REVOKED)
         return self.view(user)
 

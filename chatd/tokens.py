@@ -8,6 +8,7 @@ testable and consistent with the rest of chatd.
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -69,7 +70,7 @@ class TokenIssuer:
             sub=user_id,
             username=username,
             role=role,
-            iat=round(now, 6),
+            iat=now,  # unrounded: rounding up could outlast a password change made just after
             exp=int(now) + self._ttl,
             jti=secrets.token_urlsafe(16),
         )
@@ -108,7 +109,9 @@ def _claims_from(payload: dict) -> Claims:
     if not all(isinstance(payload.get(name), str) for name in strings):
         raise InvalidToken("bad claims")
     if not all(
-        isinstance(payload.get(name), (int, float)) and not isinstance(payload.get(name), bool)
+        isinstance(payload.get(name), (int, float))
+        and not isinstance(payload.get(name), bool)
+        and math.isfinite(payload[name])  # JSON parsers accept NaN and Infinity
         for name in numbers
     ):
         raise InvalidToken("bad claims")

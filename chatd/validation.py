@@ -104,7 +104,7 @@ def login(body: dict) -> Login:
         problems["username"] = "give either username or email"
     if problems:
         raise errors.invalid("The request has invalid fields.", problems)
-    return Login(fields.get("username") or fields["email"], fields["password"])
+    return Login(fields["username"] if "username" in fields else fields["email"], fields["password"])
 
 
 def user_changes(body: dict) -> dict[str, str]:

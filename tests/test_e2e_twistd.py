@@ -1,0 +1,89 @@
+"""chatd as an operator runs it: ``twistd -n chatd`` and ``twistd -ny chatd.tac`` in their own processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from twisted.trial.unittest import TestCase
+
+from chatd.storage.embedded import free_loopback_port
+from tests.harness import ROOT, Client, wait_until
+
+TWISTD = [str(Path(sys.executable).with_name("twistd"))]  # the venv's twistd script
+
+
+class DaemonTests(TestCase):
+    timeout = 120
+
+    def _spawn(self, argv: list[str], env: dict) -> tuple[subprocess.Popen, Path, int]:
+        data_dir = Path(tempfile.mkdtemp(prefix="chatd-daemon-"))
+        self.addCleanup(shutil.rmtree, data_dir, True)
+        port = free_loopback_port()
+        log = data_dir / "chatd.log"
+        environ = {**os.environ, "CHATD_BCRYPT_COST": "4", "CHATD_DATA_DIR": str(data_dir / "data"),
+                   "CHATD_LISTEN": f"tcp:{port}:interface=127.0.0.1", **env}
+        # twistd's own options (--logfile) go before the plugin name or the .tac file.
+        process = subprocess.Popen(argv[:1] + ["--logfile", str(log)] + argv[1:],
+                                   cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+        def stop():
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+
+        self.addCleanup(stop)
+        return process, log, port
+
+    async def _exercise(self, process: subprocess.Popen, log: Path, port: int) -> None:
+        http = Client(f"http://127.0.0.1:{port}")
+
+        async def up():
+            try:
+                return (await http.request("GET", "/healthz")).status == 200
+            except Exception:
+                return process.poll() is not None  # stop waiting if it died
+
+        await wait_until(up, 60, "chatd to answer /healthz")
+        self.assertIsNone(process.poll(), log.read_text())
+        session = await http.register("alice", password="very secret password")
+        await http.request("GET", "/api/users?after=x", token=session["token"])
+        ws_like = await http.request("GET", f"/ws?token={session['token']}")
+        self.assertIn(ws_like.status, (400, 404, 426))
+
+        store_pid = int((log.parent / "data" / "nx-27017.pid").read_text())
+        process.send_signal(signal.SIGTERM)
+        await wait_until(lambda: process.poll() is not None, 30, "chatd to exit on SIGTERM")
+        # twistd re-raises the signal that stopped it, so the exit status reports SIGTERM.
+        self.assertEqual(process.returncode, -signal.SIGTERM)
+        await wait_until(lambda: not Path(f"/proc/{store_pid}").exists(), 10, "the embedded store to exit")
+
+        text = log.read_text()
+        self.assertIn("Server Shut Down.", text)
+        self.assertIn("GET /healthz", text)
+        self.assertNotIn(session["token"], text)
+        self.assertNotIn(session["token"].split(".")[2], text)  # not even the signature
+        self.assertNotIn("very secret password", text)
+        self.assertNotIn("Traceback", text)
+
+    async def test_twistd_plugin_runs_serves_and_stops(self):
+        """`twistd -n chatd` starts with the embedded store, serves, logs no secret and stops cleanly with its store."""
+        process, log, port = self._spawn(TWISTD + ["-n", "--pidfile=", "chatd"], {})
+        await self._exercise(process, log, port)
+
+    async def test_tac_file_runs_from_the_environment(self):
+        """`twistd -ny chatd.tac` builds the same service from CHATD_* variables."""
+        process, log, port = self._spawn(TWISTD + ["-ny", "chatd.tac", "--pidfile="], {})
+        await self._exercise(process, log, port)
+
+    async def test_short_secret_is_refused_at_start(self):
+        """A --jwt-secret under 32 bytes stops chatd from starting, with a message saying why."""
+        result = subprocess.run(TWISTD + ["-n", "--pidfile=", "chatd", "--jwt-secret", "short"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("--jwt-secret must be at least 32 bytes", result.stdout + result.stderr)

@@ -1,0 +1,107 @@
+"""One contract, two stores: MemoryStore (unit tests' twin) and MongoStore over the wire to nx-27017."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from twisted.internet import reactor
+from twisted.trial.unittest import TestCase
+from zope.interface.verify import verifyObject
+
+from chatd.storage.interface import IStore
+from chatd.storage.memory import MemoryStore
+from chatd.storage.mongo import MongoStore
+from chatd.storage.records import DuplicateKey
+from tests.harness import shared_store_uri, wait_until
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+
+
+class StoreContract:
+    """Mixed into a TestCase whose ``make_store`` returns a started store."""
+
+    async def setUp(self):
+        self.store = await self.make_store()
+
+    async def _user(self, name: str):
+        return await self.store.create_user(name, f"{name}@example.com", b"$2b$hash", NOW)
+
+    def test_provides_the_interface(self):
+        """The store offers every IStore method."""
+        self.assertTrue(verifyObject(IStore, self.store))
+
+    async def test_create_and_read_back(self):
+        """A created user reads back by id and by login (username or email, any case)."""
+        alice = await self._user("Alice")
+        self.assertEqual(alice.role, "admin")
+        self.assertEqual(alice.created_at, NOW)
+        self.assertEqual(await self.store.get_user(alice.id), alice)
+        self.assertEqual(await self.store.find_user_by_login("ALICE"), alice)
+        self.assertEqual(await self.store.find_user_by_login("alice@EXAMPLE.com"), alice)
+        self.assertIsNone(await self.store.find_user_by_login("nobody"))
+        self.assertIsNone(await self.store.get_user("not-an-id"))
+        self.assertIsNone(await self.store.get_user("ffffffffffffffffffffffff"))
+
+    async def test_only_the_first_user_is_admin(self):
+        """The first user is admin, the rest are users."""
+        roles = [(await self._user(name)).role for name in ("one", "two", "three")]
+        self.assertEqual(roles, ["admin", "user", "user"])
+        self.assertEqual(await self.store.count_admins(), 1)
+
+    async def test_unique_username_and_email_ignore_case(self):
+        """Creating or renaming onto a taken username or email fails with DuplicateKey naming the field."""
+        await self._user("bob")
+        carol = await self._user("carol")
+        with self.assertRaises(DuplicateKey) as name_clash:
+            await self.store.create_user("BOB", "other@example.com", b"h", NOW)
+        self.assertEqual(name_clash.exception.field, "username")
+        with self.assertRaises(DuplicateKey) as mail_clash:
+            await self.store.create_user("other", "Bob@Example.com", b"h", NOW)
+        self.assertEqual(mail_clash.exception.field, "email")
+        with self.assertRaises(DuplicateKey) as rename_clash:
+            await self.store.update_user(carol.id, {"username": "Bob"})
+        self.assertEqual(rename_clash.exception.field, "username")
+
+    async def test_update_and_delete(self):
+        """Updates return the new record; deleting removes the user once."""
+        dan = await self._user("dan")
+        updated = await self.store.update_user(dan.id, {"email": "d@example.com", "tokens_valid_after": 12.5})
+        self.assertEqual((updated.email, updated.tokens_valid_after), ("d@example.com", 12.5))
+        self.assertEqual(await self.store.find_user_by_login("d@example.com"), updated)
+        self.assertIsNone(await self.store.update_user("ffffffffffffffffffffffff", {"email": "x@example.com"}))
+        self.assertTrue(await self.store.delete_user(dan.id))
+        self.assertFalse(await self.store.delete_user(dan.id))
+        self.assertIsNone(await self.store.get_user(dan.id))
+
+    async def test_list_in_creation_order_with_paging_and_ids(self):
+        """list_users pages in creation order after an id, optionally among given ids."""
+        users = [await self._user(f"user{i}") for i in range(5)]
+        first = await self.store.list_users(2)
+        self.assertEqual([u.username for u in first], ["user0", "user1"])
+        rest = await self.store.list_users(10, after=first[-1].id)
+        self.assertEqual([u.username for u in rest], ["user2", "user3", "user4"])
+        among = await self.store.list_users(10, ids=[users[4].id, users[1].id])
+        self.assertEqual([u.username for u in among], ["user1", "user4"])
+
+    async def test_revoked_tokens(self):
+        """A revoked jti is remembered; others are not revoked."""
+        # Still in the future: the store may forget revocations once the token has expired anyway (TTL index).
+        await self.store.revoke_token("jti-1", datetime.now(timezone.utc) + timedelta(hours=1))
+        self.assertTrue(await self.store.is_token_revoked("jti-1"))
+        self.assertFalse(await self.store.is_token_revoked("jti-2"))
+
+
+class MemoryStoreContract(StoreContract, TestCase):
+    async def make_store(self):
+        return MemoryStore()
+
+
+class MongoStoreContract(StoreContract, TestCase):
+    timeout = 60
+
+    async def make_store(self):
+        store = MongoStore(reactor, shared_store_uri, timeout=5)
+        store.startService()
+        self.addCleanup(store.stopService)
+        await wait_until(lambda: store.ready, 20, "indexes")
+        return store

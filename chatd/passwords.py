@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 
 import bcrypt
 from twisted.application.service import Service
@@ -35,12 +36,6 @@ def _check(password: str, hashed: bytes) -> bool:
         return False
 
 
-# A cost-12 hash that matches no password: checking an unknown user's login
-# against it takes as long as a wrong password, so timing does not tell
-# whether an account exists.
-_DECOY = b"$2b$12$HcDfqrwgfHkh4hXAu9VhD.6fL08gZjm5KSvDV608R5o49./cnPNGK"
-
-
 class PasswordHasher(Service):
     """Hashes and checks passwords off the reactor; owns its thread pool's lifecycle.
 
@@ -57,6 +52,7 @@ class PasswordHasher(Service):
         self._pool = ThreadPool(minthreads=1, maxthreads=threads, name="chatd-bcrypt")
         self._max_pending = max_pending
         self.pending = 0
+        self._decoy: bytes | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -71,10 +67,19 @@ class PasswordHasher(Service):
         return self._run(_hash, password, self.cost)
 
     def verify(self, password: str, hashed: bytes | None) -> Deferred:
-        """Deferred bool; with ``hashed=None`` still spends the time of a real check."""
+        """Deferred bool; with ``hashed=None`` (no such account) still spends the time of a real check."""
         if hashed is None:
-            hashed = _DECOY
+            return Deferred.fromCoroutine(self._verify_against_decoy(password))
         return self._run(_check, password, hashed)
+
+    async def _verify_against_decoy(self, password: str) -> bool:
+        # A hash of a random password at the configured cost, made once: checking an
+        # unknown account against it takes as long as a wrong password for a real one,
+        # so response times do not tell which accounts exist.
+        if self._decoy is None:
+            self._decoy = await self._run(_hash, secrets.token_urlsafe(16), self.cost)
+        await self._run(_check, password, self._decoy)
+        return False
 
     def _run(self, function, *args) -> Deferred:
         if self.pending >= self._max_pending:

@@ -11,7 +11,7 @@ from zope.interface.verify import verifyObject
 from chatd.storage.interface import IStore
 from chatd.storage.memory import MemoryStore
 from chatd.storage.mongo import MongoStore
-from chatd.storage.records import DuplicateKey
+from chatd.storage.records import DuplicateKey, InsertStopped, Message
 from tests.harness import shared_store_uri, wait_until
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
@@ -91,12 +91,82 @@ class StoreContract:
         self.assertFalse(await self.store.is_token_revoked("jti-2"))
 
 
-class MemoryStoreContract(StoreContract, TestCase):
+class ChatContract:
+    """Messages, rooms and memberships, mixed in beside StoreContract."""
+
+    def _message(self, seq, room="lobby", client_id=None, user_id="u1"):
+        return Message(room=room, seq=seq, user_id=user_id, user="alice", ts=NOW, text=f"hello {seq}", client_id=client_id)
+
+    async def test_messages_round_trip_by_seq(self):
+        """Inserted messages read back by seq, in seq order, with their fields; missing seqs are left out."""
+        await self.store.insert_messages([self._message(1, client_id="c1"), self._message(2), self._message(1, room="other")])
+        got = await self.store.get_messages("lobby", [2, 1, 7])
+        self.assertEqual([m.seq for m in got], [1, 2])
+        self.assertEqual(got[0], self._message(1, client_id="c1"))
+        self.assertEqual(got[0].id, "lobby:1")
+        self.assertEqual([m.text for m in await self.store.get_messages("other", [1])], ["hello 1"])
+
+    async def test_insert_stops_at_a_taken_seq(self):
+        """An ordered insert stops at a seq already stored: the ones before are stored, none after."""
+        await self.store.insert_messages([self._message(1)])
+        with self.assertRaises(InsertStopped) as stopped:
+            await self.store.insert_messages([self._message(2), self._message(1), self._message(3)])
+        self.assertEqual((stopped.exception.index, stopped.exception.reason), (1, "seq"))
+        self.assertEqual([m.seq for m in await self.store.get_messages("lobby", [1, 2, 3])], [1, 2])
+
+    async def test_client_id_is_stored_once_per_user_and_room(self):
+        """The same client_id from the same user in the same room is refused; other users or rooms may reuse it."""
+        await self.store.insert_messages([self._message(1, client_id="c")])
+        with self.assertRaises(InsertStopped) as stopped:
+            await self.store.insert_messages([self._message(2, client_id="c")])
+        self.assertEqual(stopped.exception.reason, "client_id")
+        await self.store.insert_messages([self._message(2, client_id="c", user_id="u2"), self._message(1, room="b", client_id="c")])
+        original = await self.store.find_client_message("lobby", "u1", "c")
+        self.assertEqual(original.seq, 1)
+        self.assertIsNone(await self.store.find_client_message("lobby", "u1", "nope"))
+
+    async def test_update_message_sets_and_removes_fields(self):
+        """update_message changes text and removes it for a tombstone."""
+        await self.store.insert_messages([self._message(1)])
+        edited = await self.store.update_message("lobby", 1, {"text": "changed", "edited_at": NOW})
+        self.assertEqual((edited.text, edited.edited_at), ("changed", NOW))
+        gone = await self.store.update_message("lobby", 1, {"text": None, "deleted": True})
+        self.assertEqual((gone.text, gone.deleted), (None, True))
+        self.assertIsNone(await self.store.update_message("lobby", 9, {"text": "x"}))
+
+    async def test_room_heads_only_advance(self):
+        """advance_rooms raises last seq and time and never lowers them."""
+        later = NOW + timedelta(minutes=1)
+        await self.store.advance_rooms({"lobby": (5, later)})
+        await self.store.advance_rooms({"lobby": (3, NOW), "b": (1, NOW)})
+        heads = await self.store.room_heads(["lobby", "b", "unknown"])
+        self.assertEqual((heads["lobby"].last_seq, heads["lobby"].last_message_at), (5, later))
+        self.assertEqual(set(heads), {"lobby", "b"})
+        self.assertEqual({room.name for room in await self.store.list_rooms()}, {"lobby", "b"})
+
+    async def test_memberships(self):
+        """Joining counts a member once and lists the room on the user; leaving undoes both."""
+        user = await self._user("mia")
+        self.assertTrue(await self.store.add_membership("lobby", user.id, NOW, 4))
+        self.assertFalse(await self.store.add_membership("lobby", user.id, NOW, 9))
+        self.assertEqual((await self.store.get_user(user.id)).rooms, ("lobby",))
+        self.assertEqual((await self.store.room_heads(["lobby"]))["lobby"].members, 1)
+        await self.store.mark_read("lobby", user.id, 7)
+        await self.store.mark_read("lobby", user.id, 6)
+        [membership] = await self.store.memberships(user.id, ["lobby", "other"])
+        self.assertEqual((membership.joined_seq, membership.read_seq, membership.joined_at), (4, 7, NOW))
+        self.assertTrue(await self.store.remove_membership("lobby", user.id))
+        self.assertFalse(await self.store.remove_membership("lobby", user.id))
+        self.assertEqual((await self.store.get_user(user.id)).rooms, ())
+        self.assertEqual((await self.store.room_heads(["lobby"]))["lobby"].members, 0)
+
+
+class MemoryStoreContract(StoreContract, ChatContract, TestCase):
     async def make_store(self):
         return MemoryStore()
 
 
-class MongoStoreContract(StoreContract, TestCase):
+class MongoStoreContract(StoreContract, ChatContract, TestCase):
     timeout = 60
 
     async def make_store(self):

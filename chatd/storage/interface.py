@@ -11,7 +11,7 @@ from zope.interface import Attribute, Interface
 
 
 class IStore(Interface):
-    """Users and revoked tokens (messages, counters and files join later)."""
+    """Users, revoked tokens, messages, rooms and memberships (files join later)."""
 
     ready = Attribute("True once indexes exist and the store has answered.")
 
@@ -44,3 +44,38 @@ class IStore(Interface):
 
     def is_token_revoked(jti):
         """True if ``jti`` was revoked."""
+
+    def insert_messages(messages):
+        """Store Messages in order, in one round trip. If one is a duplicate (its seq is taken, or its
+        user already sent its client_id to its room), fail with InsertStopped: those before it are
+        stored, none after it."""
+
+    def get_messages(room, seqs):
+        """The stored Messages of ``room`` with these seqs, in seq order; missing ones are left out."""
+
+    def find_client_message(room, user_id, client_id):
+        """The Message ``user_id`` sent to ``room`` with ``client_id``, or None."""
+
+    def update_message(room, seq, changes):
+        """Set message fields (a None value removes the field); the new Message, or None if absent."""
+
+    def room_heads(rooms):
+        """{name: RoomHead} for the rooms among ``rooms`` that the store has seen."""
+
+    def list_rooms():
+        """Every RoomHead."""
+
+    def advance_rooms(heads):
+        """Raise rooms' last seq and last message time: ``{room: (seq, datetime)}``; never lowers."""
+
+    def add_membership(room, user_id, joined_at, joined_seq):
+        """Make the user a member of the room (and count it); False if they already were."""
+
+    def remove_membership(room, user_id):
+        """End a membership; False if there was none."""
+
+    def memberships(user_id, rooms):
+        """The user's Memberships among ``rooms``."""
+
+    def mark_read(room, user_id, seq):
+        """Raise the user's read seq in the room (never lowers it)."""

@@ -15,7 +15,15 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from chatd.storage.interface import IStore
-from chatd.storage.records import DuplicateKey, StoreUnavailable, UserRecord
+from chatd.storage.records import (
+    DuplicateKey,
+    InsertStopped,
+    Membership,
+    Message,
+    RoomHead,
+    StoreUnavailable,
+    UserRecord,
+)
 
 
 def _answer(method):
@@ -41,6 +49,10 @@ class MemoryStore(Service):
         self._users: dict[str, UserRecord] = {}  # insertion order is creation order
         self._revoked: dict[str, object] = {}
         self._registered = itertools.count(1)
+        self._messages: dict[tuple[str, int], Message] = {}
+        self._client_ids: dict[tuple[str, str, str], Message] = {}
+        self._rooms: dict[str, RoomHead] = {}
+        self._memberships: dict[tuple[str, str], Membership] = {}
 
     def _clash(self, user_id: str | None, username: str, email: str) -> None:
         for other in self._users.values():
@@ -113,3 +125,85 @@ class MemoryStore(Service):
     @_answer
     def is_token_revoked(self, jti):
         return jti in self._revoked
+
+    @_answer
+    def insert_messages(self, messages):
+        for index, message in enumerate(messages):
+            if (message.room, message.seq) in self._messages:
+                raise InsertStopped(index, "seq")
+            key = (message.room, message.user_id, message.client_id)
+            if message.client_id is not None and key in self._client_ids:
+                raise InsertStopped(index, "client_id")
+            self._messages[(message.room, message.seq)] = message
+            if message.client_id is not None:
+                self._client_ids[key] = message
+
+    @_answer
+    def get_messages(self, room, seqs):
+        return [self._messages[(room, seq)] for seq in sorted(set(seqs)) if (room, seq) in self._messages]
+
+    @_answer
+    def find_client_message(self, room, user_id, client_id):
+        return self._client_ids.get((room, user_id, client_id))
+
+    @_answer
+    def update_message(self, room, seq, changes):
+        message = self._messages.get((room, seq))
+        if message is None:
+            return None
+        defaults = {"text": None, "client_id": None, "file": None, "edited_at": None, "deleted": False}
+        updated = replace(message, **{k: (defaults[k] if v is None else v) for k, v in changes.items()})
+        self._messages[(room, seq)] = updated
+        return updated
+
+    @_answer
+    def room_heads(self, rooms):
+        return {name: self._rooms[name] for name in rooms if name in self._rooms}
+
+    @_answer
+    def list_rooms(self):
+        return list(self._rooms.values())
+
+    @_answer
+    def advance_rooms(self, heads):
+        for room, (seq, at) in heads.items():
+            head = self._rooms.get(room, RoomHead(room))
+            latest = at if head.last_message_at is None else max(at, head.last_message_at)
+            self._rooms[room] = replace(head, last_seq=max(seq, head.last_seq), last_message_at=latest)
+
+    def _count_member(self, room, change):
+        head = self._rooms.get(room, RoomHead(room))
+        self._rooms[room] = replace(head, members=head.members + change)
+
+    def _set_rooms(self, user_id, rooms):
+        if user_id in self._users:
+            self._users[user_id] = replace(self._users[user_id], rooms=tuple(rooms))
+
+    @_answer
+    def add_membership(self, room, user_id, joined_at, joined_seq):
+        if (room, user_id) in self._memberships:
+            return False
+        self._memberships[(room, user_id)] = Membership(room, user_id, joined_at, joined_seq, joined_seq)
+        self._count_member(room, +1)
+        if user_id in self._users:
+            self._set_rooms(user_id, [*self._users[user_id].rooms, room])
+        return True
+
+    @_answer
+    def remove_membership(self, room, user_id):
+        if self._memberships.pop((room, user_id), None) is None:
+            return False
+        self._count_member(room, -1)
+        if user_id in self._users:
+            self._set_rooms(user_id, [r for r in self._users[user_id].rooms if r != room])
+        return True
+
+    @_answer
+    def memberships(self, user_id, rooms):
+        return [self._memberships[(room, user_id)] for room in rooms if (room, user_id) in self._memberships]
+
+    @_answer
+    def mark_read(self, room, user_id, seq):
+        membership = self._memberships.get((room, user_id))
+        if membership is not None and seq > membership.read_seq:
+            self._memberships[(room, user_id)] = replace(membership, read_seq=seq)

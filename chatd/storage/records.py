@@ -20,6 +20,51 @@ class UserRecord:
     ban_reason: str | None = None
     # Tokens issued before this instant are refused (set by a password change).
     tokens_valid_after: float = 0.0
+    # The rooms this user is a member of (SPEC.md, Details: Membership).
+    rooms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Message:
+    """A stored chat message. ``id`` is ``"{room}:{seq}"``: unique per room and seq by construction."""
+
+    room: str
+    seq: int
+    user_id: str
+    user: str  # the author's username when they sent it
+    ts: datetime
+    text: str | None = None
+    client_id: str | None = None
+    file: dict | None = None
+    edited_at: datetime | None = None
+    deleted: bool = False
+
+    @property
+    def id(self) -> str:
+        return message_id(self.room, self.seq)
+
+
+def message_id(room: str, seq: int) -> str:
+    return f"{room}:{seq}"
+
+
+@dataclass(frozen=True)
+class Membership:
+    room: str
+    user_id: str
+    joined_at: datetime
+    joined_seq: int  # the room's last seq when the user joined: older messages are not unread
+    read_seq: int = 0
+
+
+@dataclass(frozen=True)
+class RoomHead:
+    """What the store knows of a room without reading its messages."""
+
+    name: str
+    last_seq: int = 0
+    last_message_at: datetime | None = None
+    members: int = 0
 
 
 class StoreUnavailable(Exception):
@@ -32,3 +77,16 @@ class DuplicateKey(Exception):
     def __init__(self, field: str) -> None:
         super().__init__(field)
         self.field = field
+
+
+class InsertStopped(Exception):
+    """An ordered batch insert stopped at ``index``: the messages before it are stored, none after.
+
+    ``reason`` is ``"seq"`` (another process already stored that seq) or
+    ``"client_id"`` (that user already sent that client_id to that room).
+    """
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"insert stopped at {index}: duplicate {reason}")
+        self.index = index
+        self.reason = reason

@@ -1,0 +1,184 @@
+"""Message, room and membership queries of :class:`chatd.storage.mongo.MongoStore` (a mixin).
+
+Every read here is by ``_id`` (equality or ``$in``): a message's id is
+``"{room}:{seq}"`` and seqs are gap-free, so any page of history is a list of
+known ids. nx-27017 only uses its primary key for such lookups; sorted or
+ranged queries scan the whole collection there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bson import ObjectId
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
+
+from chatd.storage.mongo_users import duplicate_field, object_id, utc
+from chatd.storage.records import DuplicateKey, InsertStopped, Membership, Message, RoomHead, message_id
+from chatd.storage.util import returns_deferred
+
+
+def dedupe_key(message: Message) -> str:
+    """Unique per (room, user, client_id). Without a client_id, a fresh ObjectId: never a
+    duplicate, so a clash on this index always means a resent client_id."""
+    if message.client_id is None:
+        return f"none:{ObjectId()}"
+    return f"client:{message.room}:{message.user_id}:{message.client_id}"
+
+
+def _message_doc(message: Message) -> dict:
+    doc = {
+        "_id": message.id,
+        "room": message.room,
+        "seq": message.seq,
+        "user_id": message.user_id,
+        "user": message.user,
+        "ts": message.ts,
+        "dedupe": dedupe_key(message),
+    }
+    for field in ("text", "client_id", "file", "edited_at"):
+        if getattr(message, field) is not None:
+            doc[field] = getattr(message, field)
+    if message.deleted:
+        doc["deleted"] = True
+    return doc
+
+
+def _message(doc: dict) -> Message:
+    return Message(
+        room=doc["room"],
+        seq=doc["seq"],
+        user_id=doc["user_id"],
+        user=doc["user"],
+        ts=utc(doc["ts"]),
+        text=doc.get("text"),
+        client_id=doc.get("client_id"),
+        file=doc.get("file"),
+        edited_at=utc(doc.get("edited_at")),
+        deleted=bool(doc.get("deleted", False)),
+    )
+
+
+def _room(doc: dict) -> RoomHead:
+    return RoomHead(
+        name=doc["_id"],
+        last_seq=int(doc.get("last_seq", 0)),
+        last_message_at=utc(doc.get("last_message_at")),
+        members=max(0, int(doc.get("members", 0))),
+    )
+
+
+def _membership(doc: dict) -> Membership:
+    return Membership(
+        room=doc["room"],
+        user_id=doc["user_id"],
+        joined_at=utc(doc["joined_at"]),
+        joined_seq=int(doc.get("joined_seq", 0)),
+        read_seq=int(doc.get("read_seq", 0)),
+    )
+
+
+def _membership_id(room: str, user_id: str) -> str:
+    return f"{room}:{user_id}"
+
+
+class ChatQueries:
+    """Messages, room heads and memberships."""
+
+    # -- messages ----------------------------------------------------------
+
+    @returns_deferred
+    async def insert_messages(self, messages: list[Message]) -> None:
+        """Store ``messages`` in order in one round trip; InsertStopped if one was a duplicate."""
+        try:
+            await self._call(self._db.messages.insert_many, [_message_doc(m) for m in messages], ordered=True)
+        except BulkWriteError as e:
+            error = e.details["writeErrors"][0]
+            reason = "client_id" if duplicate_field(error) == "dedupe" else "seq"
+            raise InsertStopped(error["index"], reason) from None
+
+    @returns_deferred
+    async def get_messages(self, room: str, seqs: list[int]) -> list[Message]:
+        """The stored messages of ``room`` with these seqs, in seq order (missing ones left out)."""
+        if not seqs:
+            return []
+        ids = [message_id(room, seq) for seq in seqs]
+        docs = await self._call(self._db.messages.find, {"_id": {"$in": ids}})
+        return sorted((_message(doc) for doc in docs), key=lambda m: m.seq)
+
+    @returns_deferred
+    async def find_client_message(self, room: str, user_id: str, client_id: str) -> Message | None:
+        """The message a user already sent to a room with this client_id, if any."""
+        key = f"client:{room}:{user_id}:{client_id}"
+        doc = await self._call(self._db.messages.find_one, {"dedupe": key})
+        return _message(doc) if doc else None
+
+    @returns_deferred
+    async def update_message(self, room: str, seq: int, changes: dict) -> Message | None:
+        """Set fields of one message (None removes a field); the new message, or None if absent."""
+        sets = {k: v for k, v in changes.items() if v is not None}
+        unsets = {k: "" for k, v in changes.items() if v is None}
+        update = {**({"$set": sets} if sets else {}), **({"$unset": unsets} if unsets else {})}
+        _id = message_id(room, seq)
+        await self._call(self._db.messages.update_one, {"_id": _id}, update)
+        doc = await self._call(self._db.messages.find_one, {"_id": _id})
+        return _message(doc) if doc else None
+
+    # -- rooms -------------------------------------------------------------
+
+    @returns_deferred
+    async def room_heads(self, rooms: list[str]) -> dict[str, RoomHead]:
+        """What is known of each room; rooms never seen are absent."""
+        docs = await self._call(self._db.rooms.find, {"_id": {"$in": list(rooms)}})
+        return {doc["_id"]: _room(doc) for doc in docs}
+
+    @returns_deferred
+    async def list_rooms(self) -> list[RoomHead]:
+        return [_room(doc) for doc in await self._call(self._db.rooms.find, {})]
+
+    @returns_deferred
+    async def advance_rooms(self, heads: dict[str, tuple[int, datetime]]) -> None:
+        """Raise each room's last seq and last message time (never lowers them)."""
+        if heads:
+            updates = [
+                UpdateOne({"_id": room}, {"$max": {"last_seq": seq, "last_message_at": at}}, upsert=True)
+                for room, (seq, at) in heads.items()
+            ]
+            await self._call(self._db.rooms.bulk_write, updates, ordered=False)
+
+    # -- memberships -------------------------------------------------------
+
+    @returns_deferred
+    async def add_membership(self, room: str, user_id: str, joined_at: datetime, joined_seq: int) -> bool:
+        """Make the user a member; False if they already were."""
+        doc = {"_id": _membership_id(room, user_id), "room": room, "user_id": user_id,
+               "joined_at": joined_at, "joined_seq": joined_seq, "read_seq": joined_seq}
+        try:
+            await self._call(self._db.memberships.insert_one, doc)
+        except DuplicateKey:
+            return False
+        await self._call(self._db.users.update_one, {"_id": object_id(user_id)}, {"$addToSet": {"rooms": room}})
+        await self._call(self._db.rooms.update_one, {"_id": room}, {"$inc": {"members": 1}}, upsert=True)
+        return True
+
+    @returns_deferred
+    async def remove_membership(self, room: str, user_id: str) -> bool:
+        """End the membership; False if there was none."""
+        result = await self._call(self._db.memberships.delete_one, {"_id": _membership_id(room, user_id)})
+        if result.deleted_count != 1:
+            return False
+        await self._call(self._db.users.update_one, {"_id": object_id(user_id)}, {"$pull": {"rooms": room}})
+        await self._call(self._db.rooms.update_one, {"_id": room}, {"$inc": {"members": -1}})
+        return True
+
+    @returns_deferred
+    async def memberships(self, user_id: str, rooms: list[str]) -> list[Membership]:
+        """The user's memberships of these rooms (by id: no scan)."""
+        ids = [_membership_id(room, user_id) for room in rooms]
+        docs = await self._call(self._db.memberships.find, {"_id": {"$in": ids}}) if ids else []
+        return [_membership(doc) for doc in docs]
+
+    @returns_deferred
+    async def mark_read(self, room: str, user_id: str, seq: int) -> None:
+        await self._call(self._db.memberships.update_one, {"_id": _membership_id(room, user_id)}, {"$max": {"read_seq": seq}})

@@ -1,0 +1,155 @@
+"""User and token queries of :class:`chatd.storage.mongo.MongoStore` (a mixin: ``_call``, ``_db``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from txmongo import filter as qf
+
+from chatd.storage.records import UserRecord
+from chatd.storage.util import returns_deferred
+
+
+def object_id(value: str) -> ObjectId | None:
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        return None
+
+
+def utc(value: datetime | str | None) -> datetime | None:
+    """A stored time as an aware UTC datetime; an ISO string is accepted too (some
+    MongoDB-compatible servers store a datetime given through ``$set`` as text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def duplicate_field(details: dict) -> str:
+    """Which unique key a duplicate-key error names: from ``keyPattern`` (MongoDB) or the message (nx)."""
+    pattern = details.get("keyPattern") or {}
+    message = details.get("errmsg", "")
+    for field in ("email_key", "username_key", "dedupe"):
+        if field in pattern or f"{field}_unique" in message or f"_{field}'" in message:
+            return field.removesuffix("_key")
+    return "_id"
+
+
+def _user(doc: dict | None) -> UserRecord | None:
+    if doc is None:
+        return None
+    return UserRecord(
+        id=str(doc["_id"]),
+        username=doc["username"],
+        email=doc["email"],
+        role=doc.get("role", "user"),
+        created_at=utc(doc["created_at"]),
+        password_hash=bytes(doc["password_hash"]),
+        banned=bool(doc.get("banned", False)),
+        ban_reason=doc.get("ban_reason"),
+        tokens_valid_after=float(doc.get("tokens_valid_after", 0.0)),
+        rooms=tuple(doc.get("rooms", ())),
+    )
+
+
+def _user_fields(changes: dict) -> dict:
+    """Domain field changes → document fields, keeping the case-folded keys in step."""
+    fields = dict(changes)
+    if "username" in fields:
+        fields["username_key"] = fields["username"].casefold()
+    if "email" in fields:
+        fields["email_key"] = fields["email"].casefold()
+    return fields
+
+
+class UserQueries:
+    """Users and revoked tokens."""
+
+    @returns_deferred
+    async def create_user(self, username, email, password_hash, created_at) -> UserRecord:
+        # An atomic counter decides who came first, so two simultaneous first
+        # registrations cannot both become admin.
+        counter = await self._call(
+            self._db.counters.find_one_and_update,
+            {"_id": "users_registered"},
+            {"$inc": {"n": 1}},
+            upsert=True,
+            return_document=True,
+        )
+        doc = _user_fields(
+            {
+                "username": username,
+                "email": email,
+                "role": "admin" if counter["n"] == 1 else "user",
+                "created_at": created_at,
+                "password_hash": password_hash,
+                "banned": False,
+                "tokens_valid_after": 0.0,
+                "rooms": [],
+            }
+        )
+        result = await self._call(self._db.users.insert_one, doc)
+        doc["_id"] = result.inserted_id
+        return _user(doc)
+
+    @returns_deferred
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        oid = object_id(user_id)
+        if oid is None:
+            return None
+        return _user(await self._call(self._db.users.find_one, {"_id": oid}))
+
+    @returns_deferred
+    async def find_user_by_login(self, login: str) -> UserRecord | None:
+        key = login.casefold()
+        field = "email_key" if "@" in key else "username_key"
+        return _user(await self._call(self._db.users.find_one, {field: key}))
+
+    @returns_deferred
+    async def list_users(self, limit: int, after: str | None = None, ids=None) -> list[UserRecord]:
+        query: dict = {}
+        if after is not None:
+            after_oid = object_id(after)
+            if after_oid is None:
+                return []
+            query["_id"] = {"$gt": after_oid}
+        if ids is not None:
+            wanted = [oid for oid in map(object_id, ids) if oid is not None]
+            query.setdefault("_id", {})["$in"] = wanted
+        docs = await self._call(self._db.users.find, query, sort=qf.sort(qf.ASCENDING("_id")), limit=limit)
+        return [_user(doc) for doc in docs]
+
+    @returns_deferred
+    async def update_user(self, user_id: str, changes: dict) -> UserRecord | None:
+        oid = object_id(user_id)
+        if oid is None:
+            return None
+        if changes:
+            await self._call(self._db.users.update_one, {"_id": oid}, {"$set": _user_fields(changes)})
+        return _user(await self._call(self._db.users.find_one, {"_id": oid}))
+
+    @returns_deferred
+    async def delete_user(self, user_id: str) -> bool:
+        oid = object_id(user_id)
+        if oid is None:
+            return False
+        result = await self._call(self._db.users.delete_one, {"_id": oid})
+        return result.deleted_count == 1
+
+    @returns_deferred
+    async def count_admins(self) -> int:
+        return await self._call(self._db.users.count_documents, {"role": "admin", "banned": False})
+
+    @returns_deferred
+    async def revoke_token(self, jti: str, expires_at: datetime) -> None:
+        await self._call(
+            self._db.revoked_tokens.update_one, {"_id": jti}, {"$set": {"expires_at": expires_at}}, upsert=True
+        )
+
+    @returns_deferred
+    async def is_token_revoked(self, jti: str) -> bool:
+        return await self._call(self._db.revoked_tokens.find_one, {"_id": jti}) is not None

@@ -16,7 +16,7 @@ from twisted.logger import Logger
 
 from chatd import errors, validation
 from chatd.ratelimit import KeyedRateLimiter
-from chatd.storage.records import DuplicateKey, StoreUnavailable, UserRecord
+from chatd.storage.records import DuplicateKey, UserRecord
 from chatd.tokens import Claims, InvalidToken, TokenIssuer
 from chatd.views import iso8601, user_view
 
@@ -55,20 +55,6 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.user.role == "admin"
-
-
-def _store_call(operation):
-    """Turn StoreUnavailable into the API's 503."""
-
-    async def wrapper(*args, **kwargs):
-        try:
-            return await operation(*args, **kwargs)
-        except StoreUnavailable:
-            raise errors.unavailable() from None
-
-    wrapper.__name__ = operation.__name__
-    wrapper.__doc__ = operation.__doc__
-    return wrapper
 
 
 class Accounts:
@@ -121,7 +107,7 @@ class Accounts:
 
     # -- authentication ----------------------------------------------------
 
-    @_store_call
+    @errors.store_errors_as_503
     async def authenticate(self, token: str | None) -> Principal:
         """The principal behind a bearer token; 401 if it is not valid now, 403 if banned."""
         if not token:
@@ -141,7 +127,7 @@ class Accounts:
 
     # -- auth routes -------------------------------------------------------
 
-    @_store_call
+    @errors.store_errors_as_503
     async def register(self, body: dict) -> dict:
         form = validation.registration(body)
         self._limit_account(form.username)
@@ -153,7 +139,7 @@ class Accounts:
         self._log.info("registered user {user_id} ({role})", user_id=user.id, role=user.role)
         return {"user": self.view(user), **self._session(user)}
 
-    @_store_call
+    @errors.store_errors_as_503
     async def login(self, body: dict) -> dict:
         form = validation.login(body)
         self._limit_account(form.login)
@@ -168,21 +154,21 @@ class Accounts:
     def refresh(self, principal: Principal) -> dict:
         return self._session(principal.user)
 
-    @_store_call
+    @errors.store_errors_as_503
     async def logout(self, principal: Principal) -> None:
         await self._store.revoke_token(principal.claims.jti, principal.claims.expires_at)
         self.sockets.close_token(principal.claims.jti, CLOSE_REVOKED)
 
     # -- users resource ----------------------------------------------------
 
-    @_store_call
+    @errors.store_errors_as_503
     async def list_users(self, limit: int, after: str | None, online_only: bool) -> dict:
         ids = self.presence.online_user_ids() if online_only else None
         users = await self._store.list_users(limit, after, ids)
         next_after = users[-1].id if len(users) == limit else None
         return {"users": [self.view(user) for user in users], "next": next_after}
 
-    @_store_call
+    @errors.store_errors_as_503
     async def get_user(self, user_id: str) -> dict:
         user = await self._store.get_user(user_id)
         if user is None:
@@ -198,7 +184,7 @@ class Accounts:
             raise errors.not_found("No such user.")
         return user
 
-    @_store_call
+    @errors.store_errors_as_503
     async def update_user(self, principal: Principal, user_id: str, body: dict) -> dict:
         changes = validation.user_changes(body)
         target = await self._target(principal, user_id)
@@ -224,7 +210,7 @@ class Accounts:
             self.sockets.close_user(user_id, CLOSE_REVOKED)
         return self.view(user)
 
-    @_store_call
+    @errors.store_errors_as_503
     async def delete_user(self, principal: Principal, user_id: str) -> None:
         target = await self._target(principal, user_id)
         if target.role == "admin" and await self._store.count_admins() <= 1:

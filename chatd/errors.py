@@ -7,8 +7,11 @@ status, code and message stay next to the rule that produced them.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Mapping
+
+from chatd.storage.records import StoreUnavailable
 
 
 class ApiError(Exception):
@@ -74,3 +77,16 @@ def rate_limited(retry_after: float) -> ApiError:
 
 def unavailable(message: str = "The store is unreachable; try again shortly.") -> ApiError:
     return ApiError(503, "unavailable", message, headers={"Retry-After": "2"})
+
+
+def store_errors_as_503(operation):
+    """Decorate an ``async def``: a StoreUnavailable inside it becomes SPEC.md's 503."""
+
+    @functools.wraps(operation)
+    async def wrapper(*args, **kwargs):
+        try:
+            return await operation(*args, **kwargs)
+        except StoreUnavailable:
+            raise unavailable() from None
+
+    return wrapper

@@ -11,6 +11,11 @@ from twisted.application.service import MultiService, Service
 
 from chatd import secret
 from chatd.accounts import Accounts
+from chatd.chat import ChatService
+from chatd.history import History
+from chatd.registry import Registry
+from chatd.roomstate import RoomBook
+from chatd.writer import MessageWriter
 from chatd.config import Config
 from chatd.passwords import PasswordHasher
 from chatd.ratelimit import KeyedRateLimiter
@@ -21,6 +26,7 @@ from chatd.web.api import ApiResource, ApiRoutes
 from chatd.web.cors import OriginPolicy
 from chatd.web.health import HealthResource
 from chatd.web.site import ListeningService, build_site
+from chatd.web.ws import ChatFactory, prepare, ws_resource
 
 
 class _SecretLoader(Service):
@@ -66,12 +72,19 @@ class ChatdService(MultiService):
             address_limiter=KeyedRateLimiter(config.auth_rate, reactor),
             account_limiter=KeyedRateLimiter(config.auth_rate, reactor),
         )
+        registry = Registry()
+        rooms = RoomBook(self.store)
+        history = History(self.store, rooms, registry)
+        self.writer = MessageWriter(self.store, rooms, reactor)
+        self.chat = ChatService(self.store, self.accounts, registry, rooms, self.writer, history, reactor,
+                                config.socket_rate, prepare=prepare)
         origins = OriginPolicy(config.allowed_origins)
         site = build_site(
             config.static,
             {
-                b"api": ApiResource(ApiRoutes(self.accounts), origins),
+                b"api": ApiResource(ApiRoutes(self.accounts, history), origins),
                 b"healthz": HealthResource(self.store),
+                b"ws": ws_resource(ChatFactory(self.chat, self.accounts, origins)),
             },
         )
         self.listener = ListeningService(reactor, config.listen, site)

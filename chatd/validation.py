@@ -121,6 +121,15 @@ def page_limit(raw: str | None, default: int = 50, maximum: int = 200) -> int:
     return int(raw)
 
 
+def cursor(raw: str | None, name: str) -> int | None:
+    """A seq cursor query parameter (``before``): a whole number from 1, else 400."""
+    if raw is None:
+        return None
+    if not re.fullmatch(r"\d{1,15}", raw) or int(raw) < 1:
+        raise errors.invalid(f"{name} must be a seq (a whole number from 1).", {name: "a seq"})
+    return int(raw)
+
+
 def flag(raw: str | None, name: str) -> bool:
     """A boolean query parameter (``true``/``false``/``1``/``0``)."""
     if raw is None:

@@ -53,8 +53,7 @@ class DaemonTests(TestCase):
         self.assertIsNone(process.poll(), log.read_text())
         session = await http.register("alice", password="very secret password")
         await http.request("GET", "/api/users?after=x", token=session["token"])
-        ws_like = await http.request("GET", f"/ws?token={session['token']}")
-        self.assertIn(ws_like.status, (400, 404, 426))
+        await http.request("GET", f"/ws?token={session['token']}")  # the token is in a URL the log sees
 
         store_pid = int((log.parent / "data" / "nx-27017.pid").read_text())
         process.send_signal(signal.SIGTERM)

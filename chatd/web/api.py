@@ -15,6 +15,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from chatd import errors, validation
 from chatd.accounts import Accounts, Principal
+from chatd.frames import ROOM
+from chatd.history import History
 from chatd.web.cors import OriginPolicy, apply_cors
 from chatd.web.render import error_body, json_body, no_content
 
@@ -42,8 +44,9 @@ class ApiRoutes:
     app = Klein()
     _log = Logger()
 
-    def __init__(self, accounts: Accounts) -> None:
+    def __init__(self, accounts: Accounts, history: History) -> None:
         self.accounts = accounts
+        self.history = history
 
     async def _principal(self, request) -> Principal:
         return await self.accounts.authenticate(bearer_token(request))
@@ -96,6 +99,42 @@ class ApiRoutes:
         await self.accounts.delete_user(await self._principal(request), user_id)
         return no_content(request)
 
+    # -- rooms and sessions ------------------------------------------------
+
+    @app.route("/rooms", methods=["GET"])
+    async def list_rooms(self, request):
+        await self._principal(request)
+        return json_body(request, 200, {"rooms": await self._store_read(self.history.rooms())})
+
+    @app.route("/rooms/<room>/messages", methods=["GET"])
+    async def room_messages(self, request, room):
+        await self._principal(request)
+        return _messages_page(request, await self._page(request, room))
+
+    @app.route("/sessions", methods=["GET"])
+    async def sessions(self, request):
+        principal = await self._principal(request)
+        return json_body(request, 200, {"sessions": await self._store_read(self.history.sessions(principal.user))})
+
+    @app.route("/sessions/<room>/messages", methods=["GET"])
+    async def session_messages(self, request, room):
+        principal = await self._principal(request)
+        if room not in principal.user.rooms:
+            raise errors.not_found("You are not a member of that room.")
+        return _messages_page(request, await self._page(request, room))
+
+    async def _page(self, request, room: str) -> dict:
+        if not ROOM.fullmatch(room):
+            raise errors.not_found("No such room.")
+        limit = validation.page_limit(_query(request.args, b"limit"), maximum=200)
+        before = validation.cursor(_query(request.args, b"before"), "before")
+        return await self._store_read(self.history.page(room, limit, before))
+
+    @staticmethod
+    @errors.store_errors_as_503
+    async def _store_read(reading):
+        return await reading
+
     # -- failures ----------------------------------------------------------
 
     @app.handle_errors(Exception)
@@ -114,6 +153,15 @@ class ApiRoutes:
             return error_body(request, errors.invalid(failure.value.description or "Bad request."))
         self._log.failure("unhandled error in {method} {path}", failure, method=request.method, path=request.path)
         return error_body(request, errors.ApiError(500, "internal", "Something went wrong on our side."))
+
+
+def _messages_page(request, page: dict) -> bytes:
+    """A history page; its messages are already JSON, so they are spliced in, not re-encoded."""
+    request.setResponseCode(200)
+    request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+    request.setHeader(b"Cache-Control", b"no-store")
+    next_before = b"null" if page["next_before"] is None else str(page["next_before"]).encode()
+    return b'{"messages":[' + b",".join(page["messages"]) + b'],"next_before":' + next_before + b"}"
 
 
 def _query(args: dict, name: bytes) -> str | None:

@@ -1,0 +1,511 @@
+#!/usr/bin/env python3
+"""WebSocket benchmark: chatd against the plainest Node.js server (bench/peers/node-server).
+
+Run by hand (it is not a test):
+
+    source .venv/bin/activate
+    python bench/ws_bench.py --target both                      # every scenario, both servers
+    python bench/ws_bench.py --target node --scenario fanout    # one scenario, one server
+    python bench/ws_bench.py --target chatd --scenario connections --connections 2000
+    python bench/ws_bench.py --target both --json results.json  # also keep every figure
+
+For each target and scenario a fresh server is started on a free 127.0.0.1 port (chatd with
+its embedded store in a temp dir), the load generator bench/ws-load/load.js runs the scenario,
+and everything is stopped and removed afterwards. The generator prints "@@mark <name>" lines
+on stderr when a measured phase starts and ends; at each mark this script samples, from
+/proc, the CPU seconds (utime+stime) of the server, of chatd's embedded store process and of
+the generator, and the server's resident memory. From those:
+
+    CPU µs per delivery   = server CPU seconds in the phase / message frames delivered * 1e6
+    KiB per idle socket   = (server RSS with the sockets open - RSS before) / sockets opened
+
+Scenarios: fanout (R receivers + S senders in one room, a fixed rate), find-max (fanout with the
+rate stepped up until p99 > 100 ms or a message is lost), rooms (200 rooms x 5 members, every
+member sends), connections (N sockets opened in waves, then left idle). Only the standard library
+is used; the Node packages are installed with `npm ci` when node_modules is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+LOAD_DIR = BENCH / "ws-load"
+PEER_DIR = BENCH / "peers" / "node-server"
+SCENARIOS = ("fanout", "find-max", "rooms", "connections")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+STARTUP_TIMEOUT = 60.0
+# chatd's per-socket frame limit must not be what is measured (SPEC.md: 20/s,50 by default).
+UNLIMITED_SOCKET_RATE = "100000/s,100000"
+# Generator options this script passes through when given (name -> type).
+GENERATOR_OPTIONS = {
+    "receivers": int, "senders": int, "rate": float, "duration": float, "step-duration": float,
+    "max-rate": float, "rooms": int, "members": int, "connections": int, "wave": int,
+    "settle": float, "drain": float, "text-size": int,
+}
+
+
+def log(text: str) -> None:
+    print(f"[ws_bench] {text}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- /proc readings ------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """utime + stime of ``pid`` in seconds, or None when it is gone."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)", utime and stime are fields 11 and 12
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kib(pid: int | None) -> int | None:
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+# -- the servers ---------------------------------------------------------------------------------
+
+
+class Server:
+    """A server process in its own session and temp dir; ``close`` stops it and removes the dir."""
+
+    name = "?"
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.port = free_port()
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"ws-bench-{self.name}-"))
+        self.log_path = self.tmp / "server.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def store_pid(self) -> int | None:
+        return None
+
+    def command(self) -> tuple[list[str], dict]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        argv, env = self.command()
+        with open(self.log_path, "wb") as out:
+            self.process = subprocess.Popen(
+                argv, cwd=self.tmp, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,  # its own group, so the store child can be killed too
+            )
+        self.wait_healthy()
+
+    def wait_healthy(self) -> None:
+        end = time.monotonic() + STARTUP_TIMEOUT
+        last = "no answer"
+        while time.monotonic() < end:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}\n{self.log_tail()}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/healthz")
+                status = conn.getresponse().status
+                conn.close()
+                if status == 200:
+                    return
+                last = f"HTTP {status}"
+            except OSError as e:
+                last = repr(e)
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name}: /healthz not 200 within {STARTUP_TIMEOUT:.0f} s ({last})\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        try:
+            p = self.process
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(timeout=5)
+            if p is not None:
+                try:  # whatever is left in the session we created (chatd's store), by its group id
+                    os.killpg(p.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class ChatdServer(Server):
+    name = "chatd"
+    register_users = True  # tokens must name real users
+
+    def command(self) -> tuple[list[str], dict]:
+        twistd = REPO / ".venv" / "bin" / "twistd"
+        argv = [
+            str(twistd) if twistd.exists() else shutil.which("twistd") or "twistd",
+            "-n", "--pidfile=", "chatd",
+            "--data-dir", str(self.tmp / "data"),
+            "--listen", f"tcp:{self.port}:interface=127.0.0.1",
+            "--jwt-secret", self.secret,
+            "--auth-rate", "0",
+            "--socket-rate", UNLIMITED_SOCKET_RATE,
+            "--bcrypt-cost", "4",
+        ]
+        # Every option comes from the command line: no CHATD_* variable of ours may change a default.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}
+        return argv, env
+
+    def store_pid(self) -> int | None:
+        """The embedded store: the pid in <data-dir>/nx-27017.pid, if it really is chatd's store child."""
+        try:
+            pid = int((self.tmp / "data" / "nx-27017.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if b"chatd.storage.nx_child" in cmdline(pid) else None
+
+
+class NodeServer(Server):
+    name = "node"
+    register_users = False  # the peer takes any user id
+
+    def command(self) -> tuple[list[str], dict]:
+        env = dict(os.environ, PORT=str(self.port), CHATD_JWT_SECRET=self.secret)
+        return ["node", str(PEER_DIR / "server.js")], env
+
+
+SERVERS = {"chatd": ChatdServer, "node": NodeServer}
+
+
+def ensure_node_modules() -> None:
+    for directory in (LOAD_DIR, PEER_DIR):
+        if (directory / "node_modules").is_dir():
+            continue
+        command = ["npm", "ci"] if (directory / "package-lock.json").exists() else ["npm", "install"]
+        log(f"{' '.join(command)} in {directory.relative_to(REPO)}")
+        subprocess.run(command + ["--no-audit", "--no-fund"], cwd=directory, check=True, timeout=600,
+                       stdout=subprocess.DEVNULL)
+
+
+# -- one generator run, sampled at its marks -----------------------------------------------------
+
+
+class GeneratorRun:
+    """Runs load.js; at every "@@mark <name>" line samples CPU and memory into ``marks[name]``."""
+
+    def __init__(self, server: Server, argv: list[str], time_limit: float) -> None:
+        self.server = server
+        self.argv = argv
+        self.time_limit = time_limit
+        self.marks: dict[str, dict] = {}
+        self.store = server.store_pid()
+
+    def sample(self, generator_pid: int) -> dict:
+        return {
+            "t": time.monotonic(),
+            "server_cpu": cpu_seconds(self.server.pid),
+            "store_cpu": cpu_seconds(self.store),
+            "generator_cpu": cpu_seconds(generator_pid),
+            "server_rss_kib": rss_kib(self.server.pid),
+            "store_rss_kib": rss_kib(self.store),
+        }
+
+    def run(self) -> dict:
+        with tempfile.TemporaryFile() as stdout:
+            process = subprocess.Popen(self.argv, cwd=LOAD_DIR, stdin=subprocess.DEVNULL, stdout=stdout,
+                                       stderr=subprocess.PIPE, text=True, start_new_session=True)
+            reader = threading.Thread(target=self.follow, args=(process,), daemon=True)
+            reader.start()
+            try:
+                process.wait(timeout=self.time_limit + 30)
+            except subprocess.TimeoutExpired:
+                log("the generator overran its time limit; killing it")
+            finally:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+                reader.join(timeout=10)
+            stdout.seek(0)
+            text = stdout.read().decode(errors="replace")
+        if process.returncode != 0:
+            raise RuntimeError(f"load.js exited with {process.returncode}")
+        return json.loads(text)
+
+    def follow(self, process: subprocess.Popen) -> None:
+        """Sample at marks as soon as they arrive; pass every other line through."""
+        for line in process.stderr:
+            if line.startswith("@@mark "):
+                self.marks[line.split(None, 1)[1].strip()] = self.sample(process.pid)
+            else:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+
+    def phase(self, name: str) -> dict | None:
+        """CPU seconds used between "<name>-start" and "<name>-end", and the wall time."""
+        start, end = self.marks.get(f"{name}-start"), self.marks.get(f"{name}-end")
+        if not start or not end:
+            return None
+
+        def delta(key: str) -> float | None:
+            if start[key] is None or end[key] is None:
+                return None
+            return round(end[key] - start[key], 3)
+
+        return {
+            "wall_s": round(end["t"] - start["t"], 3),
+            "server_cpu_s": delta("server_cpu"),
+            "store_cpu_s": delta("store_cpu"),
+            "generator_cpu_s": delta("generator_cpu"),
+        }
+
+
+def generator_argv(scenario: str, server: Server, secret: str, args: argparse.Namespace) -> list[str]:
+    argv = ["node", str(LOAD_DIR / "load.js"), "--url", server.url, "--secret", secret,
+            "--scenario", "fanout" if scenario == "find-max" else scenario,
+            "--time-limit", str(args.time_limit)]
+    if scenario == "find-max":
+        argv.append("--find-max")
+    if server.register_users:
+        argv.append("--register")
+    for name in GENERATOR_OPTIONS:
+        value = getattr(args, name.replace("-", "_"))
+        if value is not None:
+            argv += [f"--{name}", str(value)]
+    return argv
+
+
+# -- turning marks and generator output into figures ----------------------------------------------
+
+
+def per_delivery(cpu: float | None, deliveries: int) -> float | None:
+    return None if cpu is None or not deliveries else round(cpu / deliveries * 1e6, 2)
+
+
+def delivery_figures(out: dict, phase: dict | None) -> dict:
+    """Figures of one measured message phase (fanout, rooms, a find-max step)."""
+    phase = phase or {}
+    server, store = phase.get("server_cpu_s"), phase.get("store_cpu_s")
+    both = None if server is None else server + (store or 0.0)
+    wall = phase.get("wall_s")
+    return {
+        **phase,
+        "server_cpu_us_per_delivery": per_delivery(server, out["deliveries"]),
+        "server_and_store_cpu_us_per_delivery": per_delivery(both, out["deliveries"]),
+        "server_cpu_utilization": None if server is None or not wall else round(server / wall, 3),
+    }
+
+
+def figures(scenario: str, out: dict, run: GeneratorRun) -> dict:
+    if scenario in ("fanout", "rooms"):
+        return {"generator": out, "measured": delivery_figures(out, run.phase("measure"))}
+    if scenario == "find-max":
+        steps = [delivery_figures(step, run.phase(f"step-{step['rate']:g}")) for step in out["steps"]]
+        return {"generator": out, "measured": {"steps": steps}}
+    # connections
+    before, idle = run.marks.get("connect-start", {}), run.marks.get("idle-end", {})
+    connect = run.phase("connect") or {}
+    rss_before, rss_idle = before.get("server_rss_kib"), idle.get("server_rss_kib")
+    grown = None if rss_before is None or rss_idle is None else rss_idle - rss_before
+    return {"generator": out, "measured": {
+        **connect,
+        "server_rss_before_kib": rss_before, "server_rss_idle_kib": rss_idle,
+        "store_rss_before_kib": before.get("store_rss_kib"), "store_rss_idle_kib": idle.get("store_rss_kib"),
+        "kib_per_idle_connection": None if grown is None or not out["opened"] else round(grown / out["opened"], 2),
+        "server_cpu_us_per_handshake": per_delivery(connect.get("server_cpu_s"), out["opened"]),
+    }}
+
+
+def run_scenario(target: str, scenario: str, args: argparse.Namespace) -> dict:
+    secret = secrets.token_hex(24)
+    server = SERVERS[target](secret)
+    try:
+        log(f"{target}: starting for {scenario} on port {server.port}")
+        server.start()
+        run = GeneratorRun(server, generator_argv(scenario, server, secret, args), args.time_limit)
+        out = run.run()
+        return figures(scenario, out, run)
+    except Exception as e:  # one failed scenario is reported, the others still run
+        log(f"{target} {scenario} failed: {e}")
+        tail = server.log_tail()
+        if tail:
+            log(f"last lines of the {target} log:\n{tail}")
+        return {"error": str(e)}
+    finally:
+        server.close()
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+
+def rows(scenario: str, result: dict) -> list[tuple[str, object]]:
+    """(label, value) rows for one scenario's result."""
+    if "error" in result:
+        return [("error", result["error"][:60])]
+    out, m = result["generator"], result["measured"]
+    if scenario == "find-max":
+        passed = [s for s in out["steps"] if s.get("passed")]
+        failed = [s for s in out["steps"] if not s.get("passed")]
+        best = len(passed) - 1
+        best_m = m["steps"][best] if best >= 0 else {}
+        rows_ = [
+            ("max msgs/s (p99<=%gms, no loss)" % out["p99_target_ms"], out["max_rate"]),
+            ("max deliveries/s", out["max_deliveries_per_s"]),
+            ("  p99 ms at max", passed[-1]["latency_ms"]["p99"] if passed else None),
+            ("  server CPU us/delivery at max", best_m.get("server_cpu_us_per_delivery")),
+            ("  server CPU util at max", best_m.get("server_cpu_utilization")),
+            ("  generator CPU util at max", passed[-1]["generator_cpu"]["utilization"] if passed else None),
+        ]
+        if failed:
+            f = failed[0]
+            rows_.append(("first failing msgs/s", f["rate"]))
+            rows_.append(("  its p99 ms / loss", f"{f['latency_ms']['p99']} / {f['loss']}"))
+        return rows_
+    if scenario == "connections":
+        return [
+            ("sockets opened / failed", f"{out['opened']} / {out['failures']}"),
+            ("handshakes/s", out["handshakes_per_s"]),
+            ("handshake p50 ms", out["handshake_ms"]["p50"]),
+            ("handshake p99 ms", out["handshake_ms"]["p99"]),
+            ("server RSS before MiB", mib(m["server_rss_before_kib"])),
+            ("server RSS idle MiB", mib(m["server_rss_idle_kib"])),
+            ("KiB per idle connection", m["kib_per_idle_connection"]),
+            ("server CPU us/handshake", m["server_cpu_us_per_handshake"]),
+        ]
+    lat = out["latency_ms"]
+    return [
+        ("msgs/s sent", out["rate"]),
+        ("deliveries/s", out["deliveries_per_s"]),
+        ("latency p50 ms", lat["p50"]),
+        ("latency p99 ms", lat["p99"]),
+        ("latency max ms", lat["max"]),
+        ("loss", out["loss"]),
+        ("acks / sent", f"{out['acks']} / {out['sent']}"),
+        ("server CPU s", m.get("server_cpu_s")),
+        ("store CPU s", m.get("store_cpu_s")),
+        ("generator CPU s", m.get("generator_cpu_s")),
+        ("server CPU us/delivery", m["server_cpu_us_per_delivery"]),
+        ("server+store CPU us/delivery", m["server_and_store_cpu_us_per_delivery"]),
+    ]
+
+
+def mib(kib: int | None) -> float | None:
+    return None if kib is None else round(kib / 1024, 1)
+
+
+def cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def ratio(a: object, b: object) -> str:
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and b:
+        return f"{a / b:.2f}"
+    return ""
+
+
+def print_table(targets: list[str], results: dict) -> None:
+    header = ["scenario / figure"] + targets + (["chatd/node"] if targets == ["node", "chatd"] else [])
+    lines = [header]
+    for scenario in results[targets[0]]:
+        lines.append([f"[{scenario}]"] + [""] * (len(header) - 1))
+        per_target = [rows(scenario, results[t][scenario]) for t in targets]
+        labels = list(dict.fromkeys(label for table in per_target for label, _ in table))
+        for label in labels:
+            values = [dict(table).get(label) for table in per_target]
+            line = [label] + [cell(v) for v in values]
+            if len(targets) == 2:
+                line.append(ratio(values[1], values[0]))
+            lines.append(line)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(text.ljust(w) if i == 0 else text.rjust(w) for i, (text, w) in enumerate(zip(line, widths))))
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--target", choices=("chatd", "node", "both"), default="both")
+    parser.add_argument("--scenario", choices=SCENARIOS + ("all",), default="all")
+    parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
+    parser.add_argument("--time-limit", type=float, default=900, help="seconds per generator run (default 900)")
+    for name, kind in GENERATOR_OPTIONS.items():
+        parser.add_argument(f"--{name}", type=kind, help="passed to load.js (see its defaults)")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    # A SIGTERM unwinds through the finally blocks, so the servers are stopped and the dirs removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    ensure_node_modules()
+    targets = ["node", "chatd"] if args.target == "both" else [args.target]
+    scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    results: dict = {}
+    for target in targets:
+        results[target] = {}
+        for scenario in scenarios:
+            results[target][scenario] = run_scenario(target, scenario, args)
+    print_table(targets, results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        log(f"every figure written to {args.json}")
+    return 0 if all("error" not in r for t in results.values() for r in t.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""The chat rules for live sockets (SPEC.md, WebSocket, Guarantees and Details).
+
+``ChatService`` is told when a socket opens and closes and what it sends; it
+answers through the connection's ``send``/``send_prepared``/``close``. It
+knows nothing of Autobahn (``chatd.web.ws`` adapts) or of txmongo (the store
+interface). It also serves ``Accounts`` as its ``presence`` and ``sockets``.
+
+A connection provides ``user_id``, ``username``, ``jti``, ``expires_at``
+(epoch seconds) and ``send(payload, droppable=False)``,
+``send_prepared(prepared, droppable=False)``, ``close(code, reason)``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timezone
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chatd import errors, frames
+from chatd.accounts import CLOSE_BANNED, CLOSE_REVOKED, Accounts
+from chatd.history import History
+from chatd.ratelimit import Rate, TokenBucket
+from chatd.registry import Registry
+from chatd.roomstate import RoomBook
+from chatd.storage.records import StoreUnavailable
+from chatd.views import iso8601
+from chatd.writer import MessageWriter
+
+CLOSE_POLICY = 1008
+
+
+class ChatService:
+    _log = Logger()
+
+    def __init__(self, store, accounts: Accounts, registry: Registry, rooms: RoomBook, writer: MessageWriter,
+                 history: History, clock, socket_rate: Rate, prepare=lambda payload: payload) -> None:
+        self._store = store
+        self._accounts = accounts
+        self.registry = registry
+        self._rooms = rooms
+        self._writer = writer
+        self._history = history
+        self._clock = clock
+        self._socket_rate = socket_rate
+        self._prepare = prepare  # frames a payload once for many sockets
+        self._expiry: dict = {}
+        self._strikes: dict = {}
+        self.slow_consumers = 0
+        writer.on_stored = self._broadcast_stored
+        accounts.presence = self
+        accounts.sockets = self
+
+    # -- delivery ----------------------------------------------------------
+
+    def deliver(self, room: str, payload: bytes, droppable: bool = False, skip_user: str | None = None) -> None:
+        """Send one frame to every socket that joined ``room`` (but ``skip_user``'s)."""
+        targets = self.registry.subscribers(room)
+        if not targets:
+            return
+        prepared = self._prepare(payload)
+        for conn in list(targets):
+            if conn.user_id != skip_user:
+                conn.send_prepared(prepared, droppable)
+
+    def _broadcast_stored(self, entry) -> None:
+        self.deliver(entry.message.room, frames.message_frame(entry.body))
+
+    def _presence(self, room: str, username: str, event: str, user_id: str) -> None:
+        payload = frames.encode({"type": "presence", "room": room, "user": username, "event": event})
+        self.deliver(room, payload, droppable=False, skip_user=user_id)
+
+    # -- connection lifecycle ----------------------------------------------
+
+    def opened(self, conn, principal) -> None:
+        """A socket passed the handshake: register it, announce the user, say hello."""
+        conn.bucket = TokenBucket(self._socket_rate, self._clock.seconds())
+        conn.inbox = deque()
+        conn.handling = False
+        if self.registry.connect(conn, principal.user.rooms):
+            for room in principal.user.rooms:
+                self._presence(room, conn.username, "online", conn.user_id)
+        self._arm_expiry(conn)
+        conn.send(frames.encode({
+            "type": "hello",
+            "user": self._accounts.view(principal.user),
+            "server_time": iso8601(datetime.fromtimestamp(self._clock.seconds(), timezone.utc)),
+        }))
+
+    def closed(self, conn) -> None:
+        timer = self._expiry.pop(conn, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+        self._strikes.pop(conn, None)
+        rooms = self.registry.disconnect(conn)
+        for room in rooms or ():
+            self._presence(room, conn.username, "offline", conn.user_id)
+
+    def _arm_expiry(self, conn) -> None:
+        timer = self._expiry.pop(conn, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+        delay = max(0.0, conn.expires_at - self._clock.seconds())
+        self._expiry[conn] = self._clock.callLater(delay, conn.close, CLOSE_REVOKED, "token expired")
+
+    # -- Accounts' presence and sockets ------------------------------------
+
+    def is_online(self, user_id: str) -> bool:
+        return self.registry.is_online(user_id)
+
+    def online_user_ids(self) -> list[str]:
+        return self.registry.online_user_ids()
+
+    def close_token(self, jti: str, code: int) -> None:
+        for conn in self.registry.connections_with_token(jti):
+            conn.close(code, "token revoked")
+
+    def close_user(self, user_id: str, code: int) -> None:
+        reason = "banned" if code == CLOSE_BANNED else "token revoked"
+        for conn in self.registry.connections_of(user_id):
+            conn.close(code, reason)
+
+    # -- frames ------------------------------------------------------------
+
+    def received(self, conn, payload: bytes, is_binary: bool) -> Deferred | None:
+        """Handle one frame from ``conn``; errors are answered on the socket."""
+        if not self._allowed(conn):
+            return None
+        try:
+            frame = frames.parse(payload, is_binary)
+        except frames.FrameError as e:
+            conn.send(frames.error_frame(e.code, e.message, e.ref))
+            return None
+        conn.inbox.append(frame)
+        if conn.handling:
+            return None
+        return Deferred.fromCoroutine(self._drain(conn))
+
+    async def _drain(self, conn) -> None:
+        """Handle a socket's frames one after another, so a frame sees its predecessors' effects
+        (a message right after its join). Sending does not wait for the store: the ack follows."""
+        conn.handling = True
+        try:
+            while conn.inbox:
+                frame = conn.inbox.popleft()
+                await self._run(getattr(self, "_on_" + type(frame).__name__.lower()), conn, frame)
+        finally:
+            conn.handling = False
+
+    def _allowed(self, conn) -> bool:
+        """The per-socket rate limit; persistent flooding closes the socket with 1008."""
+        if conn.bucket.take(self._clock.seconds()) == 0:
+            self._strikes.pop(conn, None)
+            return True
+        strikes = self._strikes[conn] = self._strikes.get(conn, 0) + 1
+        if strikes > max(10, self._socket_rate.burst):
+            conn.close(CLOSE_POLICY, "flooding")
+        elif strikes == 1 or strikes % 10 == 0:
+            conn.send(frames.error_frame("rate_limited", "Too many frames; slow down."))
+        return False
+
+    async def _run(self, handler, conn, frame) -> None:
+        """Run a frame handler, answering any refusal or failure with an error frame."""
+        try:
+            await handler(conn, frame)
+        except Exception as e:
+            self._refuse(conn, e, getattr(frame, "client_id", None))
+
+    def _refuse(self, conn, error: Exception, ref: str | None) -> None:
+        if isinstance(error, frames.FrameError):
+            conn.send(frames.error_frame(error.code, error.message, error.ref or ref))
+        elif isinstance(error, StoreUnavailable):
+            conn.send(frames.error_frame("unavailable", "The store is unreachable; try again.", ref))
+        elif isinstance(error, errors.ApiError):
+            conn.send(frames.error_frame(error.code, error.message, ref))
+        else:
+            self._log.failure("frame handler failed", failure=Failure(error))
+            conn.send(frames.error_frame("internal", "Something went wrong on our side.", ref))
+
+    def _require_joined(self, conn, room: str, ref: str | None = None) -> None:
+        if not self.registry.has_joined(conn, room):
+            raise frames.FrameError("not_in_room", f"join {room} first", ref)
+
+    async def _on_ping(self, conn, frame) -> None:
+        conn.send(frames.PONG)
+
+    async def _on_join(self, conn, frame: frames.Join) -> None:
+        state = await self._rooms.get(frame.room)
+        if not self.registry.is_member(conn.user_id, frame.room):
+            joined_at = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
+            if await self._store.add_membership(frame.room, conn.user_id, joined_at, state.last_seq):
+                self.registry.became_member(conn.user_id, frame.room)
+                self._presence(frame.room, conn.username, "join", conn.user_id)
+            else:
+                self.registry.became_member(conn.user_id, frame.room)
+        history, upto, truncated = await self._history.for_join(state, frame.since)
+        if not truncated:
+            # Messages stored while the history was read: the cache has them (they were appended
+            # on store), and from the next line on the socket receives them live.
+            history += [entry.body for entry in state.cached(upto, state.last_seq) or ()]
+        self.registry.subscribe(conn, frame.room)
+        conn.send(frames.joined_frame(frame.room, self.registry.online_members(frame.room), history, truncated))
+
+    async def _on_leave(self, conn, frame: frames.Leave) -> None:
+        self._require_joined(conn, frame.room)
+        await self._store.remove_membership(frame.room, conn.user_id)
+        self.registry.stopped_being_member(conn.user_id, frame.room)
+        left = frames.encode({"type": "left", "room": frame.room})
+        for own in self.registry.connections_of(conn.user_id):
+            if self.registry.has_joined(own, frame.room):
+                self.registry.unsubscribe(own, frame.room)
+                own.send(left)
+        self._presence(frame.room, conn.username, "leave", conn.user_id)
+
+    async def _on_send(self, conn, frame: frames.Send) -> None:
+        self._require_joined(conn, frame.room, frame.client_id)
+        stored = self._writer.submit(frame.room, conn.user_id, conn.username, frame.text, frame.client_id)
+        stored.addCallbacks(
+            lambda result: conn.send(frames.ack_frame(result[0], frame.client_id)),
+            lambda failure: self._refuse(conn, failure.value, frame.client_id),
+        )
+
+    async def _on_typing(self, conn, frame: frames.Typing) -> None:
+        self._require_joined(conn, frame.room)
+        payload = frames.encode({"type": "typing", "room": frame.room, "user": conn.username, "typing": frame.typing})
+        self.deliver(frame.room, payload, droppable=True, skip_user=conn.user_id)
+
+    async def _on_read(self, conn, frame: frames.Read) -> None:
+        self._require_joined(conn, frame.room)
+        state = await self._rooms.get(frame.room)
+        seq = min(frame.seq, state.last_seq)
+        await self._store.mark_read(frame.room, conn.user_id, seq)
+        payload = frames.encode({"type": "read", "room": frame.room, "user": conn.username, "seq": seq})
+        self.deliver(frame.room, payload, droppable=True, skip_user=conn.user_id)
+
+    async def _on_refresh(self, conn, frame: frames.Refresh) -> None:
+        try:
+            principal = await self._accounts.authenticate(frame.token)
+        except errors.ApiError as e:
+            if e.status == 503:
+                raise
+            raise frames.FrameError("forbidden", "That token is not valid.") from None
+        if principal.user.id != conn.user_id:
+            raise frames.FrameError("forbidden", "That token belongs to another user.")
+        self.registry.retoken(conn, principal.claims.jti)
+        conn.expires_at = principal.claims.exp
+        self._arm_expiry(conn)
+        conn.send(frames.encode({"type": "refreshed", "expires_at": iso8601(principal.claims.expires_at)}))

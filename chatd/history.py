@@ -1,0 +1,92 @@
+"""Reading rooms' history, room lists and a user's sessions (SPEC.md, Details: History, Unread).
+
+Recent messages come from the in-memory RoomState cache; older ones from the
+store by id (seqs are gap-free, so a page is a known list of ids).
+"""
+
+from __future__ import annotations
+
+from chatd import frames
+from chatd.roomstate import RoomBook, RoomState
+from chatd.views import iso8601
+
+UNREAD_EXACT_UP_TO = 1000
+
+
+class History:
+    def __init__(self, store, rooms: RoomBook, registry) -> None:
+        self._store = store
+        self._rooms = rooms
+        self._registry = registry
+
+    async def bodies(self, state: RoomState, after: int, upto: int) -> list[bytes]:
+        """Message bodies with after < seq <= upto, oldest first."""
+        entries = state.cached(after, upto)
+        if entries is not None:
+            return [entry.body for entry in entries]
+        messages = await self._store.get_messages(state.name, list(range(after + 1, upto + 1)))
+        return [frames.message_body(message) for message in messages]
+
+    async def for_join(self, state: RoomState, since: int | None) -> tuple[list[bytes], int, bool]:
+        """``joined.history``: the latest 50, or everything after ``since`` (at most 1000).
+
+        Returns the bodies, the last seq they cover, and whether they were truncated.
+        """
+        last = state.last_seq
+        if since is None:
+            after, upto, truncated = max(0, last - frames.HISTORY_LIMIT), last, False
+        else:
+            after = min(since, last)
+            upto = min(last, after + frames.SINCE_LIMIT)
+            truncated = upto < last
+        return await self.bodies(state, after, upto), upto, truncated
+
+    async def page(self, room: str, limit: int, before: int | None) -> dict:
+        """REST: the latest ``limit`` messages before ``before``, oldest first, and the next cursor."""
+        state = await self._rooms.get(room)
+        upto = state.last_seq if before is None else min(before - 1, state.last_seq)
+        after = max(0, upto - limit)
+        bodies = await self.bodies(state, after, upto) if upto > 0 else []
+        return {"messages": bodies, "next_before": after + 1 if after > 0 else None}
+
+    async def rooms(self) -> list[dict]:
+        """REST: every room with a member or a message."""
+        listed = []
+        for head in await self._store.list_rooms():
+            state = self._rooms.peek(head.name)
+            last_seq = max(head.last_seq, state.last_seq if state else 0)
+            last_at = state.last_message_at if state and state.last_message_at else head.last_message_at
+            if head.members <= 0 and last_seq == 0:
+                continue
+            listed.append({
+                "name": head.name,
+                "online": self._registry.online_count(head.name),
+                "members": head.members,
+                "last_message_at": iso8601(last_at) if last_at else None,
+            })
+        return sorted(listed, key=lambda room: room["name"])
+
+    async def sessions(self, user) -> list[dict]:
+        """REST: the rooms ``user`` is a member of, with unread counts."""
+        sessions = []
+        for membership in sorted(await self._store.memberships(user.id, list(user.rooms)), key=lambda m: m.room):
+            state = await self._rooms.get(membership.room)
+            seen = max(membership.read_seq, membership.joined_seq)
+            sessions.append({
+                "room": membership.room,
+                "joined_at": iso8601(membership.joined_at),
+                "last_message_at": iso8601(state.last_message_at) if state.last_message_at else None,
+                "unread": await self._unread(state, user.id, seen),
+            })
+        return sessions
+
+    async def _unread(self, state: RoomState, user_id: str, seen: int) -> int:
+        """Messages from others after ``seen``; past 1000 of them, every message counts."""
+        if state.last_seq - seen > UNREAD_EXACT_UP_TO:
+            return state.last_seq - seen
+        entries = state.cached(seen, state.last_seq)
+        if entries is not None:
+            return sum(1 for entry in entries if entry.user_id != user_id)
+        messages = await self._store.get_messages(state.name, list(range(seen + 1, state.last_seq + 1)))
+        return sum(1 for message in messages if message.user_id != user_id)
+

@@ -1,0 +1,121 @@
+"""Per-room state held in memory: the last seq and a cache of recent messages.
+
+The store answers lookups by id quickly but scans for anything sorted, so the
+newest messages of each active room are kept here, already encoded as JSON.
+``RoomBook`` loads a room's state from the store once and keeps the most
+recently used rooms; the message writer is the only thing that advances them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from datetime import datetime
+
+from chatd import frames
+from chatd.storage.records import Message
+
+CACHED_PER_ROOM = 128
+PROBE = 64
+
+
+@dataclass
+class Entry:
+    """A cached message: enough for history, unread counts and edits."""
+
+    seq: int
+    user_id: str
+    body: bytes  # SPEC.md's Message as JSON
+    message: Message
+
+
+class RoomState:
+    """One room: ``last_seq`` and the newest messages (every seq from ``first_cached`` on)."""
+
+    def __init__(self, name: str, last_seq: int, last_message_at: datetime | None = None) -> None:
+        self.name = name
+        self.last_seq = last_seq
+        self.last_message_at = last_message_at
+        self._entries: deque[Entry] = deque(maxlen=CACHED_PER_ROOM)
+        self.busy = 0  # writes in flight: the room must not be evicted meanwhile
+
+    @property
+    def first_cached(self) -> int:
+        """The lowest seq from which the cache holds every message up to ``last_seq``."""
+        return self._entries[0].seq if self._entries else self.last_seq + 1
+
+    def append(self, message: Message) -> Entry:
+        """Record a newly stored message (it must be the next seq)."""
+        entry = Entry(message.seq, message.user_id, frames.message_body(message), message)
+        if message.seq != self.last_seq + 1:
+            self._entries.clear()  # a gap (another process wrote): the cache restarts here
+        self._entries.append(entry)
+        self.last_seq = message.seq
+        self.last_message_at = message.ts
+        return entry
+
+    def reset(self, last_seq: int) -> None:
+        """Forget the cache: seqs up to ``last_seq`` exist but are not known here."""
+        self._entries.clear()
+        self.last_seq = last_seq
+
+    def cached(self, after: int, upto: int) -> list[Entry] | None:
+        """Entries with after < seq <= upto, or None if the cache does not hold them all."""
+        upto = min(upto, self.last_seq)
+        if after + 1 < self.first_cached and after < upto:
+            return None
+        return [entry for entry in self._entries if after < entry.seq <= upto]
+
+    def replace(self, message: Message) -> None:
+        """An edited or deleted message: update its cached copy, if any."""
+        for entry in self._entries:
+            if entry.seq == message.seq:
+                entry.body = frames.message_body(message)
+                entry.message = message
+
+
+class RoomBook:
+    """RoomStates by name, loaded from the store on first use, least recently used evicted."""
+
+    def __init__(self, store, capacity: int = 10_000) -> None:
+        self._store = store
+        self._capacity = capacity
+        self._rooms: OrderedDict[str, RoomState] = OrderedDict()
+
+    def forget(self, name: str) -> None:
+        """Drop what is known of a room; it is read from the store again on next use."""
+        self._rooms.pop(name, None)
+
+    def peek(self, name: str) -> RoomState | None:
+        return self._rooms.get(name)
+
+    async def get(self, name: str) -> RoomState:
+        state = self._rooms.get(name)
+        if state is not None:
+            self._rooms.move_to_end(name)
+            return state
+        head = (await self._store.room_heads([name])).get(name)
+        last = await self.find_last_seq(name, head.last_seq if head else 0)
+        state = self._rooms.get(name)  # loaded by someone else while we waited
+        if state is None:
+            state = self._rooms[name] = RoomState(name, last, head.last_message_at if head else None)
+            self._evict()
+        return state
+
+    async def find_last_seq(self, name: str, known: int) -> int:
+        """The true last seq, from a lower bound: the room head may lag behind the messages
+        (a crash between the two writes, or another process writing)."""
+        while True:
+            found = await self._store.get_messages(name, list(range(known + 1, known + PROBE + 1)))
+            if not found:
+                return known
+            known = found[-1].seq
+
+    def _evict(self) -> None:
+        while len(self._rooms) > self._capacity:
+            for name, state in self._rooms.items():
+                if not state.busy:
+                    del self._rooms[name]
+                    break
+            else:
+                return

@@ -1,0 +1,203 @@
+"""``/ws``: the Autobahn edge of the chat (SPEC.md, WebSocket).
+
+The protocol checks the token and the Origin in ``onConnect``, then hands
+frames to :class:`chatd.chat.ChatService` and sends what it answers. Outgoing
+bytes go through a bounded :class:`Outbox`, so a socket that stops reading
+costs at most ``OUTBOX_LIMIT`` bytes and never delays anyone else.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import deque
+
+from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.protocol import PreparedMessage
+from autobahn.websocket.types import ConnectionDeny
+from twisted.internet.defer import Deferred
+from zope.interface import implementer
+from twisted.internet.interfaces import IPushProducer
+
+from chatd import errors
+from chatd.web.cors import OriginPolicy
+
+MAX_MESSAGE = 64 * 1024
+OUTBOX_LIMIT = 1024 * 1024
+CLOSE_SLOW_CONSUMER = 4008
+CLOSE_POLICY = 1008
+
+
+@implementer(IPushProducer)
+class Outbox:
+    """Bytes a socket has not taken yet, bounded.
+
+    Registered as the transport's streaming producer: Twisted pauses it when
+    its own buffer fills (the peer is not reading) and resumes it once drained.
+    While paused, frames wait here; past ``limit`` bytes the droppable ones
+    (typing, read) go first, and if that is not enough ``overflow`` is called.
+    """
+
+    def __init__(self, transport, limit: int, overflow) -> None:
+        self._transport = transport
+        self._limit = limit
+        self._overflow = overflow
+        self._queue: deque[tuple[bytes, bool]] = deque()
+        self._size = 0
+        self.paused = False
+        self.closed = False
+
+    def push(self, data: bytes, droppable: bool) -> None:
+        if self.closed:
+            return
+        if not self.paused and not self._queue:
+            self._transport.write(data)
+            return
+        self._queue.append((data, droppable))
+        self._size += len(data)
+        if self._size > self._limit:
+            self._drop_droppable()
+            if self._size > self._limit:
+                self.discard()
+                self._overflow()
+
+    def _drop_droppable(self) -> None:
+        kept = deque(item for item in self._queue if not item[1])
+        self._size = sum(len(data) for data, _ in kept)
+        self._queue = kept
+
+    def discard(self) -> None:
+        self.closed = True
+        self._queue.clear()
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        while self._queue and not self.paused and not self.closed:
+            data, _ = self._queue.popleft()
+            self._size -= len(data)
+            self._transport.write(data)  # may pause us again, synchronously
+
+    def stopProducing(self) -> None:
+        self.discard()
+
+
+def prepare(payload: bytes) -> PreparedMessage:
+    """Frame a server text message once, for any number of sockets (never compressed, never masked)."""
+    return PreparedMessage(payload, False, False, True)
+
+
+class ChatProtocol(WebSocketServerProtocol):
+    """One socket. Implements the connection ChatService talks to (see chatd.chat)."""
+
+    user_id = username = jti = None
+    expires_at = 0.0
+    principal = None
+    _outbox: Outbox | None = None
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        # Frames are small and latency matters; Nagle would hold some back for 40 ms.
+        try:
+            self.transport.setTcpNoDelay(True)
+        except (AttributeError, OSError):
+            handle = getattr(self.transport, "getHandle", lambda: None)()
+            if isinstance(handle, socket.socket):
+                handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def onConnect(self, request):
+        return Deferred.fromCoroutine(self._authorize(request))
+
+    async def _authorize(self, request) -> None:
+        factory = self.factory
+        origin = request.headers.get("origin")
+        if not factory.origins.allows(origin, request.headers.get("host"), factory.secure(self)):
+            raise ConnectionDeny(403, "origin not allowed")
+        token = (request.params.get("token") or [None])[0]
+        try:
+            principal = await factory.accounts.authenticate(token)
+        except errors.ApiError as e:
+            if e.status == 403:
+                raise ConnectionDeny(403, "banned") from None
+            if e.status == 503:
+                raise ConnectionDeny(503, "store unavailable") from None
+            raise ConnectionDeny(401, "invalid token") from None
+        self.principal = principal
+        self.user_id = principal.user.id
+        self.username = principal.user.username
+        self.jti = principal.claims.jti
+        self.expires_at = principal.claims.exp
+        return None
+
+    def onOpen(self) -> None:
+        self._outbox = Outbox(self.transport, OUTBOX_LIMIT, self._slow_consumer)
+        # The HTTP channel that carried the handshake registered itself; the socket is ours now.
+        self.transport.unregisterProducer()
+        self.transport.registerProducer(self._outbox, True)
+        self.factory.chat.opened(self, self.principal)
+        self.principal = None  # not needed any more; keep connections small
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.factory.chat.received(self, payload, isBinary)
+
+    def onClose(self, wasClean: bool, code, reason) -> None:
+        if self._outbox is not None:
+            self._outbox.discard()
+            self.factory.chat.closed(self)
+            self._outbox = None
+
+    # -- the connection ChatService talks to -------------------------------
+
+    def send(self, payload: bytes, droppable: bool = False) -> None:
+        self.send_prepared(prepare(payload), droppable)
+
+    def send_prepared(self, prepared, droppable: bool = False) -> None:
+        if self._outbox is not None and self.state == WebSocketServerProtocol.STATE_OPEN:
+            self._outbox.push(prepared.payloadHybi, droppable)
+
+    def close(self, code: int, reason: str) -> None:
+        if self.state != WebSocketServerProtocol.STATE_OPEN:
+            return
+        if self._outbox is not None:
+            self._outbox.discard()
+        # sendClose only takes 1000 and 3000-4999; 1008 is a policy close we may send.
+        self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8")[:123], isReply=False)
+
+    def _slow_consumer(self) -> None:
+        self.factory.chat.slow_consumers += 1
+        self.close(CLOSE_SLOW_CONSUMER, "slow consumer")
+
+
+class ChatFactory(WebSocketServerFactory):
+    protocol = ChatProtocol
+
+    def __init__(self, chat, accounts, origins: OriginPolicy, auto_ping: float = 20.0) -> None:
+        super().__init__()
+        self.chat = chat
+        self.accounts = accounts
+        self.origins = origins
+        self.setProtocolOptions(
+            maxFramePayloadSize=MAX_MESSAGE,
+            maxMessagePayloadSize=MAX_MESSAGE,
+            autoPingInterval=auto_ping,
+            autoPingTimeout=auto_ping,
+            openHandshakeTimeout=10,
+            closeHandshakeTimeout=2,
+            # No permessage-deflate: frames are framed once for every receiver (prepared messages).
+            perMessageCompressionAccept=lambda offers: None,
+        )
+
+    @staticmethod
+    def secure(protocol) -> bool:
+        return getattr(protocol.transport, "TLS", False) or hasattr(protocol.transport, "getPeerCertificate")
+
+
+def ws_resource(factory: ChatFactory) -> WebSocketResource:
+    return WebSocketResource(factory)

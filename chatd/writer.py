@@ -1,0 +1,198 @@
+"""Storing chat messages: batched, gap-free seqs, idempotent by client_id.
+
+Messages submitted during one reactor turn are written together in a single
+ordered ``insert_many``, and the next batch waits for the previous one, so a
+busy server makes few, large round trips. Seqs are assigned in memory at
+flush time from each room's ``last_seq``; the store's primary key
+(``room:seq``) makes a seq that another process already took fail, and the
+writer then finds the true last seq and assigns again. Nothing resolves
+before the store has answered: acks and broadcasts follow the write.
+
+The Deferred from :meth:`MessageWriter.submit` fires with
+``(message, duplicate)``: ``duplicate`` is true when that user had already sent
+that ``client_id`` to that room, and ``message`` is then the original.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.logger import Logger
+
+from chatd.roomstate import RoomBook
+from chatd.storage.records import InsertStopped, Message, StoreUnavailable
+
+RECENT_CLIENT_IDS = 100_000
+
+
+@dataclass
+class _Pending:
+    draft: Message  # seq 0 until assigned
+    waiters: list[Deferred] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str] | None:
+        d = self.draft
+        return (d.room, d.user_id, d.client_id) if d.client_id is not None else None
+
+    def resolve(self, message: Message, duplicate: bool) -> None:
+        for waiter in self.waiters:
+            waiter.callback((message, duplicate))
+
+    def fail(self, error: Exception) -> None:
+        for waiter in self.waiters:
+            waiter.errback(error)
+
+
+class MessageWriter:
+    """Assigns seqs and stores messages in batches; see the module docstring."""
+
+    _log = Logger()
+
+    def __init__(self, store, rooms: RoomBook, clock, on_stored=None) -> None:
+        self._store = store
+        self._rooms = rooms
+        self._clock = clock
+        self._queue: list[_Pending] = []
+        self._by_key: dict[tuple, _Pending] = {}  # queued or in flight, by client_id key
+        self._recent: OrderedDict[tuple, Message] = OrderedDict()  # stored, by client_id key
+        self._flushing = False
+        self._scheduled = None
+        # Called with each stored message's cache Entry, in seq order, before its sender hears of it.
+        self.on_stored = on_stored or (lambda entry: None)
+        self.batches = 0
+
+    def submit(self, room: str, user_id: str, username: str, text: str | None,
+               client_id: str | None, file: dict | None = None) -> Deferred:
+        waiter: Deferred = Deferred()
+        key = (room, user_id, client_id) if client_id is not None else None
+        if key is not None:
+            known = self._recent.get(key)
+            if known is not None:
+                waiter.callback((known, True))
+                return waiter
+            pending = self._by_key.get(key)
+            if pending is not None:  # the same message again before the first was stored
+                pending.waiters.append(_as_duplicate(waiter))
+                return waiter
+        now = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
+        pending = _Pending(Message(room, 0, user_id, username, now, text, client_id, file))
+        pending.waiters.append(waiter)
+        if key is not None:
+            self._by_key[key] = pending
+        self._queue.append(pending)
+        self._schedule()
+        return waiter
+
+    def _schedule(self) -> None:
+        if not self._flushing and self._scheduled is None:
+            # Wait for the end of this reactor turn: every frame read in it joins the batch.
+            self._scheduled = self._clock.callLater(0, self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = None
+        if self._queue and not self._flushing:
+            self._flushing = True
+            batch, self._queue = self._queue, []
+            ensureDeferred(self._write(batch)).addErrback(
+                lambda f: self._log.failure("message batch failed unexpectedly", f)
+            ).addBoth(self._flushed)
+
+    def _flushed(self, _) -> None:
+        self._flushing = False
+        if self._queue:
+            self._schedule()
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        rooms: dict = {}
+        try:
+            for pending in batch:
+                name = pending.draft.room
+                if name not in rooms:
+                    rooms[name] = await self._rooms.get(name)
+                    rooms[name].busy += 1
+            while batch:
+                batch = await self._insert(batch, rooms)
+        except StoreUnavailable as e:
+            # The store may or may not have taken the batch: forget these rooms so their
+            # last seq is read again, and let senders retry (the same client_id is safe).
+            for name in rooms:
+                self._rooms.forget(name)
+            for pending in batch:
+                self._forget(pending)
+                pending.fail(e)
+        finally:
+            for state in rooms.values():
+                state.busy -= 1
+        heads = {name: (s.last_seq, s.last_message_at) for name, s in rooms.items() if s.last_message_at}
+        ensureDeferred(self._advance(heads))
+
+    async def _insert(self, batch: list[_Pending], rooms: dict) -> list[_Pending]:
+        """Write the batch; return what must be written again after a duplicate stopped it."""
+        next_seq = {name: state.last_seq for name, state in rooms.items()}
+        drafts = []
+        for pending in batch:
+            next_seq[pending.draft.room] += 1
+            drafts.append(replace(pending.draft, seq=next_seq[pending.draft.room]))
+        self.batches += 1
+        try:
+            await self._store.insert_messages(drafts)
+            stop = None
+        except InsertStopped as e:
+            stop = e
+        stored = len(drafts) if stop is None else stop.index
+        for pending, message in zip(batch[:stored], drafts[:stored]):
+            self._stored(pending, rooms[message.room].append(message))
+        if stop is None:
+            return []
+        refused, rest = batch[stop.index], batch[stop.index + 1:]
+        if stop.reason == "client_id" and await self._resolve_resend(refused):
+            return rest
+        # Another process took that seq: learn the room's true last seq, then assign again.
+        state = rooms[refused.draft.room]
+        state.reset(await self._rooms.find_last_seq(state.name, state.last_seq))
+        return [refused, *rest]
+
+    async def _resolve_resend(self, pending: _Pending) -> bool:
+        """Answer a resent client_id with the message stored the first time."""
+        original = await self._store.find_client_message(*pending.key)
+        if original is None:
+            return False
+        self._forget(pending)
+        self._remember(pending.key, original)
+        pending.resolve(original, True)
+        return True
+
+    def _stored(self, pending: _Pending, entry) -> None:
+        self._forget(pending)
+        if pending.key is not None:
+            self._remember(pending.key, entry.message)
+        self.on_stored(entry)
+        pending.resolve(entry.message, False)
+
+    def _remember(self, key: tuple, message: Message) -> None:
+        self._recent[key] = message
+        if len(self._recent) > RECENT_CLIENT_IDS:
+            self._recent.popitem(last=False)
+
+    def _forget(self, pending: _Pending) -> None:
+        if pending.key is not None and self._by_key.get(pending.key) is pending:
+            del self._by_key[pending.key]
+
+    async def _advance(self, heads: dict) -> None:
+        try:
+            await self._store.advance_rooms(heads)
+        except StoreUnavailable:
+            pass  # the next batch raises them again; readers probe past a stale head anyway
+        except Exception:
+            self._log.failure("could not advance room heads")
+
+
+def _as_duplicate(waiter: Deferred) -> Deferred:
+    """A Deferred that hands the stored message on to ``waiter``, flagged as a duplicate."""
+    relay: Deferred = Deferred()
+    relay.addCallbacks(lambda result: waiter.callback((result[0], True)), waiter.errback)
+    return relay

@@ -1,0 +1,121 @@
+"""The WebSocket protocol end to end: handshake, hello, join, messages, acks, errors (real sockets, real store)."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+from twisted.trial.unittest import TestCase
+
+from tests.harness import SECRET, start_server
+from tests.wsclient import connect, handshake_status
+
+
+class HandshakeTests(TestCase):
+    timeout = 60
+
+    async def setUp(self):
+        self.server = await start_server(self)
+        self.http = self.server.client()
+        self.alice = await self.http.register("alice")
+
+    async def test_hello_after_handshake(self):
+        """A valid token opens the socket and the first frame is hello with the User and server_time."""
+        ws = await connect(self.server.url, self.alice["token"], test=self)
+        hello = await ws.next("hello")
+        self.assertEqual(hello["user"]["username"], "alice")
+        self.assertTrue(hello["user"]["online"])
+        self.assertTrue(hello["server_time"].endswith("Z"))
+
+    async def test_bad_tokens_are_refused_with_401(self):
+        """Missing, malformed, forged, expired and revoked tokens get HTTP 401 in the handshake."""
+        claims = jwt.decode(self.alice["token"], SECRET, algorithms=["HS256"])
+        revoked = (await self.http.request("POST", "/api/auth/login", {"username": "alice", "password": "correct horse"})).json()["token"]
+        await self.http.request("POST", "/api/auth/logout", token=revoked)
+        tokens = {
+            "missing": None,
+            "malformed": "abc",
+            "forged": jwt.encode(claims, b"x" * 40, algorithm="HS256"),
+            "expired": jwt.encode({**claims, "exp": int(time.time()) - 10}, SECRET, algorithm="HS256"),
+            "revoked": revoked,
+        }
+        for name, token in tokens.items():
+            self.assertEqual(await handshake_status(self.server.url, token), 401, name)
+
+    async def test_foreign_origin_is_refused_with_403(self):
+        """A browser Origin other than the server's own is refused with 403; the same origin is accepted."""
+        self.assertEqual(await handshake_status(self.server.url, self.alice["token"], origin="https://evil.example"), 403)
+        ws = await connect(self.server.url, self.alice["token"], origin=self.server.url, test=self)
+        await ws.next("hello")
+
+
+class FrameTests(TestCase):
+    timeout = 60
+
+    async def setUp(self):
+        self.server = await start_server(self)
+        self.http = self.server.client()
+        self.alice = await self.http.register("alice")
+        self.bob = await self.http.register("bob")
+        self.a = await connect(self.server.url, self.alice["token"], test=self)
+        self.b = await connect(self.server.url, self.bob["token"], test=self)
+        await self.a.next("hello")
+        await self.b.next("hello")
+
+    async def test_join_send_ack_broadcast(self):
+        """Two users join a room; a message is acked to its sender and delivered to both, in seq order."""
+        self.a.send({"type": "join", "room": "lobby"})
+        joined = await self.a.next("joined")
+        self.assertEqual((joined["room"], joined["members"], joined["history"]), ("lobby", ["alice"], []))
+        self.b.send({"type": "join", "room": "lobby"})
+        self.assertEqual((await self.b.next("joined"))["members"], ["alice", "bob"])
+        presence = await self.a.next("presence")
+        self.assertEqual((presence["user"], presence["event"], presence["room"]), ("bob", "join", "lobby"))
+
+        self.a.send({"type": "message", "room": "lobby", "text": "hi bob", "client_id": "c1"})
+        ack = await self.a.next("ack")
+        self.assertEqual((ack["client_id"], ack["room"], ack["seq"], ack["id"]), ("c1", "lobby", 1, "lobby:1"))
+        for ws in (self.a, self.b):
+            message = await ws.next("message")
+            self.assertEqual({k: message[k] for k in ("room", "seq", "id", "user", "text", "client_id")},
+                             {"room": "lobby", "seq": 1, "id": "lobby:1", "user": "alice", "text": "hi bob", "client_id": "c1"})
+            self.assertEqual(message["ts"], ack["ts"])
+        self.b.send({"type": "message", "room": "lobby", "text": "hello alice"})
+        ack = await self.b.next("ack")
+        self.assertEqual((ack["client_id"], ack["seq"]), (None, 2))
+
+    async def test_ping_pong(self):
+        """ping is answered by pong."""
+        self.a.send({"type": "ping"})
+        self.assertEqual(await self.a.next(), {"type": "pong"})
+
+    async def test_frame_errors_keep_the_socket_open(self):
+        """Malformed frames get SPEC.md's error codes and the socket stays usable."""
+        cases = [
+            (b"{not json", "invalid_json"),
+            (b"[1, 2]", "invalid_frame"),
+            (b'{"type": 5}', "invalid_frame"),
+            (b'{"type": "dance"}', "unknown_type"),
+            (b'{"type": "join", "room": "bad room!"}', "invalid_frame"),
+            (b'{"type": "message", "room": "lobby", "text": "x"}', "not_in_room"),
+            (b'{"type": "typing", "room": "lobby", "typing": true}', "not_in_room"),
+            (b'{"type": "read", "room": "lobby", "seq": 1}', "not_in_room"),
+            (b'{"type": "leave", "room": "lobby"}', "not_in_room"),
+        ]
+        for raw, code in cases:
+            self.a.send_raw(raw)
+            error = await self.a.next("error")
+            self.assertEqual(error["code"], code, raw)
+        self.a.send_raw(b'{"type": "ping"}', binary=True)
+        self.assertEqual((await self.a.next("error"))["code"], "invalid_frame")
+        self.a.send({"type": "join", "room": "lobby"})
+        await self.a.next("joined")
+        self.a.send({"type": "message", "room": "lobby", "text": "", "client_id": "e"})
+        self.assertEqual((await self.a.next("error"))["code"], "invalid_frame")
+        self.a.send({"type": "message", "room": "lobby", "text": "x" * 4001, "client_id": "big"})
+        error = await self.a.next("error")
+        self.assertEqual((error["code"], error["ref"]), ("too_large", "big"))
+        self.a.send({"type": "message", "room": "lobby", "text": "é" * 4000})
+        self.assertEqual((await self.a.next("ack"))["seq"], 1)
+        self.a.send({"type": "ping"})
+        await self.a.next("pong")

@@ -1,0 +1,128 @@
+"""A WebSocket test client on real sockets: connect, send frames, await the frames a user would see."""
+
+from __future__ import annotations
+
+import json
+import os
+import base64
+from collections import deque
+from urllib.parse import quote
+
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol, connectWS
+from twisted.internet import defer, reactor
+
+from tests.harness import Client
+
+
+class _Protocol(WebSocketClientProtocol):
+    def onOpen(self):
+        self.factory.opened.callback(self)
+
+    def onMessage(self, payload, isBinary):
+        self.factory.client._arrived(json.loads(payload))
+
+    def onClose(self, wasClean, code, reason):
+        client = self.factory.client
+        if not self.factory.opened.called:
+            self.factory.opened.errback(ConnectionRefused(self.http_status if hasattr(self, "http_status") else None, reason))
+        client.close_code = code
+        client.close_reason = reason
+        if not client.closed.called:
+            client.closed.callback(code)
+
+
+class ConnectionRefused(Exception):
+    def __init__(self, status, reason):
+        super().__init__(f"refused: {status} {reason}")
+        self.status = status
+
+
+class WsClient:
+    """One socket. ``frames`` holds what arrived and nobody awaited yet."""
+
+    def __init__(self) -> None:
+        self.frames: deque = deque()
+        self._waiting: list[tuple] = []
+        self.closed: defer.Deferred = defer.Deferred()
+        self.close_code = None
+        self.close_reason = None
+        self.protocol: _Protocol | None = None
+
+    def _arrived(self, frame: dict) -> None:
+        for i, (wanted, waiter) in enumerate(self._waiting):
+            if wanted is None or frame.get("type") in wanted:
+                del self._waiting[i]
+                waiter.callback(frame)
+                return
+        self.frames.append(frame)
+
+    def send(self, frame) -> None:
+        data = frame if isinstance(frame, bytes) else json.dumps(frame).encode()
+        self.protocol.sendMessage(data)
+
+    def send_raw(self, data: bytes, binary: bool = False) -> None:
+        self.protocol.sendMessage(data, isBinary=binary)
+
+    async def next(self, *types: str, timeout: float = 5.0) -> dict:
+        """The next frame (of one of ``types``), skipping and keeping others."""
+        wanted = set(types) or None
+        for frame in list(self.frames):
+            if wanted is None or frame.get("type") in wanted:
+                self.frames.remove(frame)
+                return frame
+        waiter: defer.Deferred = defer.Deferred()
+        self._waiting.append((wanted, waiter))
+        waiter.addTimeout(timeout, reactor)
+        try:
+            return await waiter
+        except defer.TimeoutError:
+            self._waiting = [(w, d) for w, d in self._waiting if d is not waiter]
+            raise AssertionError(f"no {types or 'frame'} within {timeout}s; had {list(self.frames)}") from None
+
+    async def none(self, *types: str, wait: float = 0.3) -> None:
+        """Assert that no frame (of ``types``) arrives within ``wait`` seconds."""
+        await defer.Deferred.fromCoroutine(_sleep(wait))
+        unexpected = [f for f in self.frames if not types or f.get("type") in types]
+        if unexpected:
+            raise AssertionError(f"unexpected frames: {unexpected}")
+
+    async def close(self) -> None:
+        if self.protocol is not None and not self.closed.called:
+            self.protocol.sendClose(1000)
+            await self.closed
+
+
+async def _sleep(seconds: float) -> None:
+    d: defer.Deferred = defer.Deferred()
+    reactor.callLater(seconds, d.callback, None)
+    await d
+
+
+async def connect(base_url: str, token: str | None, origin: str | None = None, test=None) -> WsClient:
+    """Open ``/ws?token=…``; raises ConnectionRefused if the handshake is refused."""
+    url = base_url.replace("http", "ws", 1) + "/ws" + (f"?token={quote(token)}" if token else "")
+    client = WsClient()
+    headers = {"Origin": origin} if origin else {}
+    factory = WebSocketClientFactory(url, headers=headers)
+    factory.protocol = _Protocol
+    factory.setProtocolOptions(autoPingInterval=0, openHandshakeTimeout=5, closeHandshakeTimeout=2)
+    factory.client = client
+    factory.opened = defer.Deferred()
+    connectWS(factory)
+    client.protocol = await factory.opened
+    if test is not None:
+        test.addCleanup(lambda: defer.ensureDeferred(client.close()))
+    return client
+
+
+async def handshake_status(base_url: str, token: str | None, origin: str | None = None) -> int:
+    """The HTTP status of a WebSocket opening handshake (401/403 for refusals, 101 accepted)."""
+    headers = {
+        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+    }
+    if origin:
+        headers["Origin"] = origin
+    path = "/ws" + (f"?token={quote(token)}" if token else "")
+    response = await Client(base_url).request("GET", path, headers=headers, content_type=None)
+    return response.status

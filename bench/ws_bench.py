@@ -340,7 +340,7 @@ def delivery_figures(out: dict, phase: dict | None) -> dict:
         **phase,
         "server_cpu_us_per_delivery": per_delivery(server, out["deliveries"]),
         "server_and_store_cpu_us_per_delivery": per_delivery(both, out["deliveries"]),
-        "server_cpu_utilization": None if server is None or not wall else round(server / wall, 3),
+        "server_cpu_utilization": utilization(server, wall),
     }
 
 
@@ -419,6 +419,8 @@ def rows(scenario: str, result: dict) -> list[tuple[str, object]]:
             ("server RSS idle MiB", mib(m["server_rss_idle_kib"])),
             ("KiB per idle connection", m["kib_per_idle_connection"]),
             ("server CPU us/handshake", m["server_cpu_us_per_handshake"]),
+            ("server CPU util (connecting)", utilization(m.get("server_cpu_s"), m.get("wall_s"))),
+            ("generator CPU util (connecting)", utilization(m.get("generator_cpu_s"), m.get("wall_s"))),
         ]
     lat = out["latency_ms"]
     return [
@@ -434,7 +436,14 @@ def rows(scenario: str, result: dict) -> list[tuple[str, object]]:
         ("generator CPU s", m.get("generator_cpu_s")),
         ("server CPU us/delivery", m["server_cpu_us_per_delivery"]),
         ("server+store CPU us/delivery", m["server_and_store_cpu_us_per_delivery"]),
+        ("server CPU util", m["server_cpu_utilization"]),
+        ("generator CPU util", utilization(m.get("generator_cpu_s"), m.get("wall_s"))),
     ]
+
+
+def utilization(cpu: float | None, wall: float | None) -> float | None:
+    """CPU seconds per wall second: 1.0 is one core busy all the time."""
+    return None if cpu is None or not wall else round(cpu / wall, 3)
 
 
 def mib(kib: int | None) -> float | None:

@@ -48,7 +48,8 @@ class ChatService:
         self._prepare = prepare  # frames a payload once for many sockets
         self._expiry: dict = {}
         self._strikes: dict = {}
-        self.slow_consumers = 0
+        self.slow_consumers = 0  # sockets closed for not reading (4008)
+        self.peak_outbox = 0  # the largest backlog any socket has had, in bytes
         writer.on_stored = self._broadcast_stored
         accounts.presence = self
         accounts.sockets = self

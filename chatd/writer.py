@@ -26,6 +26,10 @@ from chatd.roomstate import RoomBook
 from chatd.storage.records import InsertStopped, Message, StoreUnavailable
 
 RECENT_CLIENT_IDS = 100_000
+# A batch is also a broadcast burst: every receiver gets it within one reactor turn, before
+# the kernel takes any of it. Capping it keeps a burst within a socket's transport buffer.
+BATCH_MESSAGES = 100
+BATCH_BYTES = 256 * 1024
 
 
 @dataclass
@@ -96,10 +100,19 @@ class MessageWriter:
         self._scheduled = None
         if self._queue and not self._flushing:
             self._flushing = True
-            batch, self._queue = self._queue, []
+            batch = self._take_batch()
             ensureDeferred(self._write(batch)).addErrback(
                 lambda f: self._log.failure("message batch failed unexpectedly", f)
             ).addBoth(self._flushed)
+
+    def _take_batch(self) -> list[_Pending]:
+        size, count = 0, 0
+        for count, pending in enumerate(self._queue, 1):
+            size += len(pending.draft.text or "") * 4 // 3 + 200  # about the size of the frame
+            if count >= BATCH_MESSAGES or size >= BATCH_BYTES:
+                break
+        batch, self._queue = self._queue[:count], self._queue[count:]
+        return batch
 
     def _flushed(self, _) -> None:
         self._flushing = False

@@ -23,7 +23,10 @@ from chatd import errors
 from chatd.web.cors import OriginPolicy
 
 MAX_MESSAGE = 64 * 1024
-OUTBOX_LIMIT = 1024 * 1024
+# SPEC.md bounds a socket's unsent bytes at 1 MiB: up to TRANSPORT_BUFFER wait in Twisted's
+# write buffer (it reaches the kernel on the next reactor turn), the rest in our Outbox.
+TRANSPORT_BUFFER = 256 * 1024
+OUTBOX_LIMIT = 1024 * 1024 - TRANSPORT_BUFFER
 CLOSE_SLOW_CONSUMER = 4008
 CLOSE_POLICY = 1008
 
@@ -38,7 +41,8 @@ class Outbox:
     (typing, read) go first, and if that is not enough ``overflow`` is called.
     """
 
-    def __init__(self, transport, limit: int, overflow) -> None:
+    def __init__(self, transport, limit: int, overflow, stats) -> None:
+        self._stats = stats  # where the largest backlog seen is recorded
         self._transport = transport
         self._limit = limit
         self._overflow = overflow
@@ -55,6 +59,7 @@ class Outbox:
             return
         self._queue.append((data, droppable))
         self._size += len(data)
+        self._stats.peak_outbox = max(self._stats.peak_outbox, self._size)
         if self._size > self._limit:
             self._drop_droppable()
             if self._size > self._limit:
@@ -137,7 +142,10 @@ class ChatProtocol(WebSocketServerProtocol):
         return None
 
     def onOpen(self) -> None:
-        self._outbox = Outbox(self.transport, OUTBOX_LIMIT, self._slow_consumer)
+        self._outbox = Outbox(self.transport, OUTBOX_LIMIT, self._slow_consumer, self.factory.chat)
+        # Twisted pauses its producer past bufferSize (64 KiB by default): a single burst to a
+        # healthy reader would already count as backlog, so its share of the bound is larger.
+        self.transport.bufferSize = TRANSPORT_BUFFER
         # The HTTP channel that carried the handshake registered itself; the socket is ours now.
         self.transport.unregisterProducer()
         self.transport.registerProducer(self._outbox, True)
@@ -190,6 +198,7 @@ class ChatFactory(WebSocketServerFactory):
             autoPingTimeout=auto_ping,
             openHandshakeTimeout=10,
             closeHandshakeTimeout=2,
+            failByDrop=False,  # send the close code (1009, 1002...) before dropping the TCP connection
             # No permessage-deflate: frames are framed once for every receiver (prepared messages).
             perMessageCompressionAccept=lambda offers: None,
         )

@@ -27,6 +27,9 @@ if (!SECRET) {
   console.error('CHATD_JWT_SECRET is required');
   process.exit(2);
 }
+// Made once: given the secret as a string, jsonwebtoken tries (and fails) to parse it as a PEM
+// public key on every verify, which costs more CPU than all the rest of a handshake.
+const KEY = crypto.createSecretKey(Buffer.from(SECRET));
 
 // room name -> { seq, messages: [Message], sockets: Set<ws>, members: Set<username>, byClientId: Map }
 const rooms = new Map();
@@ -211,7 +214,7 @@ function onConnection(ws, user) {
 
 function verify(token) {
   try {
-    const claims = jwt.verify(token, SECRET, { algorithms: ['HS256'] });
+    const claims = jwt.verify(token, KEY, { algorithms: ['HS256'] });
     const ok = ['sub', 'username', 'role', 'jti'].every((k) => typeof claims[k] === 'string');
     return ok && typeof claims.exp === 'number' ? claims : null;
   } catch {

@@ -1,0 +1,242 @@
+"""SPEC.md's guarantees on real sockets: ordering, idempotency, expiry, revocation, limits, slow consumers."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.trial.unittest import TestCase
+
+from chatd.ratelimit import Rate
+from chatd.web.ws import OUTBOX_LIMIT
+from tests.harness import start_server, wait_until
+from tests.wsclient import connect
+
+FAST = Rate(10_000, 10_000)
+
+
+class _Helpers:
+    async def _setup(self, **config):
+        self.server = await start_server(self, **config)
+        self.http = self.server.client()
+
+    async def _user(self, name):
+        session = await self.http.register(name)
+        ws = await connect(self.server.url, session["token"], test=self)
+        await ws.next("hello")
+        return session, ws
+
+    async def _join(self, ws, room="lobby"):
+        ws.send({"type": "join", "room": room})
+        return await ws.next("joined")
+
+
+class OrderingTests(_Helpers, TestCase):
+    timeout = 120
+
+    async def test_concurrent_senders_get_gap_free_ordered_seqs(self):
+        """Five sockets sending at once: every receiver sees seq 1..N once each, in order, matching the acks."""
+        await self._setup(socket_rate=FAST)
+        sockets = [(await self._user(f"sender{i}"))[1] for i in range(5)]
+        for ws in sockets:
+            await self._join(ws)
+        per_sender = 40
+        for n in range(per_sender):
+            for i, ws in enumerate(sockets):
+                ws.send({"type": "message", "room": "lobby", "text": f"{i}-{n}", "client_id": f"{i}-{n}"})
+        total = per_sender * len(sockets)
+        for i, ws in enumerate(sockets):
+            received = [await ws.next("message", timeout=20) for _ in range(total)]
+            self.assertEqual([m["seq"] for m in received], list(range(1, total + 1)))
+            acks = [await ws.next("ack") for _ in range(per_sender)]
+            by_text = {m["text"]: m["seq"] for m in received}
+            self.assertEqual([a["seq"] for a in acks], [by_text[f"{i}-{n}"] for n in range(per_sender)])
+            self.assertEqual([a["client_id"] for a in acks], [f"{i}-{n}" for n in range(per_sender)])
+        self.assertLess(self.server.service.writer.batches, total)  # written in batches, not one by one
+
+    async def test_resent_client_id_is_stored_once(self):
+        """The same client_id again (also after reconnecting) is acked with the original seq and not broadcast."""
+        await self._setup()
+        alice, a = await self._user("alice")
+        _, b = await self._user("bob")
+        await self._join(a)
+        await self._join(b)
+        a.send({"type": "message", "room": "lobby", "text": "once", "client_id": "same"})
+        a.send({"type": "message", "room": "lobby", "text": "once", "client_id": "same"})
+        first, second = await a.next("ack"), await a.next("ack")
+        self.assertEqual((first["seq"], second["seq"], first["id"]), (1, 1, second["id"]))
+        await b.next("message")
+        await b.none("message")
+        await a.close()
+        a = await connect(self.server.url, alice["token"], test=self)
+        await self._join(a)
+        a.send({"type": "message", "room": "lobby", "text": "once", "client_id": "same"})
+        self.assertEqual((await a.next("ack"))["seq"], 1)
+        await b.none("message")
+        page = (await self.http.request("GET", "/api/rooms/lobby/messages", token=alice["token"])).json()
+        self.assertEqual([m["text"] for m in page["messages"]], ["once"])
+
+    async def test_resend_after_restart_is_found_in_the_store(self):
+        """After a restart (nothing in memory), a resent client_id is still acked with its original seq."""
+        await self._setup(mongo=None)
+        alice, a = await self._user("alice")
+        await self._join(a)
+        a.send({"type": "message", "room": "lobby", "text": "durable", "client_id": "k1"})
+        original = await a.next("ack")
+        await a.close()
+        config = self.server.config
+        await self.server.stop()
+        from tests.harness import Server
+        self.server = await Server(config).start()
+        self.addCleanup(lambda: defer.ensureDeferred(self.server.stop()))
+        a = await connect(self.server.url, alice["token"], test=self)
+        await self._join(a)
+        a.send({"type": "message", "room": "lobby", "text": "durable", "client_id": "k1"})
+        again = await a.next("ack")
+        self.assertEqual((again["seq"], again["id"]), (original["seq"], original["id"]))
+        a.send({"type": "message", "room": "lobby", "text": "next", "client_id": "k2"})
+        self.assertEqual((await a.next("ack"))["seq"], original["seq"] + 1)
+
+
+class TokenTests(_Helpers, TestCase):
+    timeout = 60
+
+    async def test_expiry_closes_with_4001_unless_refreshed(self):
+        """A socket closes with 4001 when its token expires; a refresh frame extends it to the new token."""
+        await self._setup(token_ttl=2)
+        alice, a = await self._user("alice")
+        await defer.Deferred.fromCoroutine(_sleep(1.1))
+        fresh = (await self.http.request("POST", "/api/auth/refresh", token=alice["token"])).json()
+        a.send({"type": "refresh", "token": fresh["token"]})
+        self.assertEqual((await a.next("refreshed"))["expires_at"], fresh["expires_at"])
+        _, b = await self._user("bob")  # no refresh: closes at its own expiry
+        self.assertEqual(await b.closed, 4001)
+        self.assertFalse(a.closed.called)  # the old token has expired by now; the refreshed socket lives
+        self.assertEqual(await a.closed, 4001)
+
+    async def test_refresh_with_someone_elses_token_is_forbidden(self):
+        """A refresh frame with another user's token is refused with forbidden and changes nothing."""
+        await self._setup()
+        _, a = await self._user("alice")
+        bob, _ = await self._user("bob")
+        a.send({"type": "refresh", "token": bob["token"]})
+        self.assertEqual((await a.next("error"))["code"], "forbidden")
+        a.send({"type": "refresh", "token": "garbage"})
+        self.assertEqual((await a.next("error"))["code"], "forbidden")
+        a.send({"type": "ping"})
+        await a.next("pong")
+
+    async def test_logout_delete_and_password_change_close_sockets(self):
+        """Logout closes that token's sockets, a password change or deletion all the user's, with 4001."""
+        await self._setup()
+        alice, a = await self._user("alice")
+        other_login = (await self.http.request("POST", "/api/auth/login", {"username": "alice", "password": "correct horse"})).json()
+        a2 = await connect(self.server.url, other_login["token"], test=self)
+        await a2.next("hello")
+        await self.http.request("POST", "/api/auth/logout", token=alice["token"])
+        self.assertEqual(await a.closed, 4001)
+        self.assertFalse(a2.closed.called)
+        await self.http.request("PATCH", f"/api/users/{alice['user']['id']}", {"password": "a new password"}, token=other_login["token"])
+        self.assertEqual(await a2.closed, 4001)
+        bob, b = await self._user("bob")
+        await self.http.request("DELETE", f"/api/users/{bob['user']['id']}", token=bob["token"])
+        self.assertEqual(await b.closed, 4001)
+
+
+class LimitTests(_Helpers, TestCase):
+    timeout = 120
+
+    async def test_oversize_frame_closes_with_1009(self):
+        """A frame over 64 KiB closes the socket with 1009."""
+        await self._setup()
+        _, a = await self._user("alice")
+        a.send_raw(b'{"type":"ping","pad":"' + b"x" * (64 * 1024) + b'"}')
+        self.assertEqual(await a.closed, 1009)
+
+    async def test_flooding_is_rate_limited_then_closed_with_1008(self):
+        """Past the socket rate the client gets rate_limited errors; if it keeps flooding, close 1008."""
+        await self._setup(socket_rate=Rate(1, 5))
+        _, a = await self._user("alice")
+        for _ in range(30):
+            a.send({"type": "ping"})
+        self.assertEqual((await a.next("error"))["code"], "rate_limited")
+        self.assertEqual(await a.closed, 1008)
+
+    async def test_stalled_reader_is_dropped_and_others_unaffected(self):
+        """A socket that stops reading is closed (4008) with bounded memory; the others get everything."""
+        await self._setup(socket_rate=FAST)
+        sender_session, sender = await self._user("sender")
+        _, reader = await self._user("reader")
+        staller_session = await self.http.register("staller")
+        staller = await _stalled_socket(self.server.port, staller_session["token"])
+        self.addCleanup(staller.transport.abortConnection)
+        await self._join(sender)
+        await self._join(reader)
+        staller.join("lobby")
+        await wait_until(lambda: self.server.service.chat.registry.online_count("lobby") == 3, 10, "the staller to join")
+        staller.stop_reading()
+        text = "x" * 3900
+        chat = self.server.service.chat
+        sent = 0
+        # Keep the room busy until the staller's kernel buffers, Twisted's buffer and the
+        # 1 MiB bound are all full (bounded: 4000 messages, about 16 MB per receiver).
+        while chat.slow_consumers == 0 and sent < 4000:
+            for _ in range(100):
+                sender.send({"type": "message", "room": "lobby", "text": text, "client_id": str(sent)})
+                sent += 1
+            await sender.next("ack", timeout=20)
+            received = [await reader.next("message", timeout=20) for _ in range(100)]
+            self.assertEqual([m["seq"] for m in received], list(range(sent - 99, sent + 1)))
+        self.assertEqual(chat.slow_consumers, 1)
+        await wait_until(lambda: chat.registry.online_count("lobby") == 2, 20, "the staller to go offline")
+        sender.send({"type": "message", "room": "lobby", "text": "still flowing", "client_id": "last"})
+        self.assertEqual((await reader.next("message", timeout=10))["text"], "still flowing")
+        self.assertLessEqual(chat.peak_outbox, OUTBOX_LIMIT + 8 * 1024)  # one frame past the bound at most
+
+
+async def _sleep(seconds):
+    d = defer.Deferred()
+    reactor.callLater(seconds, d.callback, None)
+    await d
+
+
+class _RawSocket(protocol.Protocol):
+    """A WebSocket client that can stop reading entirely (a stalled browser tab)."""
+
+    def __init__(self, token):
+        self.token = token
+        self.upgraded = defer.Deferred()
+        self.buffer = b""
+
+    def connectionMade(self):
+        self.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.transport.write(
+            f"GET /ws?token={self.token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+
+    def dataReceived(self, data):
+        self.buffer += data
+        if not self.upgraded.called and b"\r\n\r\n" in self.buffer:
+            self.upgraded.callback(self.buffer.split(b" ", 2)[1])
+
+    def join(self, room):
+        payload = ('{"type":"join","room":"%s"}' % room).encode()
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+
+    def stop_reading(self):
+        self.transport.pauseProducing()
+
+
+async def _stalled_socket(port, token):
+    raw = _RawSocket(token)
+    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), raw)
+    status = await raw.upgraded
+    assert status == b"101", status
+    return raw

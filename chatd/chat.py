@@ -188,7 +188,7 @@ class ChatService:
         conn.send(frames.PONG)
 
     async def _on_join(self, conn, frame: frames.Join) -> None:
-        state = await self._rooms.get(frame.room)
+        state = await self._rooms.current(frame.room)
         if not self.registry.is_member(conn.user_id, frame.room):
             joined_at = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
             if await self._store.add_membership(frame.room, conn.user_id, joined_at, state.last_seq):

@@ -43,7 +43,7 @@ class History:
 
     async def page(self, room: str, limit: int, before: int | None) -> dict:
         """REST: the latest ``limit`` messages before ``before``, oldest first, and the next cursor."""
-        state = await self._rooms.get(room)
+        state = await self._rooms.current(room)
         upto = state.last_seq if before is None else min(before - 1, state.last_seq)
         after = max(0, upto - limit)
         bodies = await self.bodies(state, after, upto) if upto > 0 else []
@@ -70,7 +70,7 @@ class History:
         """REST: the rooms ``user`` is a member of, with unread counts."""
         sessions = []
         for membership in sorted(await self._store.memberships(user.id, list(user.rooms)), key=lambda m: m.room):
-            state = await self._rooms.get(membership.room)
+            state = await self._rooms.current(membership.room)
             seen = max(membership.read_seq, membership.joined_seq)
             sessions.append({
                 "room": membership.room,

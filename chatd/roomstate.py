@@ -102,6 +102,15 @@ class RoomBook:
             self._evict()
         return state
 
+    async def current(self, name: str) -> RoomState:
+        """The room's state, checked against the store for messages another process wrote
+        (one lookup by id); used before reading history, not on the write path."""
+        state = await self.get(name)
+        last = await self.find_last_seq(name, state.last_seq)
+        if last > state.last_seq:
+            state.reset(last)
+        return state
+
     async def find_last_seq(self, name: str, known: int) -> int:
         """The true last seq, from a lower bound: the room head may lag behind the messages
         (a crash between the two writes, or another process writing)."""

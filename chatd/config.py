@@ -31,5 +31,7 @@ class Config:
     auth_rate: Rate = Rate(5, 20)
     socket_rate: Rate = Rate(20, 50)
     bcrypt_cost: int = 12
-    # Not an option: how long one store operation may take before the API answers 503.
+    # Not options: how long one store operation may take before the API answers 503, and how
+    # often sockets are pinged (a peer that does not answer within as long again is dropped).
     store_timeout: float = 5.0
+    ping_interval: float = 20.0

@@ -84,7 +84,7 @@ class ChatdService(MultiService):
             {
                 b"api": ApiResource(ApiRoutes(self.accounts, history), origins),
                 b"healthz": HealthResource(self.store),
-                b"ws": ws_resource(ChatFactory(self.chat, self.accounts, origins)),
+                b"ws": ws_resource(ChatFactory(self.chat, self.accounts, origins, config.ping_interval)),
             },
         )
         self.listener = ListeningService(reactor, config.listen, site)

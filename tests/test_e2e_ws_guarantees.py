@@ -197,6 +197,25 @@ class LimitTests(_Helpers, TestCase):
         self.assertLessEqual(chat.peak_outbox, OUTBOX_LIMIT + 8 * 1024)  # one frame past the bound at most
 
 
+class DeadPeerTests(_Helpers, TestCase):
+    timeout = 60
+
+    async def test_peer_that_stops_answering_pings_is_dropped_and_goes_offline(self):
+        """Auto-ping: a socket whose peer is gone (no pong) is dropped, and the user goes offline."""
+        await self._setup(ping_interval=1.0)
+        _, watcher = await self._user("watcher")
+        await self._join(watcher)
+        ghost_session = await self.http.register("ghost")
+        ghost = await _stalled_socket(self.server.port, ghost_session["token"])
+        self.addCleanup(ghost.transport.abortConnection)
+        ghost.join("lobby")
+        await watcher.next("presence")  # ghost joined
+        ghost.stop_reading()  # never reads the pings, so never answers them
+        offline = await watcher.next("presence", timeout=10)
+        self.assertEqual((offline["user"], offline["event"]), ("ghost", "offline"))
+        self.assertFalse(self.server.service.chat.registry.is_online(ghost_session["user"]["id"]))
+
+
 async def _sleep(seconds):
     d = defer.Deferred()
     reactor.callLater(seconds, d.callback, None)

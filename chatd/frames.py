@@ -74,11 +74,20 @@ class Ping:
     pass
 
 
-def _room(frame: dict) -> str:
+def _room(frame: dict, ref: str | None = None) -> str:
     room = frame.get("room")
     if not isinstance(room, str) or not ROOM.fullmatch(room):
-        raise FrameError("invalid_frame", "room must be 1-64 of A-Z a-z 0-9 _ . -")
+        raise FrameError("invalid_frame", "room must be 1-64 of A-Z a-z 0-9 _ . -", ref)
     return room
+
+
+def _well_formed(value: str, name: str, ref: str | None = None) -> str:
+    """JSON may carry lone surrogates (half an emoji, cut by a client): not text we can store or send."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FrameError("invalid_frame", f"{name} is not valid Unicode", ref) from None
+    return value
 
 
 def _count(frame: dict, name: str, required: bool) -> int | None:
@@ -94,13 +103,15 @@ def _send(frame: dict) -> Send:
     client_id = frame.get("client_id")
     if client_id is not None and (not isinstance(client_id, str) or not 1 <= len(client_id) <= MAX_CLIENT_ID):
         raise FrameError("invalid_frame", f"client_id must be a string of 1-{MAX_CLIENT_ID} characters")
-    room = _room(frame)
+    if client_id is not None:
+        _well_formed(client_id, "client_id")
+    room = _room(frame, client_id)
     text = frame.get("text")
     if not isinstance(text, str) or not text:
         raise FrameError("invalid_frame", "text must be a non-empty string", client_id)
     if len(text) > MAX_TEXT:
         raise FrameError("too_large", f"text is longer than {MAX_TEXT} characters", client_id)
-    return Send(room, text, client_id)
+    return Send(room, _well_formed(text, "text", client_id), client_id)
 
 
 def _typing(frame: dict) -> Typing:
@@ -114,7 +125,7 @@ def _refresh(frame: dict) -> Refresh:
     token = frame.get("token")
     if not isinstance(token, str) or not token:
         raise FrameError("invalid_frame", "token must be a string")
-    return Refresh(token)
+    return Refresh(_well_formed(token, "token"))
 
 
 _PARSERS = {
@@ -134,7 +145,7 @@ def parse(payload: bytes, is_binary: bool):
         raise FrameError("invalid_frame", "frames must be JSON text, not binary")
     try:
         frame = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise FrameError("invalid_json", "the frame is not valid JSON") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise FrameError("invalid_frame", "a frame is a JSON object with a string type")

@@ -48,7 +48,8 @@ class _Pending:
 
     def fail(self, error: Exception) -> None:
         for waiter in self.waiters:
-            waiter.errback(error)
+            if not waiter.called:
+                waiter.errback(error)
 
 
 class MessageWriter:
@@ -129,14 +130,16 @@ class MessageWriter:
                     rooms[name].busy += 1
             while batch:
                 batch = await self._insert(batch, rooms)
-        except StoreUnavailable as e:
-            # The store may or may not have taken the batch: forget these rooms so their
+        except Exception as e:
+            # The store may or may not have taken the rest: forget these rooms so their
             # last seq is read again, and let senders retry (the same client_id is safe).
+            if not isinstance(e, StoreUnavailable):
+                self._log.failure("storing messages failed")
             for name in rooms:
                 self._rooms.forget(name)
             for pending in batch:
                 self._forget(pending)
-                pending.fail(e)
+                pending.fail(e if isinstance(e, StoreUnavailable) else StoreUnavailable(type(e).__name__))
         finally:
             for state in rooms.values():
                 state.busy -= 1
@@ -159,9 +162,10 @@ class MessageWriter:
         stored = len(drafts) if stop is None else stop.index
         for pending, message in zip(batch[:stored], drafts[:stored]):
             self._stored(pending, rooms[message.room].append(message))
+        del batch[:stored]  # answered: if what follows fails, only the rest are failed
         if stop is None:
             return []
-        refused, rest = batch[stop.index], batch[stop.index + 1:]
+        refused, rest = batch[0], batch[1:]
         if stop.reason == "client_id" and await self._resolve_resend(refused):
             return rest
         # Another process took that seq: learn the room's true last seq, then assign again.

@@ -120,6 +120,13 @@ class OnlineMembersTests(SynchronousTestCase):
         self.assertEqual(self.registry.online_members("nowhere"), [])
         self.assertEqual(self.registry.online_count("nowhere"), 0)
 
+    def test_online_members_sorted_whatever_the_order(self):
+        """Many members connecting in an arbitrary order are still listed sorted by username."""
+        names = [f"user{n:02d}" for n in range(30)]
+        for n, name in enumerate(reversed(names)):
+            self.registry.connect(Conn(f"id{(n * 7) % 30}", name, f"j{n}"), ["big"])
+        self.assertEqual(self.registry.online_members("big"), names)
+
     def test_offline_user_leaves_online_members(self):
         """A user whose last socket closed is no longer among the online members."""
         alice, bob = Conn("u1", "alice", "j1"), Conn("u2", "bob", "j2")

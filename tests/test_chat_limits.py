@@ -1,0 +1,234 @@
+"""Unit tests for chatd.chat.ChatService's socket limits: the frame rate (``--socket-rate``) and token expiry.
+
+SPEC.md: a refused frame is answered with ``rate_limited`` and the socket stays open; persistent flooding
+closes it with 1008; a socket whose token expires without a ``refresh`` is closed with 4001 at expiry.
+"""
+
+import json
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from chatd.chat import ChatService
+from chatd.history import History
+from chatd.ratelimit import Rate
+from chatd.registry import Registry
+from chatd.roomstate import RoomBook
+from chatd.storage.memory import MemoryStore
+from chatd.storage.records import UserRecord
+from chatd.writer import MessageWriter
+
+PING = b'{"type":"ping"}'
+START = 1_714_564_800.0  # 2024-05-01T12:00:00Z
+
+
+class FakeAccounts:
+    """What ChatService needs of Accounts here: somewhere to plug presence and sockets, and the User view."""
+
+    presence = None
+    sockets = None
+
+    def view(self, user):
+        return {"id": user.id, "username": user.username}
+
+
+class FakeConnection:
+    """A socket as ChatService sees it, recording what it is sent and how it is closed."""
+
+    def __init__(self, user_id="u1", username="alice", jti="j1", expires_at=START + 3600):
+        self.user_id = user_id
+        self.username = username
+        self.jti = jti
+        self.expires_at = expires_at
+        self.sent = []
+        self.closes = []
+
+    def send(self, payload, droppable=False):
+        self.sent.append(json.loads(payload))
+
+    def send_prepared(self, prepared, droppable=False):
+        self.sent.append(json.loads(prepared))
+
+    def close(self, code, reason):
+        self.closes.append((code, reason))
+
+    def types(self):
+        """The types of the frames received after ``hello``."""
+        return [frame["type"] for frame in self.sent[1:]]
+
+
+class ChatLimitsTestCase(SynchronousTestCase):
+    def setUp(self):
+        self.clock = Clock()
+        self.clock.advance(START)
+        self.store = MemoryStore()
+        self.registry = Registry()
+        rooms = RoomBook(self.store)
+        self.accounts = FakeAccounts()
+        self.service = ChatService(
+            store=self.store,
+            accounts=self.accounts,
+            registry=self.registry,
+            rooms=rooms,
+            writer=MessageWriter(self.store, rooms, self.clock),
+            history=History(self.store, rooms, self.registry),
+            clock=self.clock,
+            socket_rate=Rate(1, 3),
+        )
+
+    def open(self, conn=None):
+        conn = conn or FakeConnection()
+        user = UserRecord(conn.user_id, conn.username, f"{conn.username}@example.com", "user",
+                          datetime(2024, 1, 1, tzinfo=timezone.utc), b"hash")
+        claims = SimpleNamespace(sub=conn.user_id, jti=conn.jti, exp=conn.expires_at)
+        self.service.opened(conn, SimpleNamespace(user=user, claims=claims))
+        return conn
+
+    def ping(self, conn, times=1):
+        for _ in range(times):
+            self.service.received(conn, PING, False)
+
+
+class OpenedTests(ChatLimitsTestCase):
+    def test_wires_itself_into_accounts(self):
+        """The service answers Accounts' presence and socket questions (online users, closing sockets)."""
+        self.assertIs(self.accounts.presence, self.service)
+        self.assertIs(self.accounts.sockets, self.service)
+
+    def test_hello_first(self):
+        """The first frame on a socket is ``hello`` with the user's view and the server time."""
+        conn = self.open()
+        self.assertEqual(conn.sent, [{"type": "hello", "user": {"id": "u1", "username": "alice"},
+                                      "server_time": "2024-05-01T12:00:00.000Z"}])
+        self.assertTrue(self.service.is_online("u1"))
+
+
+class RateLimitTests(ChatLimitsTestCase):
+    """Frames per socket: rate 1/s with a burst of 3 here."""
+
+    def test_burst_answered(self):
+        """Within the burst every ping is answered with pong."""
+        conn = self.open()
+        self.ping(conn, 3)
+        self.assertEqual(conn.sent[1:], [{"type": "pong"}] * 3)
+        self.assertEqual(conn.closes, [])
+
+    def test_over_burst_rate_limited(self):
+        """The frame after the burst is refused with a ``rate_limited`` error, not answered, and the socket stays."""
+        conn = self.open()
+        self.ping(conn, 4)
+        self.assertEqual(conn.types(), ["pong", "pong", "pong", "error"])
+        self.assertEqual(conn.sent[-1]["code"], "rate_limited")
+        self.assertEqual(conn.closes, [])
+
+    def test_refill(self):
+        """After a second one more frame is allowed, and the one after it is refused again."""
+        conn = self.open()
+        self.ping(conn, 4)
+        self.clock.advance(1)
+        self.ping(conn)
+        self.assertEqual(conn.types(), ["pong", "pong", "pong", "error", "pong"])
+        self.ping(conn)
+        self.assertEqual(conn.types(), ["pong", "pong", "pong", "error", "pong", "error"])
+        self.assertEqual(conn.closes, [])
+
+    def test_refill_is_capped_at_burst(self):
+        """A long quiet spell refills only up to the burst."""
+        conn = self.open()
+        self.clock.advance(60)
+        self.ping(conn, 4)
+        self.assertEqual(conn.types(), ["pong", "pong", "pong", "error"])
+
+    def test_refused_frames_are_not_handled(self):
+        """A refused frame has no effect: a refused join does not join the room."""
+        conn = self.open()
+        self.ping(conn, 3)
+        self.service.received(conn, b'{"type":"join","room":"lobby"}', False)
+        self.assertEqual(conn.types(), ["pong", "pong", "pong", "error"])
+        self.assertEqual(list(self.registry.subscribers("lobby")), [])
+
+    def test_invalid_frames_count_too(self):
+        """Malformed frames spend the budget like valid ones, so garbage cannot flood either."""
+        conn = self.open()
+        for _ in range(3):
+            self.service.received(conn, b"garbage", False)
+        self.ping(conn)
+        self.assertEqual([f.get("code") for f in conn.sent[1:]], ["invalid_json"] * 3 + ["rate_limited"])
+
+    def test_errors_are_not_sent_for_every_refusal(self):
+        """While flooding, ``rate_limited`` is answered on the first refusal and then every tenth only."""
+        conn = self.open()
+        self.ping(conn, 3 + 10)
+        errors = [f for f in conn.sent[1:] if f["type"] == "error"]
+        self.assertEqual(len(errors), 2)
+        self.assertEqual({f["code"] for f in errors}, {"rate_limited"})
+        self.assertEqual(conn.closes, [])
+
+    def test_flooding_closes_with_1008(self):
+        """Persistent flooding (more than 10 refusals in a row) closes the socket with 1008, once."""
+        conn = self.open()
+        self.ping(conn, 3 + 10)
+        self.assertEqual(conn.closes, [])
+        self.ping(conn)
+        self.assertEqual(len(conn.closes), 1)
+        self.assertEqual(conn.closes[0][0], 1008)
+
+    def test_allowed_frame_forgives_strikes(self):
+        """A frame allowed after a pause resets the count: slowing down avoids the close."""
+        conn = self.open()
+        self.ping(conn, 3 + 9)  # the burst, then 9 refusals
+        for _ in range(4):
+            self.clock.advance(1)
+            self.ping(conn, 1 + 9)  # one allowed, then 9 refusals: never 11 in a row
+        self.assertEqual(conn.closes, [])
+        self.assertEqual(conn.types().count("pong"), 3 + 4)
+
+    def test_sockets_limited_separately(self):
+        """One flooding socket does not spend another socket's budget, even of the same user."""
+        flooder = self.open(FakeConnection(jti="j1"))
+        calm = self.open(FakeConnection(jti="j2"))
+        self.ping(flooder, 3 + 11)
+        self.ping(calm, 3)
+        self.assertEqual(calm.types(), ["pong", "pong", "pong"])
+        self.assertEqual(calm.closes, [])
+        self.assertEqual(len(flooder.closes), 1)
+
+
+class ExpiryTests(ChatLimitsTestCase):
+    """A socket whose token expires without a refresh is closed with 4001 at expiry."""
+
+    def test_closed_at_expiry(self):
+        """Nothing happens before the token's exp; at exp the socket is closed with 4001."""
+        conn = self.open(FakeConnection(expires_at=START + 100))
+        self.clock.advance(99.5)
+        self.assertEqual(conn.closes, [])
+        self.clock.advance(0.5)
+        self.assertEqual([code for code, _ in conn.closes], [4001])
+
+    def test_already_expired(self):
+        """A token that expired by the time the socket opened closes it at once (on the next turn)."""
+        conn = self.open(FakeConnection(expires_at=START - 5))
+        self.clock.advance(0)
+        self.assertEqual([code for code, _ in conn.closes], [4001])
+
+    def test_each_socket_its_own_expiry(self):
+        """Sockets with different tokens close at their own tokens' expiry."""
+        early = self.open(FakeConnection(jti="a", expires_at=START + 10))
+        late = self.open(FakeConnection(jti="b", expires_at=START + 20))
+        self.clock.advance(10)
+        self.assertEqual([code for code, _ in early.closes], [4001])
+        self.assertEqual(late.closes, [])
+        self.clock.advance(10)
+        self.assertEqual([code for code, _ in late.closes], [4001])
+
+    def test_closed_cancels_timer(self):
+        """A socket that closed on its own is not closed again at its token's expiry."""
+        conn = self.open(FakeConnection(expires_at=START + 100))
+        self.service.closed(conn)
+        self.clock.advance(200)
+        self.assertEqual(conn.closes, [])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(self.registry.connection_count(), 0)
+        self.assertFalse(self.service.is_online("u1"))

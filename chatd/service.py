@@ -19,6 +19,7 @@ from chatd.writer import MessageWriter
 from chatd.config import Config
 from chatd.passwords import PasswordHasher
 from chatd.ratelimit import KeyedRateLimiter
+from chatd.storage.cached import CachedStore
 from chatd.storage.embedded import EmbeddedStore
 from chatd.storage.mongo import MongoStore
 from chatd.tokens import TokenIssuer
@@ -61,11 +62,12 @@ class ChatdService(MultiService):
         else:
             self.store = MongoStore(reactor, lambda: config.mongo, timeout=config.store_timeout)
         self.store.setServiceParent(self)
+        store = CachedStore(self.store, reactor)
 
         hasher = PasswordHasher(reactor, cost=config.bcrypt_cost)
         hasher.setServiceParent(self)
         self.accounts = Accounts(
-            self.store,
+            store,
             hasher,
             tokens,
             reactor,
@@ -73,10 +75,10 @@ class ChatdService(MultiService):
             account_limiter=KeyedRateLimiter(config.auth_rate, reactor),
         )
         registry = Registry()
-        rooms = RoomBook(self.store)
-        history = History(self.store, rooms, registry)
-        self.writer = MessageWriter(self.store, rooms, reactor)
-        self.chat = ChatService(self.store, self.accounts, registry, rooms, self.writer, history, reactor,
+        rooms = RoomBook(store)
+        history = History(store, rooms, registry)
+        self.writer = MessageWriter(store, rooms, reactor)
+        self.chat = ChatService(store, self.accounts, registry, rooms, self.writer, history, reactor,
                                 config.socket_rate, prepare=prepare)
         origins = OriginPolicy(config.allowed_origins)
         site = build_site(

@@ -8,6 +8,7 @@ from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
+from chatd.storage.cached import CachedStore
 from chatd.storage.interface import IStore
 from chatd.storage.memory import MemoryStore
 from chatd.storage.mongo import MongoStore
@@ -164,6 +165,13 @@ class ChatContract:
 class MemoryStoreContract(StoreContract, ChatContract, TestCase):
     async def make_store(self):
         return MemoryStore()
+
+
+class CachedStoreContract(StoreContract, ChatContract, TestCase):
+    """The caching layer keeps the contract (every write goes through it)."""
+
+    async def make_store(self):
+        return CachedStore(MemoryStore(), reactor)
 
 
 class MongoStoreContract(StoreContract, ChatContract, TestCase):

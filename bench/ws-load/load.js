@@ -58,6 +58,7 @@ const PASSWORD = 'bench-password-123';
 function parseArgs(argv) {
   const opts = { ...DEFAULTS };
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--help' || argv[i] === '-h') usage(null);
     const name = argv[i].replace(/^--/, '');
     if (!argv[i].startsWith('--') || !(name in DEFAULTS)) usage(`unknown option ${argv[i]}`);
     if (typeof DEFAULTS[name] === 'boolean') {
@@ -82,8 +83,11 @@ function parseArgs(argv) {
 }
 
 function usage(problem) {
-  process.stderr.write(`load.js: ${problem}\nOptions (defaults): ${JSON.stringify(DEFAULTS)}\n`);
-  process.exit(2);
+  const shown = { ...DEFAULTS, secret: '$CHATD_JWT_SECRET', rate: 'fanout 20, rooms 1000 msgs/s' }; // never print a secret
+  const lines = Object.entries(shown).map(([name, value]) => `  --${name}${typeof value === 'boolean' ? '' : ` (default ${value})`}`);
+  const text = `usage: node load.js --url http://127.0.0.1:<port> --secret <jwt secret> [options]\n${lines.join('\n')}\n`;
+  process.stderr.write(problem ? `load.js: ${problem}\n${text}` : text);
+  process.exit(problem ? 2 : 0);
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -54,6 +54,21 @@ def build_site(static_dir: str, children: dict[bytes, object]) -> server.Site:
     return site
 
 
+LISTEN_BACKLOG = 1024
+
+
+def with_backlog(description: str) -> str:
+    """A TCP or TLS endpoint with a listen backlog of 1024 unless it sets its own.
+
+    Twisted's default of 50 overflows when a hundred clients reconnect at once
+    (after a restart, say): the kernel drops their SYNs and they wait a second to retry.
+    """
+    kind = description.split(":", 1)[0]
+    if kind in ("tcp", "ssl", "tcp6") and "backlog=" not in description:
+        return f"{description}:backlog={LISTEN_BACKLOG}"
+    return description
+
+
 class ListeningService(Service):
     """Listens on every ``--listen`` endpoint; ``ports`` lists the bound ports once started.
 
@@ -76,7 +91,7 @@ class ListeningService(Service):
 
     async def _listen(self) -> list:
         for description in self._descriptions:
-            endpoint = endpoints.serverFromString(self._reactor, description)
+            endpoint = endpoints.serverFromString(self._reactor, with_backlog(description))
             port = await endpoint.listen(self._factory)
             self.ports.append(port)
             address = port.getHost()

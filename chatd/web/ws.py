@@ -20,7 +20,10 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
 from chatd import errors
+from chatd.web import autobahn_tuning
 from chatd.web.cors import OriginPolicy
+
+autobahn_tuning.install()
 
 MAX_MESSAGE = 64 * 1024
 # SPEC.md bounds a socket's unsent bytes at 1 MiB: up to TRANSPORT_BUFFER wait in Twisted's
@@ -202,6 +205,7 @@ class ChatFactory(WebSocketServerFactory):
             # No permessage-deflate: frames are framed once for every receiver (prepared messages).
             perMessageCompressionAccept=lambda offers: None,
         )
+        self.protocol = autobahn_tuning.protocol_with_options(self, ChatProtocol)
 
     @staticmethod
     def secure(protocol) -> bool:

@@ -1,0 +1,137 @@
+"""A store that remembers users and unrevoked tokens for a few seconds.
+
+Every socket handshake and API call checks its token's user and revocation;
+asking the store each time made the store the bottleneck of handshakes. Every
+write made through this process updates the cache at once, so a logout, ban,
+deletion or password change here takes effect immediately. Changes made
+elsewhere (another chatd on the same store, the admin CLI) are seen within
+``ttl`` seconds, or at once when the Redis bus relays them (SPEC.md: sharing
+revocations between processes is what ``--redis`` is for).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from twisted.internet.defer import succeed
+from zope.interface import implementer
+
+from chatd.storage.interface import IStore
+from chatd.storage.util import returns_deferred
+
+
+class _Expiring:
+    """A bounded map whose entries are forgotten ``ttl`` seconds after they were stored."""
+
+    def __init__(self, clock, ttl: float, size: int) -> None:
+        self._clock = clock
+        self._ttl = ttl
+        self._size = size
+        self._entries: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        value, stored_at = entry
+        if self._clock.seconds() - stored_at > self._ttl:
+            del self._entries[key]
+            return None
+        return value
+
+    def put(self, key, value) -> None:
+        self._entries[key] = (value, self._clock.seconds())
+        self._entries.move_to_end(key)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def drop(self, key) -> None:
+        self._entries.pop(key, None)
+
+
+_ABSENT = object()  # a cached "no such user"
+
+
+@implementer(IStore)
+class CachedStore:
+    """Wraps an IStore; everything not cached here is passed through unchanged."""
+
+    def __init__(self, store, clock, ttl: float = 10.0, size: int = 100_000) -> None:
+        self._store = store
+        self._users = _Expiring(clock, ttl, size)
+        self._unrevoked = _Expiring(clock, ttl, size)
+        self._revoked: set[str] = set()  # revoked here: never forgotten (a token outlives no ttl)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop a cached user (their record changed somewhere else)."""
+        self._users.drop(user_id)
+
+    def forget_token(self, jti: str, revoked: bool = True) -> None:
+        """Learn that a token was revoked somewhere else."""
+        self._unrevoked.drop(jti)
+        if revoked:
+            self._revoked.add(jti)
+
+    # -- cached reads -------------------------------------------------------
+
+    def get_user(self, user_id):
+        cached = self._users.get(user_id)
+        if cached is not None:
+            return succeed(None if cached is _ABSENT else cached)
+        return self._store.get_user(user_id).addCallback(self._remember_user, user_id)
+
+    def _remember_user(self, user, user_id):
+        self._users.put(user_id, _ABSENT if user is None else user)
+        return user
+
+    def is_token_revoked(self, jti):
+        if jti in self._revoked:
+            return succeed(True)
+        if self._unrevoked.get(jti):
+            return succeed(False)
+        return self._store.is_token_revoked(jti).addCallback(self._remember_revocation, jti)
+
+    def _remember_revocation(self, revoked, jti):
+        if revoked:
+            self._revoked.add(jti)
+        else:
+            self._unrevoked.put(jti, True)
+        return revoked
+
+    # -- writes that change what is cached ------------------------------------
+
+    @returns_deferred
+    async def revoke_token(self, jti, expires_at):
+        await self._store.revoke_token(jti, expires_at)
+        self.forget_token(jti)
+
+    @returns_deferred
+    async def update_user(self, user_id, changes):
+        try:
+            return await self._store.update_user(user_id, changes)
+        finally:
+            self.forget_user(user_id)
+
+    @returns_deferred
+    async def delete_user(self, user_id):
+        try:
+            return await self._store.delete_user(user_id)
+        finally:
+            self.forget_user(user_id)
+
+    @returns_deferred
+    async def add_membership(self, room, user_id, joined_at, joined_seq):
+        try:
+            return await self._store.add_membership(room, user_id, joined_at, joined_seq)
+        finally:
+            self.forget_user(user_id)
+
+    @returns_deferred
+    async def remove_membership(self, room, user_id):
+        try:
+            return await self._store.remove_membership(room, user_id)
+        finally:
+            self.forget_user(user_id)

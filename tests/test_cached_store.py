@@ -1,0 +1,66 @@
+"""The user/revocation cache: local writes act at once, other writers are seen within the ttl."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from chatd.storage.cached import CachedStore
+from chatd.storage.memory import MemoryStore
+from chatd.storage.records import StoreUnavailable
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+class CachedStoreTests(SynchronousTestCase):
+    def setUp(self):
+        self.clock = Clock()
+        self.inner = MemoryStore()
+        self.store = CachedStore(self.inner, self.clock, ttl=10)
+        self.user = self.successResultOf(self.store.create_user("alice", "a@example.com", b"h", NOW))
+
+    def test_user_served_from_cache_within_ttl(self):
+        """A user read once is answered without the store for ttl seconds, then asked again."""
+        self.successResultOf(self.store.get_user(self.user.id))
+        self.inner.down = True
+        self.clock.advance(9)
+        self.assertEqual(self.successResultOf(self.store.get_user(self.user.id)).username, "alice")
+        self.clock.advance(2)
+        self.failureResultOf(self.store.get_user(self.user.id), StoreUnavailable)
+
+    def test_local_writes_are_seen_at_once(self):
+        """An update, a membership change or a deletion through the cache is visible immediately."""
+        self.successResultOf(self.store.get_user(self.user.id))
+        self.successResultOf(self.store.update_user(self.user.id, {"banned": True}))
+        self.assertTrue(self.successResultOf(self.store.get_user(self.user.id)).banned)
+        self.successResultOf(self.store.add_membership("lobby", self.user.id, NOW, 0))
+        self.assertEqual(self.successResultOf(self.store.get_user(self.user.id)).rooms, ("lobby",))
+        self.successResultOf(self.store.delete_user(self.user.id))
+        self.assertIsNone(self.successResultOf(self.store.get_user(self.user.id)))
+
+    def test_other_writers_are_seen_within_ttl(self):
+        """A change made behind the cache's back (another process) shows once the ttl has passed."""
+        self.successResultOf(self.store.get_user(self.user.id))
+        self.successResultOf(self.inner.update_user(self.user.id, {"role": "user"}))
+        self.assertEqual(self.successResultOf(self.store.get_user(self.user.id)).role, "admin")
+        self.clock.advance(11)
+        self.assertEqual(self.successResultOf(self.store.get_user(self.user.id)).role, "user")
+
+    def test_revocation_through_the_cache_is_immediate_and_lasting(self):
+        """A token checked as valid, then revoked here, is revoked at once and stays revoked."""
+        self.assertFalse(self.successResultOf(self.store.is_token_revoked("j1")))
+        self.successResultOf(self.store.revoke_token("j1", NOW + timedelta(hours=1)))
+        self.assertTrue(self.successResultOf(self.store.is_token_revoked("j1")))
+        self.inner.down = True
+        self.clock.advance(3600)
+        self.assertTrue(self.successResultOf(self.store.is_token_revoked("j1")))
+
+    def test_revocation_elsewhere_is_seen_within_ttl(self):
+        """A token revoked by another process is refused once the cached 'valid' answer expires."""
+        self.assertFalse(self.successResultOf(self.store.is_token_revoked("j2")))
+        self.successResultOf(self.inner.revoke_token("j2", NOW + timedelta(hours=1)))
+        self.assertFalse(self.successResultOf(self.store.is_token_revoked("j2")))
+        self.clock.advance(11)
+        self.assertTrue(self.successResultOf(self.store.is_token_revoked("j2")))

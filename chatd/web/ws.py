@@ -20,7 +20,7 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
 from chatd import errors
-from chatd.web import autobahn_tuning
+from chatd.web import autobahn_tuning, fastwrite
 from chatd.web.cors import OriginPolicy
 
 autobahn_tuning.install()
@@ -46,7 +46,7 @@ class Outbox:
 
     def __init__(self, transport, limit: int, overflow, stats) -> None:
         self._stats = stats  # where the largest backlog seen is recorded
-        self._transport = transport
+        self._write = fastwrite.writer_for(transport)
         self._limit = limit
         self._overflow = overflow
         self._queue: deque[tuple[bytes, bool]] = deque()
@@ -58,7 +58,7 @@ class Outbox:
         if self.closed:
             return
         if not self.paused and not self._queue:
-            self._transport.write(data)
+            self._write(data)
             return
         self._queue.append((data, droppable))
         self._size += len(data)
@@ -91,7 +91,7 @@ class Outbox:
         while self._queue and not self.paused and not self.closed:
             data, _ = self._queue.popleft()
             self._size -= len(data)
-            self._transport.write(data)  # may pause us again, synchronously
+            self._write(data)  # may pause us again, synchronously
 
     def stopProducing(self) -> None:
         self.discard()

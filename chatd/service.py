@@ -44,6 +44,19 @@ class _SecretLoader(Service):
         self._tokens.set_secret(secret.load_or_create(self._data_dir))
 
 
+class _FlushOnStop(Service):
+    """Writes what the message writer still holds (room heads) before the store stops."""
+
+    name = "writer"
+
+    def __init__(self, writer: MessageWriter) -> None:
+        self._writer = writer
+
+    def stopService(self):
+        super().stopService()
+        return self._writer.stop()
+
+
 class ChatdService(MultiService):
     """One chatd: ``store``, ``accounts``, ``listener`` (and ``embedded`` when no --mongo)."""
 
@@ -78,6 +91,7 @@ class ChatdService(MultiService):
         rooms = RoomBook(store)
         history = History(store, rooms, registry)
         self.writer = MessageWriter(store, rooms, reactor)
+        _FlushOnStop(self.writer).setServiceParent(self)  # after the store: stops before it
         self.chat = ChatService(store, self.accounts, registry, rooms, self.writer, history, reactor,
                                 config.socket_rate, prepare=prepare)
         origins = OriginPolicy(config.allowed_origins)

@@ -71,7 +71,7 @@ class TokenIssuer:
             username=username,
             role=role,
             iat=now,  # unrounded: rounding up could outlast a password change made just after
-            exp=int(now) + self._ttl,
+            exp=math.ceil(now + self._ttl),  # whole seconds, never shorter than the ttl
             jti=secrets.token_urlsafe(16),
         )
         payload = {name: getattr(claims, name) for name in _REQUIRED}

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.logger import Logger
 
 from chatd.roomstate import RoomBook
@@ -30,6 +30,10 @@ RECENT_CLIENT_IDS = 100_000
 # the kernel takes any of it. Capping it keeps a burst within a socket's transport buffer.
 BATCH_MESSAGES = 100
 BATCH_BYTES = 256 * 1024
+# Room heads (last seq and time, for room lists and a quick start) are written at most this
+# often: they may lag, since readers probe past a stale head, and a write per batch would
+# double the store round trips.
+HEADS_EVERY = 1.0
 
 
 @dataclass
@@ -66,6 +70,8 @@ class MessageWriter:
         self._recent: OrderedDict[tuple, Message] = OrderedDict()  # stored, by client_id key
         self._flushing = False
         self._scheduled = None
+        self._dirty_heads: dict[str, tuple] = {}
+        self._heads_call = None
         # Called with each stored message's cache Entry, in seq order, before its sender hears of it.
         self.on_stored = on_stored or (lambda entry: None)
         self.batches = 0
@@ -143,8 +149,11 @@ class MessageWriter:
         finally:
             for state in rooms.values():
                 state.busy -= 1
-        heads = {name: (s.last_seq, s.last_message_at) for name, s in rooms.items() if s.last_message_at}
-        ensureDeferred(self._advance(heads))
+        for name, state in rooms.items():
+            if state.last_message_at is not None:
+                self._dirty_heads[name] = (state.last_seq, state.last_message_at)
+        if self._dirty_heads and self._heads_call is None:
+            self._heads_call = self._clock.callLater(HEADS_EVERY, self._write_heads)
 
     async def _insert(self, batch: list[_Pending], rooms: dict) -> list[_Pending]:
         """Write the batch; return what must be written again after a duplicate stopped it."""
@@ -199,13 +208,27 @@ class MessageWriter:
         if pending.key is not None and self._by_key.get(pending.key) is pending:
             del self._by_key[pending.key]
 
+    def _write_heads(self) -> None:
+        self._heads_call = None
+        heads, self._dirty_heads = self._dirty_heads, {}
+        ensureDeferred(self._advance(heads))
+
     async def _advance(self, heads: dict) -> None:
         try:
             await self._store.advance_rooms(heads)
         except StoreUnavailable:
-            pass  # the next batch raises them again; readers probe past a stale head anyway
+            for name, head in heads.items():  # try again with the next write
+                self._dirty_heads.setdefault(name, head)
         except Exception:
             self._log.failure("could not advance room heads")
+
+    def stop(self):
+        """Write pending room heads now (on shutdown); returns a Deferred."""
+        if self._heads_call is not None and self._heads_call.active():
+            self._heads_call.cancel()
+        self._heads_call = None
+        heads, self._dirty_heads = self._dirty_heads, {}
+        return ensureDeferred(self._advance(heads)) if heads else succeed(None)
 
 
 def _as_duplicate(waiter: Deferred) -> Deferred:

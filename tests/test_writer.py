@@ -132,12 +132,23 @@ class BatchingTests(WriterTestCase):
         self.assertEqual([e.seq for e in state.cached(0, 2)], [1, 2])
 
     def test_room_head_advanced(self):
-        """After a batch the store's room head records the last seq and time."""
-        self.submit()
+        """The store's room head records the last seq and time within HEADS_EVERY seconds, in one write."""
         self.submit()
         self.flush()
+        self.submit()
+        self.flush()
+        self.assertEqual(self.successResultOf(self.store.room_heads(["lobby"])), {})  # not yet
+        self.clock.advance(writer_module.HEADS_EVERY)
         head = self.successResultOf(self.store.room_heads(["lobby"]))["lobby"]
         self.assertEqual((head.last_seq, head.last_message_at), (2, T0))
+
+    def test_stop_writes_pending_heads(self):
+        """Stopping the writer writes the room heads it still holds."""
+        self.submit()
+        self.flush()
+        self.successResultOf(self.writer.stop())
+        self.assertEqual(self.successResultOf(self.store.room_heads(["lobby"]))["lobby"].last_seq, 1)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_batch_cap_splits_queue(self):
         """More than BATCH_MESSAGES queued messages are written in several batches, still gap-free."""

@@ -1,9 +1,11 @@
-"""Two per-connection costs of Autobahn 26 that chatd avoids (measured in docs/PERFORMANCE.md).
+"""Costs of Autobahn 26 that chatd avoids (measured in docs/PERFORMANCE.md).
 
-1. ``WebSocketProtocol._connectionMade`` pretty-prints every protocol option into a
-   debug log call, whether or not debug logging is on: ~0.8 ms of CPU per
-   handshake. Its module-level ``pformat`` is replaced by one that formats only
-   if the debug event is actually rendered.
+1. Autobahn formats the arguments of its debug log calls whether or not debug
+   logging is on: ``_connectionMade`` pretty-prints every protocol option
+   (~0.8 ms of CPU per handshake), and every frame received or sent calls
+   ``hltype``/``hlval`` (colour-highlighted names, ~5 µs each). The module-level
+   ``pformat``, ``hltype`` and ``hlval`` of Autobahn's WebSocket modules are
+   replaced by versions that format only if the debug event is actually rendered.
 2. The same method copies ~40 options from the factory onto every protocol
    instance unless the instance already has them. Giving each factory its own
    protocol subclass that carries the options as class attributes skips the
@@ -14,26 +16,35 @@ from __future__ import annotations
 
 from pprint import pformat
 
+import autobahn.twisted.websocket as _twisted_websocket
 import autobahn.websocket.protocol as _protocol
+from autobahn.util import hltype, hlval
 
 
-class _LazyFormat:
-    """Formats its value when (and only if) it is turned into text."""
+def _lazy(formatter):
+    """A stand-in for ``formatter`` that defers the work until the result is shown."""
 
-    __slots__ = ("_value",)
+    class Lazy:
+        __slots__ = ("_value",)
 
-    def __init__(self, value) -> None:
-        self._value = value
+        def __init__(self, value, *args, **kwargs) -> None:
+            self._value = value
 
-    def __str__(self) -> str:
-        return pformat(self._value)
+        def __str__(self) -> str:
+            return formatter(self._value)
 
-    __repr__ = __str__
+        __repr__ = __format__ = lambda self, spec="": str(self)
+
+    Lazy.__name__ = f"lazy_{formatter.__name__}"
+    return Lazy
 
 
 def install() -> None:
-    """Make Autobahn's debug-only pretty printing lazy (idempotent)."""
-    _protocol.pformat = _LazyFormat
+    """Make Autobahn's debug-only formatting lazy (idempotent)."""
+    for module in (_protocol, _twisted_websocket):
+        for name, formatter in (("pformat", pformat), ("hltype", hltype), ("hlval", hlval)):
+            if hasattr(module, name):
+                setattr(module, name, _lazy(formatter))
 
 
 def protocol_with_options(factory, base: type) -> type:

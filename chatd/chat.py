@@ -12,6 +12,7 @@ A connection provides ``user_id``, ``username``, ``jti``, ``expires_at``
 
 from __future__ import annotations
 
+import inspect
 from collections import deque
 from datetime import datetime, timezone
 
@@ -134,7 +135,16 @@ class ChatService:
         except frames.FrameError as e:
             conn.send(frames.error_frame(e.code, e.message, e.ref))
             return None
-        conn.inbox.append(frame)
+        handler = getattr(self, "_on_" + type(frame).__name__.lower())
+        if not conn.handling and not inspect.iscoroutinefunction(handler):
+            # The common frames (message, typing, ping) need no store round trip of their
+            # own: handled at once, without a coroutine, when nothing is queued before them.
+            try:
+                handler(conn, frame)
+            except Exception as e:
+                self._refuse(conn, e, getattr(frame, "client_id", None))
+            return None
+        conn.inbox.append((handler, frame))
         if conn.handling:
             return None
         return Deferred.fromCoroutine(self._drain(conn))
@@ -145,8 +155,8 @@ class ChatService:
         conn.handling = True
         try:
             while conn.inbox:
-                frame = conn.inbox.popleft()
-                await self._run(getattr(self, "_on_" + type(frame).__name__.lower()), conn, frame)
+                handler, frame = conn.inbox.popleft()
+                await self._run(handler, conn, frame)
         finally:
             conn.handling = False
 
@@ -165,7 +175,9 @@ class ChatService:
     async def _run(self, handler, conn, frame) -> None:
         """Run a frame handler, answering any refusal or failure with an error frame."""
         try:
-            await handler(conn, frame)
+            result = handler(conn, frame)
+            if inspect.iscoroutine(result):
+                await result
         except Exception as e:
             self._refuse(conn, e, getattr(frame, "client_id", None))
 
@@ -184,7 +196,7 @@ class ChatService:
         if not self.registry.has_joined(conn, room):
             raise frames.FrameError("not_in_room", f"join {room} first", ref)
 
-    async def _on_ping(self, conn, frame) -> None:
+    def _on_ping(self, conn, frame) -> None:
         conn.send(frames.PONG)
 
     async def _on_join(self, conn, frame: frames.Join) -> None:
@@ -215,7 +227,7 @@ class ChatService:
                 own.send(left)
         self._presence(frame.room, conn.username, "leave", conn.user_id)
 
-    async def _on_send(self, conn, frame: frames.Send) -> None:
+    def _on_send(self, conn, frame: frames.Send) -> None:
         self._require_joined(conn, frame.room, frame.client_id)
         stored = self._writer.submit(frame.room, conn.user_id, conn.username, frame.text, frame.client_id)
         stored.addCallbacks(
@@ -223,7 +235,7 @@ class ChatService:
             lambda failure: self._refuse(conn, failure.value, frame.client_id),
         )
 
-    async def _on_typing(self, conn, frame: frames.Typing) -> None:
+    def _on_typing(self, conn, frame: frames.Typing) -> None:
         self._require_joined(conn, frame.room)
         payload = frames.encode({"type": "typing", "room": frame.room, "user": conn.username, "typing": frame.typing})
         self.deliver(frame.room, payload, droppable=True, skip_user=conn.user_id)

@@ -16,7 +16,7 @@ that ``client_id`` to that room, and ``message`` is then the original.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
@@ -160,8 +160,9 @@ class MessageWriter:
         next_seq = {name: state.last_seq for name, state in rooms.items()}
         drafts = []
         for pending in batch:
-            next_seq[pending.draft.room] += 1
-            drafts.append(replace(pending.draft, seq=next_seq[pending.draft.room]))
+            d = pending.draft
+            seq = next_seq[d.room] = next_seq[d.room] + 1
+            drafts.append(Message(d.room, seq, d.user_id, d.user, d.ts, d.text, d.client_id, d.file))
         self.batches += 1
         try:
             await self._store.insert_messages(drafts)

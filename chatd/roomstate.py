@@ -86,6 +86,13 @@ class RoomBook:
         """Drop what is known of a room; it is read from the store again on next use."""
         self._rooms.pop(name, None)
 
+    def loaded(self, name: str) -> RoomState | None:
+        """The room's state if it is in memory (counting as a use), else None: no store call."""
+        state = self._rooms.get(name)
+        if state is not None:
+            self._rooms.move_to_end(name)
+        return state
+
     def peek(self, name: str) -> RoomState | None:
         return self._rooms.get(name)
 

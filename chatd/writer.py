@@ -30,6 +30,9 @@ RECENT_CLIENT_IDS = 100_000
 # the kernel takes any of it. Capping it keeps a burst within a socket's transport buffer.
 BATCH_MESSAGES = 100
 BATCH_BYTES = 256 * 1024
+# How long a batch may gather after its first message. Each store round trip costs far more
+# than a message, so a few milliseconds of latency buy several times fewer round trips.
+BATCH_WINDOW = 0.003
 # Room heads (last seq and time, for room lists and a quick start) are written at most this
 # often: they may lag, since readers probe past a stale head, and a write per batch would
 # double the store round trips.
@@ -75,6 +78,7 @@ class MessageWriter:
         # Called with each stored message's cache Entry, in seq order, before its sender hears of it.
         self.on_stored = on_stored or (lambda entry: None)
         self.batches = 0
+        self.window = BATCH_WINDOW
 
     def submit(self, room: str, user_id: str, username: str, text: str | None,
                client_id: str | None, file: dict | None = None) -> Deferred:
@@ -98,10 +102,9 @@ class MessageWriter:
         self._schedule()
         return waiter
 
-    def _schedule(self) -> None:
+    def _schedule(self, delay: float | None = None) -> None:
         if not self._flushing and self._scheduled is None:
-            # Wait for the end of this reactor turn: every frame read in it joins the batch.
-            self._scheduled = self._clock.callLater(0, self._flush)
+            self._scheduled = self._clock.callLater(self.window if delay is None else delay, self._flush)
 
     def _flush(self) -> None:
         self._scheduled = None
@@ -124,7 +127,7 @@ class MessageWriter:
     def _flushed(self, _) -> None:
         self._flushing = False
         if self._queue:
-            self._schedule()
+            self._schedule(0)  # these gathered while the last batch was being written
 
     async def _write(self, batch: list[_Pending]) -> None:
         rooms: dict = {}
@@ -132,7 +135,7 @@ class MessageWriter:
             for pending in batch:
                 name = pending.draft.room
                 if name not in rooms:
-                    rooms[name] = await self._rooms.get(name)
+                    rooms[name] = self._rooms.loaded(name) or await self._rooms.get(name)
                     rooms[name].busy += 1
             while batch:
                 batch = await self._insert(batch, rooms)

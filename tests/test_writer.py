@@ -1,7 +1,7 @@
 """Unit tests for chatd.writer: acked only once stored, gap-free seqs, idempotent client_id (SPEC.md, Guarantees)."""
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -28,8 +28,11 @@ class WriterTestCase(SynchronousTestCase):
         return self.writer.submit(room, user_id, username, text, client_id)
 
     def flush(self):
-        """End the reactor turn: the queued submissions are written (MemoryStore answers at once)."""
-        self.clock.advance(0)
+        """Let the batch window pass: the queued submissions are written (MemoryStore answers at once),
+        and any further batches they filled right after."""
+        self.clock.advance(writer_module.BATCH_WINDOW)
+        while self.clock.getDelayedCalls() and min(c.getTime() for c in self.clock.getDelayedCalls()) <= self.clock.seconds():
+            self.clock.advance(0)
 
     def result(self, d):
         return self.successResultOf(d)
@@ -140,7 +143,8 @@ class BatchingTests(WriterTestCase):
         self.assertEqual(self.successResultOf(self.store.room_heads(["lobby"])), {})  # not yet
         self.clock.advance(writer_module.HEADS_EVERY)
         head = self.successResultOf(self.store.room_heads(["lobby"]))["lobby"]
-        self.assertEqual((head.last_seq, head.last_message_at), (2, T0))
+        second_sent_at = T0 + timedelta(seconds=writer_module.BATCH_WINDOW)
+        self.assertEqual((head.last_seq, head.last_message_at), (2, second_sent_at))
 
     def test_stop_writes_pending_heads(self):
         """Stopping the writer writes the room heads it still holds."""
@@ -379,17 +383,17 @@ class PartialBatchOutageTests(SynchronousTestCase):
         clock = Clock()
         writer = MessageWriter(store, RoomBook(store), clock)
         first = writer.submit("lobby", "u1", "alice", "first", "c-first")
-        clock.advance(0)  # the room is now known at seq 1; the store is down after that insert
+        clock.advance(writer_module.BATCH_WINDOW)  # the room is now known at seq 1; the store is down after that insert
         self.assertEqual(self.successResultOf(first)[0].seq, 1)
         store.down = False
         self.successResultOf(store.insert_messages([Message("lobby", 3, "u9", "other", T0, "elsewhere")]))
         store.down = False
         waiting = [writer.submit("lobby", "u1", "alice", f"m{i}", f"c{i}") for i in range(3)]
-        clock.advance(0)  # seq 2 stored, seq 3 taken elsewhere, then the store is down
+        clock.advance(writer_module.BATCH_WINDOW)  # seq 2 stored, seq 3 taken elsewhere, then the store is down
         self.assertEqual(self.successResultOf(waiting[0])[0].seq, 2)
         for d in waiting[1:]:
             self.failureResultOf(d, StoreUnavailable)
         store.down = False
         again = writer.submit("lobby", "u1", "alice", "m1", "c1")
-        clock.advance(0)
+        clock.advance(writer_module.BATCH_WINDOW)
         self.assertEqual(self.successResultOf(again)[0].seq, 4)

@@ -7,7 +7,8 @@ interface). It also serves ``Accounts`` as its ``presence`` and ``sockets``.
 
 A connection provides ``user_id``, ``username``, ``jti``, ``expires_at``
 (epoch seconds) and ``send(payload, droppable=False)``,
-``send_prepared(prepared, droppable=False)``, ``close(code, reason)``.
+``send_prepared(prepared, droppable=False)``, ``send_prepared_together(prepared_list)``
+(several frames in one write) and ``close(code, reason)``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ class ChatService:
         self._strikes: dict = {}
         self.slow_consumers = 0  # sockets closed for not reading (4008)
         self.peak_outbox = 0  # the largest backlog any socket has had, in bytes
+        # Frame type → (handler, whether it awaits the store): looked up once per frame.
+        self._handlers = {
+            kind: (handler, inspect.iscoroutinefunction(handler))
+            for kind in (frames.Join, frames.Leave, frames.Send, frames.Typing, frames.Read, frames.Refresh, frames.Ping)
+            for handler in [getattr(self, "_on_" + kind.__name__.lower())]
+        }
         writer.on_stored = self._broadcast_stored
         accounts.presence = self
         accounts.sockets = self
@@ -67,8 +74,17 @@ class ChatService:
             if conn.user_id != skip_user:
                 conn.send_prepared(prepared, droppable)
 
-    def _broadcast_stored(self, entry) -> None:
-        self.deliver(entry.message.room, frames.message_frame(entry.body))
+    def _broadcast_stored(self, entry, origin) -> None:
+        """A new message to everyone in the room; its sender gets its copy and ack in one write."""
+        message = entry.message
+        prepared = self._prepare(frames.message_frame(entry.body))
+        for conn in list(self.registry.subscribers(message.room)):
+            if conn is not origin:
+                conn.send_prepared(prepared)
+        if origin is not None:
+            ack = self._prepare(frames.ack_frame(message, message.client_id))
+            joined = self.registry.has_joined(origin, message.room)
+            origin.send_prepared_together((prepared, ack) if joined else (ack,))
 
     def _presence(self, room: str, username: str, event: str, user_id: str) -> None:
         payload = frames.encode({"type": "presence", "room": room, "user": username, "event": event})
@@ -135,8 +151,8 @@ class ChatService:
         except frames.FrameError as e:
             conn.send(frames.error_frame(e.code, e.message, e.ref))
             return None
-        handler = getattr(self, "_on_" + type(frame).__name__.lower())
-        if not conn.handling and not inspect.iscoroutinefunction(handler):
+        handler, awaits = self._handlers[type(frame)]
+        if not conn.handling and not awaits:
             # The common frames (message, typing, ping) need no store round trip of their
             # own: handled at once, without a coroutine, when nothing is queued before them.
             try:
@@ -229,9 +245,11 @@ class ChatService:
 
     def _on_send(self, conn, frame: frames.Send) -> None:
         self._require_joined(conn, frame.room, frame.client_id)
-        stored = self._writer.submit(frame.room, conn.user_id, conn.username, frame.text, frame.client_id)
+        stored = self._writer.submit(frame.room, conn.user_id, conn.username, frame.text, frame.client_id,
+                                     origin=conn)
         stored.addCallbacks(
-            lambda result: conn.send(frames.ack_frame(result[0], frame.client_id)),
+            # A new message's ack went out with its broadcast; a resend is acked here.
+            lambda result: result[1] and conn.send(frames.ack_frame(result[0], frame.client_id)),
             lambda failure: self._refuse(conn, failure.value, frame.client_id),
         )
 

@@ -197,8 +197,11 @@ def joined_frame(room: str, members: list[str], history: list[bytes], truncated:
 
 
 def ack_frame(message: Message, client_id: str | None) -> bytes:
-    return encode({"type": "ack", "client_id": client_id, "room": message.room, "seq": message.seq,
-                   "id": message.id, "ts": iso8601(message.ts)})
+    # One per message sent, so built directly: room and id are [A-Za-z0-9_.-] and a
+    # number (checked by parse), the time is ISO 8601; only client_id needs escaping.
+    client = "null" if client_id is None else _dumps(client_id)
+    return (f'{{"type":"ack","client_id":{client},"room":"{message.room}","seq":{message.seq},'
+            f'"id":"{message.id}","ts":"{iso8601(message.ts)}"}}').encode("utf-8")
 
 
 def error_frame(code: str, message: str, ref: str | None = None) -> bytes:

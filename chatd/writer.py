@@ -30,9 +30,9 @@ RECENT_CLIENT_IDS = 100_000
 # the kernel takes any of it. Capping it keeps a burst within a socket's transport buffer.
 BATCH_MESSAGES = 100
 BATCH_BYTES = 256 * 1024
-# How long a batch may gather after its first message. Each store round trip costs far more
-# than a message, so a few milliseconds of latency buy several times fewer round trips.
-BATCH_WINDOW = 0.003
+# Batches start at most this often. Each store round trip costs far more CPU than a message,
+# so a few milliseconds of latency buy several times fewer round trips under load.
+BATCH_WINDOW = 0.010
 # Room heads (last seq and time, for room lists and a quick start) are written at most this
 # often: they may lag, since readers probe past a stale head, and a write per batch would
 # double the store round trips.
@@ -43,6 +43,7 @@ HEADS_EVERY = 1.0
 class _Pending:
     draft: Message  # seq 0 until assigned
     waiters: list[Deferred] = field(default_factory=list)
+    origin: object = None  # whatever the submitter passed; handed back to on_stored
 
     @property
     def key(self) -> tuple[str, str, str] | None:
@@ -75,13 +76,15 @@ class MessageWriter:
         self._scheduled = None
         self._dirty_heads: dict[str, tuple] = {}
         self._heads_call = None
-        # Called with each stored message's cache Entry, in seq order, before its sender hears of it.
-        self.on_stored = on_stored or (lambda entry: None)
+        # Called with each stored message's cache Entry and its submitter's ``origin``, in seq
+        # order, before the submitter's Deferred fires.
+        self.on_stored = on_stored or (lambda entry, origin: None)
         self.batches = 0
         self.window = BATCH_WINDOW
+        self._started = 0.0
 
     def submit(self, room: str, user_id: str, username: str, text: str | None,
-               client_id: str | None, file: dict | None = None) -> Deferred:
+               client_id: str | None, file: dict | None = None, origin=None) -> Deferred:
         waiter: Deferred = Deferred()
         key = (room, user_id, client_id) if client_id is not None else None
         if key is not None:
@@ -94,7 +97,7 @@ class MessageWriter:
                 pending.waiters.append(_as_duplicate(waiter))
                 return waiter
         now = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
-        pending = _Pending(Message(room, 0, user_id, username, now, text, client_id, file))
+        pending = _Pending(Message(room, 0, user_id, username, now, text, client_id, file), origin=origin)
         pending.waiters.append(waiter)
         if key is not None:
             self._by_key[key] = pending
@@ -110,6 +113,7 @@ class MessageWriter:
         self._scheduled = None
         if self._queue and not self._flushing:
             self._flushing = True
+            self._started = self._clock.seconds()
             batch = self._take_batch()
             ensureDeferred(self._write(batch)).addErrback(
                 lambda f: self._log.failure("message batch failed unexpectedly", f)
@@ -127,7 +131,8 @@ class MessageWriter:
     def _flushed(self, _) -> None:
         self._flushing = False
         if self._queue:
-            self._schedule(0)  # these gathered while the last batch was being written
+            # These gathered while the last batch was written; wait out the rest of the window.
+            self._schedule(max(0.0, self._started + self.window - self._clock.seconds()))
 
     async def _write(self, batch: list[_Pending]) -> None:
         rooms: dict = {}
@@ -200,7 +205,7 @@ class MessageWriter:
         self._forget(pending)
         if pending.key is not None:
             self._remember(pending.key, entry.message)
-        self.on_stored(entry)
+        self.on_stored(entry, pending.origin)
         pending.resolve(entry.message, False)
 
     def _remember(self, key: tuple, message: Message) -> None:

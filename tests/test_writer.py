@@ -22,7 +22,8 @@ class WriterTestCase(SynchronousTestCase):
         self.clock = Clock()
         self.clock.advance(1_714_564_800)  # 2024-05-01T12:00:00Z
         self.stored = []
-        self.writer = MessageWriter(self.store, self.rooms, self.clock, on_stored=self.stored.append)
+        self.writer = MessageWriter(self.store, self.rooms, self.clock,
+                                    on_stored=lambda entry, origin: self.stored.append(entry))
 
     def submit(self, room="lobby", text="hello", client_id=None, user_id="u1", username="alice"):
         return self.writer.submit(room, user_id, username, text, client_id)
@@ -120,7 +121,7 @@ class BatchingTests(WriterTestCase):
     def test_on_stored_before_ack(self):
         """The broadcast hook runs before the sender's Deferred fires (ack follows broadcast)."""
         order = []
-        self.writer.on_stored = lambda entry: order.append(("stored", entry.seq))
+        self.writer.on_stored = lambda entry, origin: order.append(("stored", entry.seq))
         self.submit().addCallback(lambda result: order.append(("acked", result[0].seq)))
         self.flush()
         self.assertEqual(order, [("stored", 1), ("acked", 1)])
@@ -159,6 +160,9 @@ class BatchingTests(WriterTestCase):
         total = 2 * BATCH_MESSAGES + 7
         ds = [self.submit(text=f"m{i}") for i in range(total)]
         self.flush()
+        self.assertEqual(self.writer.batches, 1)  # the next batches start a window apart
+        self.flush()
+        self.flush()
         self.assertEqual(self.writer.batches, 3)
         self.assertEqual([self.result(d)[0].seq for d in ds], list(range(1, total + 1)))
         self.assertEqual(self.stored_seqs("lobby", total), list(range(1, total + 1)))
@@ -168,9 +172,21 @@ class BatchingTests(WriterTestCase):
         """Large messages are split into batches by size, well before BATCH_MESSAGES of them."""
         count = 2 * writer_module.BATCH_BYTES // 4000
         ds = [self.submit(text="x" * 4000) for _ in range(count)]
-        self.flush()
+        for _ in range(5):
+            self.flush()
         self.assertGreater(self.writer.batches, 1)
         self.assertEqual([self.result(d)[0].seq for d in ds], list(range(1, count + 1)))
+
+
+class OriginTests(WriterTestCase):
+    def test_origin_is_handed_back_with_the_stored_message(self):
+        """on_stored receives the origin its submitter passed (the sending socket), once per message."""
+        seen = []
+        self.writer.on_stored = lambda entry, origin: seen.append((entry.seq, origin))
+        self.writer.submit("lobby", "u1", "alice", "a", None, origin="socket-1")
+        self.writer.submit("lobby", "u2", "bob", "b", None)
+        self.flush()
+        self.assertEqual(seen, [(1, "socket-1"), (2, None)])
 
 
 class IdempotencyTests(WriterTestCase):

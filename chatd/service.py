@@ -76,6 +76,7 @@ class ChatdService(MultiService):
             self.store = MongoStore(reactor, lambda: config.mongo, timeout=config.store_timeout)
         self.store.setServiceParent(self)
         store = CachedStore(self.store, reactor)
+        store.setServiceParent(self)  # after the store: starts polling once the store is started
 
         hasher = PasswordHasher(reactor, cost=config.bcrypt_cost)
         hasher.setServiceParent(self)

@@ -57,10 +57,31 @@ class CachedStoreTests(SynchronousTestCase):
         self.clock.advance(3600)
         self.assertTrue(self.successResultOf(self.store.is_token_revoked("j1")))
 
-    def test_revocation_elsewhere_is_seen_within_ttl(self):
-        """A token revoked by another process is refused once the cached 'valid' answer expires."""
+    def test_revocations_are_answered_from_memory_once_loaded(self):
+        """After the first load the store is not asked again: revoked and unrevoked both answered."""
+        self.successResultOf(self.inner.revoke_token("old", NOW.replace(year=2999)))
+        self.store.startService()
+        self.addCleanup(self.store.stopService)
+        self.inner.down = True
+        self.assertTrue(self.successResultOf(self.store.is_token_revoked("old")))
+        self.assertFalse(self.successResultOf(self.store.is_token_revoked("fresh")))
+
+    def test_revocation_elsewhere_is_seen_at_the_next_poll(self):
+        """A token revoked by another process is refused once the cache polls (every 2 s)."""
+        self.store.startService()
+        self.addCleanup(self.store.stopService)
         self.assertFalse(self.successResultOf(self.store.is_token_revoked("j2")))
-        self.successResultOf(self.inner.revoke_token("j2", NOW + timedelta(hours=1)))
+        self.successResultOf(self.inner.revoke_token("j2", NOW.replace(year=2999)))
         self.assertFalse(self.successResultOf(self.store.is_token_revoked("j2")))
-        self.clock.advance(11)
+        self.clock.advance(2)
         self.assertTrue(self.successResultOf(self.store.is_token_revoked("j2")))
+
+    def test_expired_revocations_are_forgotten(self):
+        """Revocations of tokens past their expiry are dropped from memory (they cannot be used anyway)."""
+        self.store.startService()
+        self.addCleanup(self.store.stopService)
+        expires = datetime.fromtimestamp(self.clock.seconds() + 5, timezone.utc)
+        self.successResultOf(self.store.revoke_token("short", expires))
+        self.assertTrue(self.successResultOf(self.store.is_token_revoked("short")))
+        self.clock.advance(6)
+        self.assertFalse(self.successResultOf(self.store.is_token_revoked("short")))

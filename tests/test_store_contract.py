@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 from twisted.internet import reactor
@@ -83,6 +84,16 @@ class StoreContract:
         self.assertEqual([u.username for u in rest], ["user2", "user3", "user4"])
         among = await self.store.list_users(10, ids=[users[4].id, users[1].id])
         self.assertEqual([u.username for u in among], ["user1", "user4"])
+
+    async def test_revoked_since(self):
+        """revoked_since lists revocations after a moment, or every unexpired one."""
+        later = datetime.now(timezone.utc) + timedelta(hours=1)
+        before = time.time() - 1
+        await self.store.revoke_token("a", later)
+        listed = dict(await self.store.revoked_since(None))
+        self.assertAlmostEqual(listed["a"], later.timestamp(), places=2)
+        self.assertEqual([jti for jti, _ in await self.store.revoked_since(before)], ["a"])
+        self.assertEqual(await self.store.revoked_since(before + 3600), [])
 
     async def test_revoked_tokens(self):
         """A revoked jti is remembered; others are not revoked."""

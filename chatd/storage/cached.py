@@ -1,11 +1,14 @@
-"""A store that remembers users and unrevoked tokens for a few seconds.
+"""A store that remembers users for a few seconds and every revoked token.
 
-Every socket handshake and API call checks its token's user and revocation;
-asking the store each time made the store the bottleneck of handshakes. Every
-write made through this process updates the cache at once, so a logout, ban,
-deletion or password change here takes effect immediately. Changes made
-elsewhere (another chatd on the same store, the admin CLI) are seen within
-``ttl`` seconds, or at once when the Redis bus relays them (SPEC.md: sharing
+Every socket handshake and API call checks its token's user and revocation,
+and each store round trip costs far more than the rest of a handshake. So
+users are cached for ``ttl`` seconds, and the revoked tokens (few, and
+forgotten once they would have expired anyway) are all kept in memory: loaded
+at start, then polled for additions every ``poll`` seconds. Every write made
+through this process updates the cache at once, so a logout, ban, deletion or
+password change here takes effect immediately. Changes made elsewhere (another
+chatd on the same store, the admin CLI) are seen within ``ttl`` or ``poll``
+seconds, or at once when the Redis bus relays them (SPEC.md: sharing
 revocations between processes is what ``--redis`` is for).
 """
 
@@ -13,7 +16,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from twisted.internet.defer import succeed
+from twisted.application.service import Service
+from twisted.internet.defer import ensureDeferred, succeed
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatd.storage.interface import IStore
@@ -53,27 +59,60 @@ _ABSENT = object()  # a cached "no such user"
 
 
 @implementer(IStore)
-class CachedStore:
+class CachedStore(Service):
     """Wraps an IStore; everything not cached here is passed through unchanged."""
 
-    def __init__(self, store, clock, ttl: float = 10.0, size: int = 100_000) -> None:
+    name = "store-cache"
+    _log = Logger()
+
+    def __init__(self, store, clock, ttl: float = 10.0, size: int = 100_000, poll: float = 2.0) -> None:
         self._store = store
+        self._clock = clock
         self._users = _Expiring(clock, ttl, size)
-        self._unrevoked = _Expiring(clock, ttl, size)
-        self._revoked: set[str] = set()  # revoked here: never forgotten (a token outlives no ttl)
+        self._revoked: dict[str, float] = {}  # jti → when the token would expire anyway
+        self._loaded = False  # until the first full load, revocations are asked of the store
+        self._polled_at: float | None = None
+        self._poll_every = poll
+        self._poller = None
 
     def __getattr__(self, name):
         return getattr(self._store, name)
+
+    # -- keeping the revocations ----------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self._poller = LoopingCall(lambda: ensureDeferred(self._poll()))
+        self._poller.clock = self._clock
+        self._poller.start(self._poll_every, now=True)
+
+    def stopService(self):
+        super().stopService()
+        if self._poller is not None and self._poller.running:
+            self._poller.stop()
+
+    async def _poll(self) -> None:
+        started = self._clock.seconds()
+        # A little overlap: a revocation written by another process just before its clock said so.
+        since = None if self._polled_at is None else self._polled_at - 5
+        try:
+            found = await self._store.revoked_since(since)
+        except Exception:
+            return  # the store is away: keep what we know, try again next time
+        for jti, expires in found:
+            self._revoked[jti] = expires
+        for jti in [jti for jti, expires in self._revoked.items() if expires < started]:
+            del self._revoked[jti]
+        self._polled_at = started
+        self._loaded = True
 
     def forget_user(self, user_id: str) -> None:
         """Drop a cached user (their record changed somewhere else)."""
         self._users.drop(user_id)
 
-    def forget_token(self, jti: str, revoked: bool = True) -> None:
-        """Learn that a token was revoked somewhere else."""
-        self._unrevoked.drop(jti)
-        if revoked:
-            self._revoked.add(jti)
+    def forget_token(self, jti: str, expires: float) -> None:
+        """Learn that a token was revoked somewhere else (the Redis bus tells)."""
+        self._revoked[jti] = expires
 
     # -- cached reads -------------------------------------------------------
 
@@ -90,23 +129,16 @@ class CachedStore:
     def is_token_revoked(self, jti):
         if jti in self._revoked:
             return succeed(True)
-        if self._unrevoked.get(jti):
+        if self._loaded:
             return succeed(False)
-        return self._store.is_token_revoked(jti).addCallback(self._remember_revocation, jti)
-
-    def _remember_revocation(self, revoked, jti):
-        if revoked:
-            self._revoked.add(jti)
-        else:
-            self._unrevoked.put(jti, True)
-        return revoked
+        return self._store.is_token_revoked(jti)
 
     # -- writes that change what is cached ------------------------------------
 
     @returns_deferred
     async def revoke_token(self, jti, expires_at):
         await self._store.revoke_token(jti, expires_at)
-        self.forget_token(jti)
+        self._revoked[jti] = expires_at.timestamp()
 
     @returns_deferred
     async def update_user(self, user_id, changes):

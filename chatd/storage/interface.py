@@ -45,6 +45,10 @@ class IStore(Interface):
     def is_token_revoked(jti):
         """True if ``jti`` was revoked."""
 
+    def revoked_since(since):
+        """``[(jti, expires_at)]`` revoked at or after epoch second ``since`` (None: every one not yet
+        expired); ``expires_at`` is an epoch second."""
+
     def insert_messages(messages):
         """Store Messages in order, in one round trip. If one is a duplicate (its seq is taken, or its
         user already sent its client_id to its room), fail with InsertStopped: those before it are

@@ -7,6 +7,7 @@ without a process to kill.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import replace
 
 from bson import ObjectId
@@ -120,7 +121,12 @@ class MemoryStore(Service):
 
     @_answer
     def revoke_token(self, jti, expires_at):
-        self._revoked[jti] = expires_at
+        self._revoked[jti] = (expires_at.timestamp(), time.time())
+
+    @_answer
+    def revoked_since(self, since):
+        return [(jti, expires) for jti, (expires, revoked_at) in self._revoked.items()
+                if (expires > time.time() if since is None else revoked_at >= since)]
 
     @_answer
     def is_token_revoked(self, jti):

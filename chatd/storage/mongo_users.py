@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 from bson import ObjectId
@@ -146,9 +147,14 @@ class UserQueries:
 
     @returns_deferred
     async def revoke_token(self, jti: str, expires_at: datetime) -> None:
-        await self._call(
-            self._db.revoked_tokens.update_one, {"_id": jti}, {"$set": {"expires_at": expires_at}}, upsert=True
-        )
+        fields = {"expires_at": expires_at, "expires": expires_at.timestamp(), "revoked_at": time.time()}
+        await self._call(self._db.revoked_tokens.update_one, {"_id": jti}, {"$set": fields}, upsert=True)
+
+    @returns_deferred
+    async def revoked_since(self, since: float | None) -> list[tuple[str, float]]:
+        query = {"expires": {"$gt": time.time()}} if since is None else {"revoked_at": {"$gte": since}}
+        docs = await self._call(self._db.revoked_tokens.find, query, projection={"expires": 1})
+        return [(doc["_id"], float(doc.get("expires", 0))) for doc in docs]
 
     @returns_deferred
     async def is_token_revoked(self, jti: str) -> bool:

@@ -21,32 +21,50 @@ class CachedStoreTests(SynchronousTestCase):
         self.store = CachedStore(self.inner, self.clock, ttl=10)
         self.user = self.successResultOf(self.store.create_user("alice", "a@example.com", b"h", NOW))
 
+    def get_user(self, user_id):
+        """get_user, letting the turn end so that the batched lookup runs."""
+        d = self.store.get_user(user_id)
+        self.clock.advance(0)
+        return d
+
     def test_user_served_from_cache_within_ttl(self):
         """A user read once is answered without the store for ttl seconds, then asked again."""
-        self.successResultOf(self.store.get_user(self.user.id))
+        self.successResultOf(self.get_user(self.user.id))
         self.inner.down = True
         self.clock.advance(9)
-        self.assertEqual(self.successResultOf(self.store.get_user(self.user.id)).username, "alice")
+        self.assertEqual(self.successResultOf(self.get_user(self.user.id)).username, "alice")
         self.clock.advance(2)
-        self.failureResultOf(self.store.get_user(self.user.id), StoreUnavailable)
+        self.failureResultOf(self.get_user(self.user.id), StoreUnavailable)
+
+    def test_misses_in_one_turn_are_one_lookup(self):
+        """Several users asked for in one turn are fetched in one store call; unknown ids answer None."""
+        bob = self.successResultOf(self.store.create_user("bob", "b@example.com", b"h", NOW))
+        calls = []
+        real = self.inner.get_users
+        self.patch(self.inner, "get_users", lambda ids: calls.append(sorted(ids)) or real(ids))
+        waiting = [self.store.get_user(uid) for uid in (self.user.id, bob.id, "missing", self.user.id)]
+        self.assertEqual(calls, [])
+        self.clock.advance(0)
+        self.assertEqual(calls, [sorted([self.user.id, bob.id, "missing"])])
+        self.assertEqual([u and u.username for u in map(self.successResultOf, waiting)], ["alice", "bob", None, "alice"])
 
     def test_local_writes_are_seen_at_once(self):
         """An update, a membership change or a deletion through the cache is visible immediately."""
-        self.successResultOf(self.store.get_user(self.user.id))
+        self.successResultOf(self.get_user(self.user.id))
         self.successResultOf(self.store.update_user(self.user.id, {"banned": True}))
-        self.assertTrue(self.successResultOf(self.store.get_user(self.user.id)).banned)
+        self.assertTrue(self.successResultOf(self.get_user(self.user.id)).banned)
         self.successResultOf(self.store.add_membership("lobby", self.user.id, NOW, 0))
-        self.assertEqual(self.successResultOf(self.store.get_user(self.user.id)).rooms, ("lobby",))
+        self.assertEqual(self.successResultOf(self.get_user(self.user.id)).rooms, ("lobby",))
         self.successResultOf(self.store.delete_user(self.user.id))
-        self.assertIsNone(self.successResultOf(self.store.get_user(self.user.id)))
+        self.assertIsNone(self.successResultOf(self.get_user(self.user.id)))
 
     def test_other_writers_are_seen_within_ttl(self):
         """A change made behind the cache's back (another process) shows once the ttl has passed."""
-        self.successResultOf(self.store.get_user(self.user.id))
+        self.successResultOf(self.get_user(self.user.id))
         self.successResultOf(self.inner.update_user(self.user.id, {"role": "user"}))
-        self.assertEqual(self.successResultOf(self.store.get_user(self.user.id)).role, "admin")
+        self.assertEqual(self.successResultOf(self.get_user(self.user.id)).role, "admin")
         self.clock.advance(11)
-        self.assertEqual(self.successResultOf(self.store.get_user(self.user.id)).role, "user")
+        self.assertEqual(self.successResultOf(self.get_user(self.user.id)).role, "user")
 
     def test_revocation_through_the_cache_is_immediate_and_lasting(self):
         """A token checked as valid, then revoked here, is revoked at once and stays revoked."""

@@ -44,6 +44,13 @@ class StoreContract:
         self.assertIsNone(await self.store.get_user("not-an-id"))
         self.assertIsNone(await self.store.get_user("ffffffffffffffffffffffff"))
 
+    async def test_get_users_by_ids(self):
+        """get_users returns the known users among the ids; unknown and malformed ids are left out."""
+        a, b = await self._user("ann"), await self._user("ben")
+        found = await self.store.get_users([b.id, "ffffffffffffffffffffffff", "junk", a.id])
+        self.assertEqual(sorted(user.username for user in found), ["ann", "ben"])
+        self.assertEqual(await self.store.get_users([]), [])
+
     async def test_only_the_first_user_is_admin(self):
         """The first user is admin, the rest are users."""
         roles = [(await self._user(name)).role for name in ("one", "two", "three")]

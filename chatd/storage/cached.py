@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from twisted.application.service import Service
-from twisted.internet.defer import ensureDeferred, succeed
+from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -74,6 +74,8 @@ class CachedStore(Service):
         self._polled_at: float | None = None
         self._poll_every = poll
         self._poller = None
+        self._wanted: dict[str, list] = {}
+        self._fetch_call = None
 
     def __getattr__(self, name):
         return getattr(self._store, name)
@@ -120,11 +122,28 @@ class CachedStore(Service):
         cached = self._users.get(user_id)
         if cached is not None:
             return succeed(None if cached is _ABSENT else cached)
-        return self._store.get_user(user_id).addCallback(self._remember_user, user_id)
+        # Misses in one reactor turn are fetched together: a wave of handshakes (say, every
+        # client reconnecting after a restart) costs one store round trip, not one each.
+        waiter: Deferred = Deferred()
+        self._wanted.setdefault(user_id, []).append(waiter)
+        if self._fetch_call is None:
+            self._fetch_call = self._clock.callLater(0, lambda: ensureDeferred(self._fetch_users()))
+        return waiter
 
-    def _remember_user(self, user, user_id):
-        self._users.put(user_id, _ABSENT if user is None else user)
-        return user
+    async def _fetch_users(self) -> None:
+        wanted, self._wanted, self._fetch_call = self._wanted, {}, None
+        try:
+            found = {user.id: user for user in await self._store.get_users(list(wanted))}
+        except Exception as e:
+            for waiters in wanted.values():
+                for waiter in waiters:
+                    waiter.errback(e)
+            return
+        for user_id, waiters in wanted.items():
+            user = found.get(user_id)
+            self._users.put(user_id, _ABSENT if user is None else user)
+            for waiter in waiters:
+                waiter.callback(user)
 
     def is_token_revoked(self, jti):
         if jti in self._revoked:

@@ -24,6 +24,9 @@ class IStore(Interface):
     def get_user(user_id):
         """The UserRecord with this id, or None (also for a malformed id)."""
 
+    def get_users(user_ids):
+        """The UserRecords with these ids (unknown or malformed ids are left out), in any order."""
+
     def find_user_by_login(login):
         """The UserRecord whose username or email equals ``login`` case-insensitively, or None."""
 

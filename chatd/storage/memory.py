@@ -81,6 +81,10 @@ class MemoryStore(Service):
         return self._users.get(user_id)
 
     @_answer
+    def get_users(self, user_ids):
+        return [self._users[user_id] for user_id in dict.fromkeys(user_ids) if user_id in self._users]
+
+    @_answer
     def find_user_by_login(self, login):
         key = login.casefold()
         field = "email" if "@" in key else "username"

@@ -105,6 +105,13 @@ class UserQueries:
         return _user(await self._call(self._db.users.find_one, {"_id": oid}))
 
     @returns_deferred
+    async def get_users(self, user_ids) -> list[UserRecord]:
+        oids = [oid for oid in map(object_id, user_ids) if oid is not None]
+        if not oids:
+            return []
+        return [_user(doc) for doc in await self._call(self._db.users.find, {"_id": {"$in": oids}})]
+
+    @returns_deferred
     async def find_user_by_login(self, login: str) -> UserRecord | None:
         key = login.casefold()
         field = "email_key" if "@" in key else "username_key"

@@ -8,7 +8,7 @@ import jwt
 from twisted.trial.unittest import TestCase
 
 from tests.harness import SECRET, start_server
-from tests.wsclient import connect, handshake_status
+from tests.wsclient import connect, handshake_status, raw_handshake
 
 
 class HandshakeTests(TestCase):
@@ -41,6 +41,15 @@ class HandshakeTests(TestCase):
         }
         for name, token in tokens.items():
             self.assertEqual(await handshake_status(self.server.url, token), 401, name)
+
+    async def test_compression_offer_is_declined_and_the_socket_works(self):
+        """A client offering permessage-deflate (every browser does) connects, uncompressed, and chats."""
+        status, headers, first_frame = await raw_handshake(
+            self.server.port, self.alice["token"],
+            extra="Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
+        self.assertEqual(status, b"101")
+        self.assertNotIn(b"sec-websocket-extensions", headers.lower())
+        self.assertIn(b'"type":"hello"', first_frame)
 
     async def test_foreign_origin_is_refused_with_403(self):
         """A browser Origin other than the server's own is refused with 403; the same origin is accepted."""

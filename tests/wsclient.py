@@ -9,7 +9,8 @@ from collections import deque
 from urllib.parse import quote
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol, connectWS
-from twisted.internet import defer, reactor
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
 from tests.harness import Client
 
@@ -126,3 +127,31 @@ async def handshake_status(base_url: str, token: str | None, origin: str | None 
     path = "/ws" + (f"?token={quote(token)}" if token else "")
     response = await Client(base_url).request("GET", path, headers=headers, content_type=None)
     return response.status
+
+
+class _RawHandshake(protocol.Protocol):
+    def __init__(self, request: bytes) -> None:
+        self.request = request
+        self.data = b""
+        self.done: defer.Deferred = defer.Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.request)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+        head, sep, rest = self.data.partition(b"\r\n\r\n")
+        if sep and (rest or not head.startswith(b"HTTP/1.1 101")) and not self.done.called:
+            self.done.callback((head.split(b" ", 2)[1], head, rest))
+            self.transport.loseConnection()
+
+
+async def raw_handshake(port: int, token: str, extra: str = "") -> tuple[bytes, bytes, bytes]:
+    """Send an opening handshake exactly as written (e.g. with a compression offer):
+    (status, response headers, the first bytes after them)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (f"GET /ws?token={quote(token)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n")
+    raw = _RawHandshake(request.encode())
+    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), raw)
+    return await raw.done.addTimeout(5, reactor)

@@ -48,6 +48,14 @@ def install() -> None:
 
 
 def protocol_with_options(factory, base: type) -> type:
-    """A subclass of ``base`` holding ``factory``'s protocol options as class attributes."""
-    options = {name: getattr(factory, name) for name in base.CONFIG_ATTRS}
+    """A subclass of ``base`` holding ``factory``'s protocol options as class attributes.
+
+    Options that are functions (``perMessageCompressionAccept``) are wrapped in
+    ``staticmethod``: as plain class attributes they would become methods and be
+    called with the protocol as an extra first argument.
+    """
+    options = {}
+    for name in base.CONFIG_ATTRS:
+        value = getattr(factory, name)
+        options[name] = staticmethod(value) if callable(value) else value
     return type(base.__name__, (base,), options)

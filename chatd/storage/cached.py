@@ -159,30 +159,21 @@ class CachedStore(Service):
         await self._store.revoke_token(jti, expires_at)
         self._revoked[jti] = expires_at.timestamp()
 
-    @returns_deferred
-    async def update_user(self, user_id, changes):
+    async def _changing_user(self, user_id: str, write):
+        """Await a write that changes a user's record, then drop the cached copy (even if it failed)."""
         try:
-            return await self._store.update_user(user_id, changes)
+            return await write
         finally:
             self.forget_user(user_id)
 
-    @returns_deferred
-    async def delete_user(self, user_id):
-        try:
-            return await self._store.delete_user(user_id)
-        finally:
-            self.forget_user(user_id)
+    def update_user(self, user_id, changes):
+        return ensureDeferred(self._changing_user(user_id, self._store.update_user(user_id, changes)))
 
-    @returns_deferred
-    async def add_membership(self, room, user_id, joined_at, joined_seq):
-        try:
-            return await self._store.add_membership(room, user_id, joined_at, joined_seq)
-        finally:
-            self.forget_user(user_id)
+    def delete_user(self, user_id):
+        return ensureDeferred(self._changing_user(user_id, self._store.delete_user(user_id)))
 
-    @returns_deferred
-    async def remove_membership(self, room, user_id):
-        try:
-            return await self._store.remove_membership(room, user_id)
-        finally:
-            self.forget_user(user_id)
+    def add_membership(self, room, user_id, joined_at, joined_seq):
+        return ensureDeferred(self._changing_user(user_id, self._store.add_membership(room, user_id, joined_at, joined_seq)))
+
+    def remove_membership(self, room, user_id):
+        return ensureDeferred(self._changing_user(user_id, self._store.remove_membership(room, user_id)))

@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +43,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchserver import ServerProcess, ServerStartError  # bench/benchserver.py: the script's directory is on sys.path
+
 TARGET_P99_MS = 50.0
 DEFAULT_BCRYPT_COST = 12  # chatd's default; the self-started server is not given --bcrypt-cost
 PASSWORD = "bench-password-123"
@@ -53,10 +54,6 @@ MAX_PROBES_PER_BURST = 200_000  # a bound on the prober loop, far above what a b
 
 class TimeLimit(Exception):
     """The overall time limit was reached."""
-
-
-class ServerFailed(Exception):
-    """Our own chatd did not start (or died)."""
 
 
 # -- small helpers ------------------------------------------------------------
@@ -178,63 +175,33 @@ class OwnServer:
         self.tmp = tempfile.mkdtemp(prefix="chatd-login-stall-")
         self.port = free_port()
         self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen | None = None
-        self.log_path = Path(self.tmp) / "twistd.out"
         self.argv = twistd_command() + [
             "-n", "--pidfile=", "chatd",
             "--data-dir", str(Path(self.tmp) / "data"),
             "--listen", f"tcp:{self.port}:interface=127.0.0.1",
             "--auth-rate", "0",
         ]
-
-    def start(self, target_factory) -> "Target":
         # Every option comes from the command line: no CHATD_* variable may change a default
         # (in particular CHATD_BCRYPT_COST).
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            self.argv, cwd=self.tmp, env=env, stdin=subprocess.DEVNULL,
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        self.server = ServerProcess(
+            self.argv, port=self.port, log_path=Path(self.tmp) / "twistd.out", env=env, cwd=self.tmp,
+            name="chatd", tail_lines=30,
         )
-        target = target_factory(f"http://127.0.0.1:{self.port}")
-        end = time.monotonic() + self.startup_timeout
-        last = "no answer"
-        while time.monotonic() < end:
-            if self.process.poll() is not None:
-                raise ServerFailed(f"chatd exited with status {self.process.returncode}\n{self.log_tail()}")
-            try:
-                status, body = target.request("GET", "/healthz", None, timeout=2.0)
-                if status == 200:
-                    return target
-                last = f"{status} {body[:200]!r}"
-            except OSError as e:
-                last = repr(e)
-            time.sleep(0.2)
-        raise ServerFailed(f"GET /healthz did not answer 200 within {self.startup_timeout:.0f} s ({last})\n{self.log_tail()}")
 
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+    @property
+    def process(self) -> subprocess.Popen | None:
+        return self.server.popen
+
+    def start(self, target_factory) -> "Target":
+        """Start chatd and wait for /healthz; raises ServerStartError."""
+        self.server.start()
+        self.server.wait_healthy(self.startup_timeout)
+        return target_factory(f"http://127.0.0.1:{self.port}")
 
     def close(self) -> None:
         try:
-            p = self.process
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)  # twistd stops its services, the embedded store included
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(timeout=5)
-            if p is not None:
-                try:  # anything left in the session we created (the store child), by its group id
-                    os.killpg(p.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            if getattr(self, "_log", None):
-                self._log.close()
+            self.server.close()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -565,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"starting: {' '.join(server.argv)}")
             try:
                 target = server.start(Target)
-            except ServerFailed as e:
+            except ServerStartError as e:
                 log(f"the server failed to start: {e}")
                 return 1
             server_pid = server.process.pid

@@ -28,7 +28,6 @@ is used; the Node packages are installed with `npm ci` when node_modules is miss
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import secrets
@@ -41,6 +40,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from benchserver import ServerProcess  # bench/benchserver.py: the script's directory is on sys.path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -129,7 +130,7 @@ class Server:
         self.port = free_port()
         self.tmp = Path(tempfile.mkdtemp(prefix=f"ws-bench-{self.name}-"))
         self.log_path = self.tmp / "server.log"
-        self.process: subprocess.Popen | None = None
+        self.process: ServerProcess | None = None
 
     @property
     def url(self) -> str:
@@ -147,53 +148,17 @@ class Server:
 
     def start(self) -> None:
         argv, env = self.command()
-        with open(self.log_path, "wb") as out:
-            self.process = subprocess.Popen(
-                argv, cwd=self.tmp, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,  # its own group, so the store child can be killed too
-            )
-        self.wait_healthy()
+        self.process = ServerProcess(argv, port=self.port, log_path=self.log_path, env=env, cwd=self.tmp, name=self.name)
+        self.process.start()
+        self.process.wait_healthy(STARTUP_TIMEOUT)
 
-    def wait_healthy(self) -> None:
-        end = time.monotonic() + STARTUP_TIMEOUT
-        last = "no answer"
-        while time.monotonic() < end:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}\n{self.log_tail()}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/healthz")
-                status = conn.getresponse().status
-                conn.close()
-                if status == 200:
-                    return
-                last = f"HTTP {status}"
-            except OSError as e:
-                last = repr(e)
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name}: /healthz not 200 within {STARTUP_TIMEOUT:.0f} s ({last})\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+    def log_tail(self) -> str:
+        return self.process.log_tail() if self.process else ""
 
     def close(self) -> None:
         try:
-            p = self.process
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(timeout=5)
-            if p is not None:
-                try:  # whatever is left in the session we created (chatd's store), by its group id
-                    os.killpg(p.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            if self.process is not None:
+                self.process.close()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
 

@@ -144,7 +144,7 @@ class BatchingTests(WriterTestCase):
         self.assertEqual(self.successResultOf(self.store.room_heads(["lobby"])), {})  # not yet
         self.clock.advance(writer_module.HEADS_EVERY)
         head = self.successResultOf(self.store.room_heads(["lobby"]))["lobby"]
-        second_sent_at = T0 + timedelta(seconds=writer_module.BATCH_WINDOW)
+        second_sent_at = T0 + timedelta(seconds=writer_module.BATCH_WINDOW)  # sent after the first flush
         self.assertEqual((head.last_seq, head.last_message_at), (2, second_sent_at))
 
     def test_stop_writes_pending_heads(self):
@@ -413,3 +413,24 @@ class PartialBatchOutageTests(SynchronousTestCase):
         again = writer.submit("lobby", "u1", "alice", "m1", "c1")
         clock.advance(writer_module.BATCH_WINDOW)
         self.assertEqual(self.successResultOf(again)[0].seq, 4)
+
+
+class PacingTests(WriterTestCase):
+    """From idle a message is written at once; under load batches start a window apart."""
+
+    def test_idle_writes_at_the_end_of_the_turn(self):
+        """A message on an idle writer is stored at the end of the reactor turn, without waiting."""
+        d = self.submit()
+        self.clock.advance(0)
+        self.assertEqual(self.result(d)[0].seq, 1)
+
+    def test_busy_writer_spaces_batches_by_the_window(self):
+        """A message right after a batch started waits until BATCH_WINDOW has passed since that start."""
+        self.submit()
+        self.clock.advance(0)
+        second = self.submit()
+        self.clock.advance(0)
+        self.assertNoResult(second)
+        self.clock.advance(writer_module.BATCH_WINDOW)
+        self.assertEqual(self.result(second)[0].seq, 2)
+        self.assertEqual(self.writer.batches, 2)

@@ -1,0 +1,117 @@
+"""A server under benchmark, run as a subprocess: start, wait for GET /healthz, tail its log, stop.
+
+Shared by the benchmark scripts in this directory (``login_stall.py``, ``ws_bench.py``), which are
+run as ``python bench/<script>.py`` and so find this module beside them. Standard library only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+
+class ServerStartError(RuntimeError):
+    """The server exited, or GET /healthz did not answer 200 in time; the message ends with its log tail."""
+
+
+class ServerProcess:
+    """One server process, its output in ``log_path``.
+
+    The caller builds the command (and owns any temp dir it points into); this class only runs it.
+    ``close`` always stops it, whatever state it is in, so it belongs in a ``finally``.
+    """
+
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        port: int,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+        name: str = "server",
+        tail_lines: int = 20,
+    ) -> None:
+        self.argv = argv
+        self.port = port
+        self.log_path = Path(log_path)
+        self.env = env
+        self.cwd = cwd
+        self.name = name  # names the server in error messages
+        self.tail_lines = tail_lines
+        self.popen: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def start(self) -> None:
+        """Start the process; stdout and stderr both go to ``log_path``."""
+        with open(self.log_path, "wb") as out:  # the child keeps its own copy of the descriptor
+            self.popen = subprocess.Popen(
+                self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
+                # Its own session and process group, so ``close`` can also kill what it spawned
+                # (chatd's embedded store child) by the group id.
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def wait_healthy(self, timeout: float) -> None:
+        """Poll GET /healthz on 127.0.0.1:``port`` until it answers 200.
+
+        Raises ServerStartError as soon as the process exits, or after ``timeout`` seconds: a
+        benchmark against a server that is not up would only measure errors.
+        """
+        end = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < end:
+            if self.popen.poll() is not None:
+                raise ServerStartError(f"{self.name} exited with status {self.popen.returncode}\n{self.log_tail()}")
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2.0)
+            try:
+                conn.request("GET", "/healthz")
+                response = conn.getresponse()
+                body = response.read()
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status} {body[:200]!r}"
+            except OSError as e:  # not listening yet
+                last = repr(e)
+            finally:
+                conn.close()
+            time.sleep(0.2)
+        raise ServerStartError(
+            f"{self.name}: GET /healthz did not answer 200 within {timeout:.0f} s ({last})\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int | None = None) -> str:
+        """The last ``lines`` (default ``tail_lines``) lines of the log, for error reports; "" if there is none."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-(self.tail_lines if lines is None else lines):])
+
+    def close(self) -> None:
+        """Stop the process: SIGTERM, up to 15 s to exit, then SIGKILL; then SIGKILL its whole group.
+
+        SIGTERM first so twistd stops its services cleanly (the embedded store included); the
+        group kill removes whatever is still left of the session ``start`` created.
+        """
+        p = self.popen
+        if p is None:
+            return
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

@@ -33,7 +33,7 @@ BATCH_BYTES = 256 * 1024
 # Under load, batches start at most this often: each store round trip costs far more CPU than
 # a message, so a few milliseconds buy several times fewer round trips. From idle, a batch
 # starts at once (at the end of the reactor turn): waiting would only add latency.
-BATCH_WINDOW = 0.005
+BATCH_WINDOW = 0.010
 # Room heads (last seq and time, for room lists and a quick start) are written at most this
 # often: they may lag, since readers probe past a stale head, and a write per batch would
 # double the store round trips.

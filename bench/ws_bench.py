@@ -166,7 +166,7 @@ class Server:
 class ChatdServer(Server):
     name = "chatd"
     register_users = True  # tokens must name real users
-    backlog: int | None = None  # --chatd-backlog: a listen backlog other than Twisted's default (50)
+    backlog: int | None = None  # --chatd-backlog: a listen backlog other than chatd's default (1024)
 
     def command(self) -> tuple[list[str], dict]:
         twistd = REPO / ".venv" / "bin" / "twistd"

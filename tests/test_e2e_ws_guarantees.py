@@ -108,13 +108,14 @@ class TokenTests(_Helpers, TestCase):
         """A socket closes with 4001 when its token expires; a refresh frame extends it to the new token."""
         await self._setup(token_ttl=2)
         alice, a = await self._user("alice")
+        _, b = await self._user("bob")  # no refresh: closes at its own expiry
+        # Over a second later, so the refreshed token's expiry (whole seconds, rounded up) is later than bob's.
         await defer.Deferred.fromCoroutine(_sleep(1.1))
         fresh = (await self.http.request("POST", "/api/auth/refresh", token=alice["token"])).json()
         a.send({"type": "refresh", "token": fresh["token"]})
         self.assertEqual((await a.next("refreshed"))["expires_at"], fresh["expires_at"])
-        _, b = await self._user("bob")  # no refresh: closes at its own expiry
         self.assertEqual(await b.closed, 4001)
-        self.assertFalse(a.closed.called)  # the old token has expired by now; the refreshed socket lives
+        self.assertFalse(a.closed.called)  # alice's first token has expired by now; the refreshed socket lives
         self.assertEqual(await a.closed, 4001)
 
     async def test_refresh_with_someone_elses_token_is_forbidden(self):

@@ -20,7 +20,7 @@ from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
 from chatd import errors
-from chatd.web import autobahn_tuning, fastwrite
+from chatd.web import autobahn_tuning, fastframes, fastwrite
 from chatd.web.cors import OriginPolicy
 
 autobahn_tuning.install()
@@ -154,6 +154,22 @@ class ChatProtocol(WebSocketServerProtocol):
         self.transport.registerProducer(self._outbox, True)
         self.factory.chat.opened(self, self.principal)
         self.principal = None  # not needed any more; keep connections small
+
+    def dataReceived(self, data: bytes) -> None:
+        # Complete text frames go straight to the chat (see chatd.web.fastframes); anything
+        # else, or anything while Autobahn holds part of a frame, takes Autobahn's path.
+        if self.state == WebSocketServerProtocol.STATE_OPEN and not self.data and not self.inside_message \
+                and self.current_frame is None:
+            payloads, consumed = fastframes.split_text_frames(data, MAX_MESSAGE)
+            received = self.factory.chat.received
+            for payload in payloads:
+                if self.state != WebSocketServerProtocol.STATE_OPEN:
+                    return  # closed by a frame before (flooding): the rest is not read
+                received(self, payload, False)
+            data = data[consumed:]
+            if not data:
+                return
+        self._dataReceived(data)
 
     def onMessageEnd(self) -> None:
         # Autobahn's version also fires a "message" event to observers through txaio

@@ -69,7 +69,12 @@ class Registry:
     # -- rooms -------------------------------------------------------------
 
     def subscribe(self, conn, room: str) -> None:
-        self._joined[conn].add(room)
+        """Deliver ``room`` to ``conn``; nothing if the connection has closed meanwhile (a join
+        that was waiting for the store)."""
+        joined = self._joined.get(conn)
+        if joined is None:
+            return
+        joined.add(room)
         self._subscribers[room].add(conn)
 
     def unsubscribe(self, conn, room: str) -> None:

@@ -297,3 +297,15 @@ class TokenTests(SynchronousTestCase):
         self.registry.disconnect(conn)
         self.assertEqual(self.registry.connections_with_token("new"), [])
         self.assertEqual(self.registry.connections_with_token("old"), [])
+
+
+class ClosedWhileJoiningTests(SynchronousTestCase):
+    def test_subscribing_a_closed_connection_does_nothing(self):
+        """A join that finishes after its socket closed leaves no subscription behind and raises nothing."""
+        registry = Registry()
+        conn = Conn("u1", "alice", "j1")
+        registry.connect(conn, [])
+        registry.disconnect(conn)
+        registry.subscribe(conn, "lobby")
+        self.assertEqual(list(registry.subscribers("lobby")), [])
+        self.assertFalse(registry.has_joined(conn, "lobby"))

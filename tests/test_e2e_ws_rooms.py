@@ -95,6 +95,14 @@ class RoomTests(TestCase):
         sessions = await self.http.request("GET", "/api/sessions", token=self.bob["token"])
         self.assertEqual(sessions.json(), {"sessions": []})
 
+    async def test_deleted_user_is_no_longer_a_member(self):
+        """Deleting an account removes it from its rooms' member counts."""
+        await self._join(self.a)
+        await self._join(self.b)
+        await self.http.request("DELETE", f"/api/users/{self.bob['user']['id']}", token=self.bob["token"])
+        [lobby] = (await self.http.request("GET", "/api/rooms", token=self.alice["token"])).json()["rooms"]
+        self.assertEqual(lobby["members"], 1)
+
     async def test_typing_goes_to_the_others_only(self):
         """typing is relayed to the other members with the username, not echoed to the sender."""
         await self._join(self.a)

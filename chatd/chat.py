@@ -97,6 +97,7 @@ class ChatService:
         conn.bucket = TokenBucket(self._socket_rate, self._clock.seconds())
         conn.inbox = deque()
         conn.handling = False
+        conn.gone = False
         if self.registry.connect(conn, principal.user.rooms):
             for room in principal.user.rooms:
                 self._presence(room, conn.username, "online", conn.user_id)
@@ -108,6 +109,9 @@ class ChatService:
         }))
 
     def closed(self, conn) -> None:
+        """A socket closed: forget it, and tell its rooms if it was its user's last."""
+        conn.gone = True  # frames still queued, or handlers waiting on the store, stop here
+        conn.inbox.clear()
         timer = self._expiry.pop(conn, None)
         if timer is not None and timer.active():
             timer.cancel()
@@ -192,7 +196,7 @@ class ChatService:
         """Run a frame handler, answering any refusal or failure with an error frame."""
         try:
             result = handler(conn, frame)
-            if inspect.iscoroutine(result):
+            if result is not None:  # a coroutine: the handler awaits the store
                 await result
         except Exception as e:
             self._refuse(conn, e, getattr(frame, "client_id", None))
@@ -217,18 +221,29 @@ class ChatService:
 
     async def _on_join(self, conn, frame: frames.Join) -> None:
         state = await self._rooms.current(frame.room)
-        if not self.registry.is_member(conn.user_id, frame.room):
-            joined_at = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
-            if await self._store.add_membership(frame.room, conn.user_id, joined_at, state.last_seq):
+        state.busy += 1  # keep this state (and its cache) while the join awaits the store
+        try:
+            if not self.registry.is_member(conn.user_id, frame.room):
+                joined_at = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
+                if await self._store.add_membership(frame.room, conn.user_id, joined_at, state.last_seq):
+                    self._presence(frame.room, conn.username, "join", conn.user_id)
                 self.registry.became_member(conn.user_id, frame.room)
-                self._presence(frame.room, conn.username, "join", conn.user_id)
-            else:
-                self.registry.became_member(conn.user_id, frame.room)
-        history, upto, truncated = await self._history.for_join(state, frame.since)
-        if not truncated:
-            # Messages stored while the history was read: the cache has them (they were appended
-            # on store), and from the next line on the socket receives them live.
-            history += [entry.body for entry in state.cached(upto, state.last_seq) or ()]
+            history, upto, truncated = await self._history.for_join(state, frame.since)
+            while not truncated and upto < state.last_seq and not conn.gone:
+                # Messages were stored while the history was read. The cache has them unless it
+                # was reset meanwhile; then they are read too, until nothing is missing.
+                tail = state.cached(upto, state.last_seq)
+                if tail is not None:
+                    history += [entry.body for entry in tail]
+                    break
+                last = state.last_seq
+                history += await self._history.bodies(state, upto, last)
+                upto = last
+        finally:
+            state.busy -= 1
+        if conn.gone:
+            return
+        # No await from the last check to here: from now on the socket receives the room live.
         self.registry.subscribe(conn, frame.room)
         conn.send(frames.joined_frame(frame.room, self.registry.online_members(frame.room), history, truncated))
 
@@ -273,6 +288,8 @@ class ChatService:
             if e.status == 503:
                 raise
             raise frames.FrameError("forbidden", "That token is not valid.") from None
+        if conn.gone:
+            return  # closed meanwhile: nothing to extend
         if principal.user.id != conn.user_id:
             raise frames.FrameError("forbidden", "That token belongs to another user.")
         self.registry.retoken(conn, principal.claims.jti)

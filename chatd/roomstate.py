@@ -112,6 +112,8 @@ class RoomBook:
     async def current(self, name: str) -> RoomState:
         """The room's state, checked against the store for messages another process wrote
         (one lookup by id); used before reading history, not on the write path."""
+        if name not in self._rooms:
+            return await self.get(name)  # loading already probed past the head
         state = await self.get(name)
         last = await self.find_last_seq(name, state.last_seq)
         if last > state.last_seq:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from twisted.internet.defer import gatherResults
 from twisted.logger import Logger
 
 from chatd import errors, validation
@@ -116,9 +115,9 @@ class Accounts:
             claims = self._tokens.verify(token)
         except InvalidToken:
             raise errors.unauthorized("The token is invalid or has expired.") from None
-        user, revoked = await gatherResults(
-            [self._store.get_user(claims.sub), self._store.is_token_revoked(claims.jti)], consumeErrors=True
-        ).addErrback(lambda failure: failure.value.subFailure)
+        user = await self._store.get_user(claims.sub)
+        # Checked after the (possibly slow) user lookup, so a logout meanwhile is seen.
+        revoked = await self._store.is_token_revoked(claims.jti)
         if user is None or revoked or claims.iat < user.tokens_valid_after:
             raise errors.unauthorized("The token has been revoked.")
         if user.banned:

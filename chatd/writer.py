@@ -207,7 +207,11 @@ class MessageWriter:
         self._forget(pending)
         if pending.key is not None:
             self._remember(pending.key, entry.message)
-        self.on_stored(entry, pending.origin)
+        try:
+            self.on_stored(entry, pending.origin)
+        except Exception:
+            # The message is stored: a failed broadcast must not turn its ack into an error.
+            self._log.failure("broadcasting a stored message failed")
         pending.resolve(entry.message, False)
 
     def _remember(self, key: tuple, message: Message) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timezone
 
@@ -31,11 +32,17 @@ def utc(value: datetime | str | None) -> datetime | None:
 
 
 def duplicate_field(details: dict) -> str:
-    """Which unique key a duplicate-key error names: from ``keyPattern`` (MongoDB) or the message (nx)."""
-    pattern = details.get("keyPattern") or {}
-    message = details.get("errmsg", "")
+    """Which unique key a duplicate-key error names: from ``keyPattern`` (MongoDB), else from the
+    index name in the message (nx-27017) — never from the duplicated value, which the message
+    also quotes and which may contain anything."""
+    pattern = details.get("keyPattern")
+    if pattern:
+        keys = set(pattern)
+    else:
+        match = re.search(r"index:? '?([\w.$-]+)", details.get("errmsg", ""))
+        keys = {match.group(1)} if match else set()
     for field in ("email_key", "username_key", "dedupe"):
-        if field in pattern or f"{field}_unique" in message or f"_{field}'" in message:
+        if any(field in key for key in keys):
             return field.removesuffix("_key")
     return "_id"
 

@@ -35,7 +35,9 @@ def client_address(request) -> str:
 
 def _body(request) -> dict:
     request.content.seek(0)
-    return validation.parse_json_object(request.content.read(), request.getHeader("content-type"))
+    # Read no more than the limit (and one byte to notice a larger body): never a whole upload.
+    raw = request.content.read(validation.MAX_BODY + 1)
+    return validation.parse_json_object(raw, request.getHeader("content-type"))
 
 
 class ApiRoutes:

@@ -100,9 +100,15 @@ class Accounts:
             raise errors.rate_limited(wait)
 
     def _limit_account(self, login: str) -> None:
-        wait = self._by_account.take(login.casefold())
+        """429 while this account name has used up its budget of failed attempts."""
+        wait = self._by_account.wait(login.casefold())
         if wait:
             raise errors.rate_limited(wait)
+
+    def _count_failure(self, login: str) -> None:
+        # Only failures count against an account: a stranger sending requests in someone's name
+        # spends their own address's budget, not that person's ability to log in.
+        self._by_account.take(login.casefold())
 
     # -- authentication ----------------------------------------------------
 
@@ -134,6 +140,7 @@ class Accounts:
         try:
             user = await self._store.create_user(form.username, form.email, password_hash, self._now())
         except DuplicateKey as e:
+            self._count_failure(form.username)
             raise errors.conflict(f"That {e.field} is taken.", {e.field: "already taken"}) from None
         self._log.info("registered user {user_id} ({role})", user_id=user.id, role=user.role)
         return {"user": self.view(user), **self._session(user)}
@@ -145,6 +152,7 @@ class Accounts:
         user = await self._store.find_user_by_login(form.login)
         matches = await self._hasher.verify(form.password, user.password_hash if user else None)
         if user is None or not matches:
+            self._count_failure(form.login)
             raise errors.unauthorized("Wrong username, email or password.")
         if user.banned:
             raise errors.forbidden("This account is banned" + (f": {user.ban_reason}" if user.ban_reason else "."))

@@ -59,6 +59,13 @@ class TokenBucket:
             return 0.0
         return (1 - self._tokens) / self._rate.per_second
 
+    def wait(self, now: float) -> float:
+        """Seconds until a token is available (0: one is), without spending it."""
+        if self._rate.unlimited:
+            return 0.0
+        self._refill(now)
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate.per_second
+
     def full(self, now: float) -> bool:
         self._refill(now)
         return self._tokens >= self._rate.burst
@@ -84,6 +91,11 @@ class KeyedRateLimiter:
                 self._prune(now)
             bucket = self._buckets[key] = TokenBucket(self._rate, now)
         return bucket.take(now)
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``key`` may spend a token (0: now), without spending one."""
+        bucket = self._buckets.get(key)
+        return 0.0 if bucket is None else bucket.wait(self._clock.seconds())
 
     def _prune(self, now: float) -> None:
         for key in [key for key, bucket in self._buckets.items() if bucket.full(now)]:

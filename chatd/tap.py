@@ -79,6 +79,9 @@ class Options(usage.Options):
         redis = self._value("redis")
         if redis is not None and not redis.startswith(("redis://", "rediss://", "unix://")):
             raise usage.UsageError("--redis must be a redis:// URL")
+        if redis is not None:
+            # Refused rather than ignored: several processes would silently not share live chat.
+            raise usage.UsageError("--redis is not supported yet: run a single chatd process without it")
         static = self._value("static")
         if not os.path.isdir(static):
             raise usage.UsageError(f"--static: {static!r} is not a directory")

@@ -154,10 +154,11 @@ class RateLimitTests(AccountsTestCase):
 
     account_rate = Rate(1, 2)
 
-    async def test_account_rate_limit(self):
-        """Registering and logging in share one account's burst of 2; the next login is 429, then allowed again."""
+    async def test_failed_logins_limit_the_account(self):
+        """Past a burst of 2 failed logins an account answers 429 (even with the right password), then recovers."""
         await self.register("alice")
-        await self.accounts.login({"username": "alice", "password": PASSWORD})
+        for _ in range(2):
+            await self.assertApiError(self.accounts.login({"username": "alice", "password": "wrong password"}), 401, "unauthorized")
         error = await self.assertApiError(
             self.accounts.login({"username": "ALICE", "password": PASSWORD}), 429, "rate_limited"
         )
@@ -165,6 +166,13 @@ class RateLimitTests(AccountsTestCase):
         self.clock.advance(1)
         session = await self.accounts.login({"username": "alice", "password": PASSWORD})
         self.assertEqual(session["user"]["username"], "alice")
+
+    async def test_successful_logins_do_not_lock_the_account(self):
+        """Many correct logins in a row never exhaust the account (only failures count)."""
+        await self.register("bob")
+        for _ in range(5):
+            session = await self.accounts.login({"username": "bob", "password": PASSWORD})
+        self.assertEqual(session["user"]["username"], "bob")
 
     def test_address_rate_limit(self):
         """After the burst of 3, one address is refused with 429 and Retry-After; another address is not."""

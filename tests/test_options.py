@@ -55,7 +55,6 @@ class EnvironmentTests(SynchronousTestCase):
             CHATD_SOCKET_RATE="30/m,5",
             CHATD_DATA_DIR="/var/lib/chatd",
             CHATD_JWT_SECRET=SECRET,
-            CHATD_REDIS_URL="redis://cache:6379/0",
             CHATD_ALLOWED_ORIGINS="https://a.example, https://b.example ,",
             CHATD_MAX_UPLOAD="1024",
         )
@@ -66,7 +65,6 @@ class EnvironmentTests(SynchronousTestCase):
         self.assertEqual(config.socket_rate, Rate(0.5, 5))
         self.assertEqual(config.data_dir, "/var/lib/chatd")
         self.assertEqual(config.jwt_secret, SECRET.encode())
-        self.assertEqual(config.redis, "redis://cache:6379/0")
         self.assertEqual(config.allowed_origins, ["https://a.example", "https://b.example"])
         self.assertEqual(config.max_upload, 1024)
 
@@ -121,6 +119,12 @@ class RefusalTests(SynchronousTestCase):
     def test_bad_redis_url(self):
         """``--redis`` must be a redis:// URL."""
         self.assertRaises(UsageError, parse, ["--redis", "http://cache:6379"])
+
+    def test_redis_is_refused_until_the_bus_exists(self):
+        """``--redis`` (or CHATD_REDIS_URL) stops chatd with a clear message instead of being ignored."""
+        for args, env in ((["--redis", "redis://cache:6379/0"], {}), ([], {"CHATD_REDIS_URL": "redis://cache:6379/0"})):
+            error = self.assertRaises(UsageError, parse, args, **env)
+            self.assertIn("not supported yet", str(error))
 
     def test_static_not_a_directory(self):
         """``--static`` must name an existing directory."""

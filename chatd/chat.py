@@ -35,6 +35,8 @@ CLOSE_POLICY = 1008
 
 
 class ChatService:
+    """The socket side of chat: what each frame does, who receives what, when a socket closes."""
+
     _log = Logger()
 
     def __init__(self, store, accounts: Accounts, registry: Registry, rooms: RoomBook, writer: MessageWriter,
@@ -49,7 +51,6 @@ class ChatService:
         self._socket_rate = socket_rate
         self._prepare = prepare  # frames a payload once for many sockets
         self._expiry: dict = {}
-        self._strikes: dict = {}
         self.slow_consumers = 0  # sockets closed for not reading (4008)
         self.peak_outbox = 0  # the largest backlog any socket has had, in bytes
         # Frame type → (handler, whether it awaits the store): looked up once per frame.
@@ -59,7 +60,7 @@ class ChatService:
             for handler in [getattr(self, "_on_" + kind.__name__.lower())]
         }
         writer.on_stored = self._broadcast_stored
-        accounts.presence = self
+        accounts.presence = registry  # who is online: the registry knows
         accounts.sockets = self
 
     # -- delivery ----------------------------------------------------------
@@ -98,6 +99,7 @@ class ChatService:
         conn.inbox = deque()
         conn.handling = False
         conn.gone = False
+        conn.strikes = 0  # frames refused in a row by the rate limit
         if self.registry.connect(conn, principal.user.rooms):
             for room in principal.user.rooms:
                 self._presence(room, conn.username, "online", conn.user_id)
@@ -115,7 +117,6 @@ class ChatService:
         timer = self._expiry.pop(conn, None)
         if timer is not None and timer.active():
             timer.cancel()
-        self._strikes.pop(conn, None)
         rooms = self.registry.disconnect(conn)
         for room in rooms or ():
             self._presence(room, conn.username, "offline", conn.user_id)
@@ -127,13 +128,7 @@ class ChatService:
         delay = max(0.0, conn.expires_at - self._clock.seconds())
         self._expiry[conn] = self._clock.callLater(delay, conn.close, CLOSE_REVOKED, "token expired")
 
-    # -- Accounts' presence and sockets ------------------------------------
-
-    def is_online(self, user_id: str) -> bool:
-        return self.registry.is_online(user_id)
-
-    def online_user_ids(self) -> list[str]:
-        return self.registry.online_user_ids()
+    # -- Accounts' sockets -------------------------------------------------
 
     def close_token(self, jti: str, code: int) -> None:
         for conn in self.registry.connections_with_token(jti):
@@ -183,9 +178,9 @@ class ChatService:
     def _allowed(self, conn) -> bool:
         """The per-socket rate limit; persistent flooding closes the socket with 1008."""
         if conn.bucket.take(self._clock.seconds()) == 0:
-            self._strikes.pop(conn, None)
+            conn.strikes = 0
             return True
-        strikes = self._strikes[conn] = self._strikes.get(conn, 0) + 1
+        strikes = conn.strikes = conn.strikes + 1
         if strikes > max(10, self._socket_rate.burst):
             conn.close(CLOSE_POLICY, "flooding")
         elif strikes == 1 or strikes % 10 == 0:

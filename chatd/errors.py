@@ -75,8 +75,8 @@ def rate_limited(retry_after: float) -> ApiError:
     )
 
 
-def unavailable(message: str = "The store is unreachable; try again shortly.") -> ApiError:
-    return ApiError(503, "unavailable", message, headers={"Retry-After": "2"})
+def unavailable(message: str = "The store is unreachable; try again shortly.", retry_after: int = 2) -> ApiError:
+    return ApiError(503, "unavailable", message, headers={"Retry-After": str(retry_after)})
 
 
 def store_errors_as_503(operation):

@@ -14,6 +14,8 @@ UNREAD_EXACT_UP_TO = 1000
 
 
 class History:
+    """Reads history for joins and the REST routes, from the room cache first and the store by id."""
+
     def __init__(self, store, rooms: RoomBook, registry) -> None:
         self._store = store
         self._rooms = rooms

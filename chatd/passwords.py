@@ -83,9 +83,7 @@ class PasswordHasher(Service):
 
     def _run(self, function, *args) -> Deferred:
         if self.pending >= self._max_pending:
-            raise errors.ApiError(
-                503, "unavailable", "The server is busy; try again shortly.", headers={"Retry-After": "1"}
-            )
+            raise errors.unavailable("The server is busy; try again shortly.", retry_after=1)
         self.pending += 1
 
         def done(result):

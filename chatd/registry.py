@@ -22,6 +22,11 @@ class OnlineUser:
 
 
 class Registry:
+    """Sockets by room, by user and by token, and which members are online (see the module docstring).
+
+    Also what ``Accounts`` asks about presence: ``is_online`` and ``online_user_ids``.
+    """
+
     def __init__(self) -> None:
         self._subscribers: dict[str, set] = defaultdict(set)
         self._joined: dict[object, set[str]] = {}

@@ -1,8 +1,8 @@
 """Wiring: the object graph behind one chatd process, as a MultiService.
 
-Children start in order (secret, embedded store, store, password pool,
-listeners) and stop in reverse, so nothing listens before it can answer and
-the store outlives the last request.
+Children start in order (secret, embedded store, store, store cache, password
+pool, message writer, listeners, collector tuning) and stop in reverse, so
+nothing listens before it can answer and the store outlives the last request.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ class ChatLimitsTestCase(SynchronousTestCase):
 class OpenedTests(ChatLimitsTestCase):
     def test_wires_itself_into_accounts(self):
         """The service answers Accounts' presence and socket questions (online users, closing sockets)."""
-        self.assertIs(self.accounts.presence, self.service)
+        self.assertIs(self.accounts.presence, self.registry)
         self.assertIs(self.accounts.sockets, self.service)
 
     def test_hello_first(self):
@@ -102,7 +102,7 @@ class OpenedTests(ChatLimitsTestCase):
         conn = self.open()
         self.assertEqual(conn.sent, [{"type": "hello", "user": {"id": "u1", "username": "alice"},
                                       "server_time": "2024-05-01T12:00:00.000Z"}])
-        self.assertTrue(self.service.is_online("u1"))
+        self.assertTrue(self.registry.is_online("u1"))
 
 
 class RateLimitTests(ChatLimitsTestCase):
@@ -231,4 +231,4 @@ class ExpiryTests(ChatLimitsTestCase):
         self.assertEqual(conn.closes, [])
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertEqual(self.registry.connection_count(), 0)
-        self.assertFalse(self.service.is_online("u1"))
+        self.assertFalse(self.registry.is_online("u1"))

@@ -42,6 +42,8 @@ def _answer(method):
 
 @implementer(IStore)
 class MemoryStore(Service):
+    """IStore in memory, answering with fired Deferreds: the unit tests' twin of MongoStore."""
+
     name = "store"
 
     def __init__(self) -> None:

@@ -19,12 +19,17 @@ from chatd.storage.records import DuplicateKey, InsertStopped, Membership, Messa
 from chatd.storage.util import returns_deferred
 
 
+def client_key(room: str, user_id: str, client_id: str) -> str:
+    """The idempotency key of a message sent with a client_id (SPEC.md, Details: Idempotency)."""
+    return f"client:{room}:{user_id}:{client_id}"
+
+
 def dedupe_key(message: Message) -> str:
     """Unique per (room, user, client_id). Without a client_id, a fresh ObjectId: never a
     duplicate, so a clash on this index always means a resent client_id."""
     if message.client_id is None:
         return f"none:{ObjectId()}"
-    return f"client:{message.room}:{message.user_id}:{message.client_id}"
+    return client_key(message.room, message.user_id, message.client_id)
 
 
 def _message_doc(message: Message) -> dict:
@@ -110,8 +115,7 @@ class ChatQueries:
     @returns_deferred
     async def find_client_message(self, room: str, user_id: str, client_id: str) -> Message | None:
         """The message a user already sent to a room with this client_id, if any."""
-        key = f"client:{room}:{user_id}:{client_id}"
-        doc = await self._call(self._db.messages.find_one, {"dedupe": key})
+        doc = await self._call(self._db.messages.find_one, {"dedupe": client_key(room, user_id, client_id)})
         return _message(doc) if doc else None
 
     @returns_deferred

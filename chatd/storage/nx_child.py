@@ -1,7 +1,7 @@
 """Run nx-27017 (a MongoDB wire-protocol server on SQLite) with chatd's two fixes.
 
 This is the entry point of the embedded store's child process
-(``python -m chatd.storage.nx_child --port N --db PATH --pid-file P --log-file L``);
+(``python -m chatd.storage.nx_child --port N --data-dir DIR --pid-file P --log-file L``);
 :mod:`chatd.storage.embedded` starts and supervises it. It is the only place in
 chatd that knows about nx-27017: both fixes wrap methods of nx's command handler,
 so nx itself is used unchanged.

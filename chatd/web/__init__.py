@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket edge: Klein routes, the site, the Autobahn socket."""

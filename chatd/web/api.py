@@ -41,7 +41,7 @@ def _body(request) -> dict:
 
 
 class ApiRoutes:
-    """Klein routes for auth and users; state lives on the instance."""
+    """Klein routes for auth, users, rooms and sessions; state lives on the instance."""
 
     app = Klein()
     _log = Logger()

@@ -11,6 +11,8 @@ from chatd.web.render import json_body
 
 
 class HealthResource(Resource):
+    """200 when the store answers a ping, else 503 naming the part that is down (SPEC.md)."""
+
     isLeaf = True
 
     def __init__(self, store) -> None:

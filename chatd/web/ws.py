@@ -31,7 +31,6 @@ MAX_MESSAGE = 64 * 1024
 TRANSPORT_BUFFER = 256 * 1024
 OUTBOX_LIMIT = 1024 * 1024 - TRANSPORT_BUFFER
 CLOSE_SLOW_CONSUMER = 4008
-CLOSE_POLICY = 1008
 
 
 @implementer(IPushProducer)
@@ -212,6 +211,8 @@ class ChatProtocol(WebSocketServerProtocol):
 
 
 class ChatFactory(WebSocketServerFactory):
+    """Builds ChatProtocols with chatd's limits: 64 KiB messages, auto-ping, no compression."""
+
     protocol = ChatProtocol
 
     def __init__(self, chat, accounts, origins: OriginPolicy, auto_ping: float = 20.0) -> None:

@@ -225,6 +225,4 @@ class Accounts:
         if not await self._store.delete_user(user_id):
             raise errors.not_found("No such user.")
         self.sockets.close_user(user_id, CLOSE_REVOKED)
-        for room in target.rooms:  # a deleted user is nobody's fellow member any more
-            await self._store.remove_membership(room, user_id)
         self._log.info("deleted user {user_id}", user_id=user_id)

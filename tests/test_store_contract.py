@@ -163,6 +163,16 @@ class ChatContract:
         self.assertEqual(set(heads), {"lobby", "b"})
         self.assertEqual({room.name for room in await self.store.list_rooms()}, {"lobby", "b"})
 
+    async def test_deleting_a_user_ends_their_memberships(self):
+        """A deleted user is no longer counted as a member of their rooms."""
+        user = await self._user("zed")
+        await self.store.add_membership("lobby", user.id, NOW, 0)
+        await self.store.add_membership("other", user.id, NOW, 0)
+        self.assertTrue(await self.store.delete_user(user.id))
+        heads = await self.store.room_heads(["lobby", "other"])
+        self.assertEqual((heads["lobby"].members, heads["other"].members), (0, 0))
+        self.assertEqual(await self.store.memberships(user.id, ["lobby", "other"]), [])
+
     async def test_memberships(self):
         """Joining counts a member once and lists the room on the user; leaving undoes both."""
         user = await self._user("mia")

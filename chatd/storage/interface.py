@@ -37,7 +37,7 @@ class IStore(Interface):
         """Apply ``changes`` (field → value) and return the new UserRecord, or None if absent. DuplicateKey."""
 
     def delete_user(user_id):
-        """Remove the user; True if there was one."""
+        """Remove the user and their memberships (uncounting them from their rooms); True if there was one."""
 
     def count_admins():
         """How many users have the admin role and are not banned."""

@@ -119,7 +119,13 @@ class MemoryStore(Service):
 
     @_answer
     def delete_user(self, user_id):
-        return self._users.pop(user_id, None) is not None
+        user = self._users.pop(user_id, None)
+        if user is None:
+            return False
+        for room in user.rooms:
+            self._memberships.pop((room, user_id), None)
+            self._count_member(room, -1)
+        return True
 
     @_answer
     def count_admins(self):

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo import UpdateOne
 from txmongo import filter as qf
 
 from chatd.storage.records import UserRecord
@@ -152,6 +153,17 @@ class UserQueries:
         oid = object_id(user_id)
         if oid is None:
             return False
+        doc = await self._call(self._db.users.find_one, {"_id": oid}, projection={"rooms": 1})
+        if doc is None:
+            return False
+        # Memberships first: if the store fails midway, the user still exists and a retry
+        # finishes the job (rather than a deleted user counted as a member forever).
+        rooms = list(doc.get("rooms", ()))
+        if rooms:
+            await self._call(self._db.memberships.delete_many, {"user_id": user_id})
+            updates = [UpdateOne({"_id": room}, {"$inc": {"members": -1}}) for room in rooms]
+            await self._call(self._db.rooms.bulk_write, updates, ordered=False)
+            await self._call(self._db.users.update_one, {"_id": oid}, {"$set": {"rooms": []}})
         result = await self._call(self._db.users.delete_one, {"_id": oid})
         return result.deleted_count == 1
 

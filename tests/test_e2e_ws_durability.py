@@ -10,7 +10,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
 from chatd.ratelimit import Rate

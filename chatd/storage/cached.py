@@ -112,10 +112,6 @@ class CachedStore(Service):
         """Drop a cached user (their record changed somewhere else)."""
         self._users.drop(user_id)
 
-    def forget_token(self, jti: str, expires: float) -> None:
-        """Learn that a token was revoked somewhere else (the Redis bus tells)."""
-        self._revoked[jti] = expires
-
     # -- cached reads -------------------------------------------------------
 
     def get_user(self, user_id):

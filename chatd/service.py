@@ -29,6 +29,7 @@ from chatd.web.api import ApiResource, ApiRoutes
 from chatd.web.cors import OriginPolicy
 from chatd.web.health import HealthResource
 from chatd.web.site import ListeningService, build_site
+from chatd.web.upgrade import UpgradeRouter
 from chatd.web.ws import ChatFactory, prepare, ws_resource
 
 
@@ -115,14 +116,15 @@ class ChatdService(MultiService):
         self.chat = ChatService(store, self.accounts, registry, rooms, self.writer, history, reactor,
                                 config.socket_rate, prepare=prepare)
         origins = OriginPolicy(config.allowed_origins)
+        websocket = ChatFactory(self.chat, self.accounts, origins, config.ping_interval)
         site = build_site(
             config.static,
             {
                 b"api": ApiResource(ApiRoutes(self.accounts, history), origins),
                 b"healthz": HealthResource(self.store),
-                b"ws": ws_resource(ChatFactory(self.chat, self.accounts, origins, config.ping_interval)),
+                b"ws": ws_resource(websocket),
             },
         )
-        self.listener = ListeningService(reactor, config.listen, site)
+        self.listener = ListeningService(reactor, config.listen, UpgradeRouter(reactor, site, websocket))
         self.listener.setServiceParent(self)
         _CollectorTuning().setServiceParent(self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -38,7 +39,8 @@ class CachedStoreTests(SynchronousTestCase):
 
     def test_misses_in_one_turn_are_one_lookup(self):
         """Several users asked for in one turn are fetched in one store call; unknown ids answer None."""
-        bob = self.successResultOf(self.store.create_user("bob", "b@example.com", b"h", NOW))
+        bob = self.successResultOf(self.inner.create_user("bob", "b@example.com", b"h", NOW))
+        self.store.forget_user(self.user.id)
         calls = []
         real = self.inner.get_users
         self.patch(self.inner, "get_users", lambda ids: calls.append(sorted(ids)) or real(ids))
@@ -47,6 +49,29 @@ class CachedStoreTests(SynchronousTestCase):
         self.clock.advance(0)
         self.assertEqual(calls, [sorted([self.user.id, bob.id, "missing"])])
         self.assertEqual([u and u.username for u in map(self.successResultOf, waiting)], ["alice", "bob", None, "alice"])
+
+    def test_registered_and_logged_in_users_are_cached(self):
+        """A user who just registered or logged in here connects next: no store round trip for that."""
+        self.inner.down = True
+        self.assertEqual(self.successResultOf(self.get_user(self.user.id)).username, "alice")
+        self.inner.down = False
+        bob = self.successResultOf(self.inner.create_user("bob", "b@example.com", b"h", NOW))
+        self.assertEqual(self.successResultOf(self.store.find_user_by_login("BOB")).id, bob.id)
+        self.inner.down = True
+        self.assertEqual(self.successResultOf(self.get_user(bob.id)).username, "bob")
+
+    def test_a_read_overtaken_by_a_change_does_not_cache_the_old_record(self):
+        """A lookup answered after a ban made here must not put the unbanned record back."""
+        self.store.forget_user(self.user.id)
+        pending = []
+        self.patch(self.inner, "get_users", lambda ids: pending.append(Deferred()) or pending[-1])
+        waiting = self.get_user(self.user.id)
+        old = self.successResultOf(self.inner.get_user(self.user.id))
+        self.successResultOf(self.store.update_user(self.user.id, {"banned": True}))
+        pending[0].callback([old])  # the lookup started before the ban answers now
+        self.assertFalse(self.successResultOf(waiting).banned)
+        self.patch(self.inner, "get_users", MemoryStore.get_users.__get__(self.inner))
+        self.assertTrue(self.successResultOf(self.get_user(self.user.id)).banned)
 
     def test_local_writes_are_seen_at_once(self):
         """An update, a membership change or a deletion through the cache is visible immediately."""

@@ -9,12 +9,13 @@ import stat
 import tempfile
 from pathlib import Path
 
-from twisted.internet import defer, reactor, ssl
+from twisted.internet import defer, endpoints, reactor, ssl
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
 
 from tests.harness import Client, NxProcess, Server, start_server, test_config, wait_until
 from tests.tls import self_signed
+from tests.wsclient import raw_handshake
 
 
 async def _healthy(http: Client) -> bool:
@@ -135,3 +136,8 @@ class TlsTests(TestCase):
         self.assertEqual(health.json(), {"status": "ok", "store": "ok"})
         registered = await https.register("erin")
         self.assertEqual(registered["user"]["username"], "erin")
+        # The WebSocket is on the same TLS port (wss://), handed over from the first bytes as on plain TCP.
+        endpoint = endpoints.SSL4ClientEndpoint(reactor, "localhost", server.port, ssl.optionsForClientTLS("localhost", trust))
+        status, _, first_frame = await raw_handshake(server.port, registered["token"], endpoint=endpoint, piece=6)
+        self.assertEqual(status, b"101")
+        self.assertIn(b'"type":"hello"', first_frame)

@@ -51,6 +51,24 @@ class HandshakeTests(TestCase):
         self.assertNotIn(b"sec-websocket-extensions", headers.lower())
         self.assertIn(b'"type":"hello"', first_frame)
 
+    async def test_handshake_arriving_in_pieces(self):
+        """A handshake split over many TCP reads (the first only "GET /w") still opens the socket."""
+        status, _, first_frame = await raw_handshake(self.server.port, self.alice["token"], piece=6)
+        self.assertEqual(status, b"101")
+        self.assertIn(b'"type":"hello"', first_frame)
+
+    async def test_upgrade_after_a_request_on_the_same_connection(self):
+        """A kept-alive connection that asked for something else first can still upgrade to /ws."""
+        before = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{self.server.port}\r\n\r\n".encode()
+        status, _, first_frame = await raw_handshake(self.server.port, self.alice["token"], before=before)
+        self.assertEqual(status, b"101")
+        self.assertIn(b'"type":"hello"', first_frame)
+
+    async def test_a_path_merely_starting_with_ws_is_not_the_socket(self):
+        """/wsx is an ordinary (missing) page, not the WebSocket endpoint."""
+        status, _, _ = await raw_handshake(self.server.port, self.alice["token"], path="/wsx")
+        self.assertEqual(status, b"404")
+
     async def test_foreign_origin_is_refused_with_403(self):
         """A browser Origin other than the server's own is refused with 403; the same origin is accepted."""
         self.assertEqual(await handshake_status(self.server.url, self.alice["token"], origin="https://evil.example"), 403)

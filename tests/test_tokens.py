@@ -120,3 +120,53 @@ class TokenIssuerTests(SynchronousTestCase):
         """Issuing before the secret is loaded fails loudly instead of signing with nothing."""
         issuer = TokenIssuer(self.clock, TTL)
         self.assertRaises(RuntimeError, issuer.issue, "u1", "alice", "user")
+
+    def test_same_verdicts_as_plain_pyjwt(self):
+        """Re-encoded, padded, non-canonical or foreign-alphabet variants get PyJWT's own verdict.
+
+        chatd's verifier shortcuts PyJWT's base64url check for unpadded segments;
+        every variant of a genuine token must still be accepted or refused exactly
+        as ``jwt.decode`` would.
+        """
+        token = jwt.encode(_claims(), SECRET, algorithm="HS256")
+        header, payload, signature = token.split(".")
+        last = signature[-1]
+        variants = {
+            "genuine": token,
+            "padded payload": ".".join([header, payload + "=" * (-len(payload) % 4), signature]),
+            "padded signature": ".".join([header, payload, signature + "="]),
+            "non-canonical signature": ".".join([header, payload, signature[:-1] + ("B" if last == "A" else "A")]),
+            "standard alphabet": ".".join([header, payload.replace("-", "+").replace("_", "/"), signature]) + "+",
+            "one char too many": ".".join([header, payload, signature + "A"]),
+            "junk": ".".join([header, payload, signature[:-2] + "!!"]),
+            "array payload": ".".join([header, _b64([1, 2]), signature]),
+            "space": ".".join([header, payload, " " + signature]),
+        }
+        for name, variant in variants.items():
+            with self.subTest(variant=name):
+                try:
+                    jwt.decode(variant, SECRET, algorithms=["HS256"], options={"verify_exp": False})
+                    pyjwt_accepts = True
+                except jwt.PyJWTError:
+                    pyjwt_accepts = False
+                try:
+                    self.issuer.verify(variant)
+                    accepted = True
+                except InvalidToken:
+                    accepted = False
+                self.assertEqual(accepted, pyjwt_accepts)
+        self.assertTrue(self.issuer.verify(token))  # the control: the genuine token passes
+
+    def test_new_secret_refuses_old_tokens(self):
+        """The verified secret is remembered, but a different secret is checked afresh."""
+        token = self.issuer.issue("u1", "alice", "user").token
+        self.issuer.verify(token)
+        self.issuer.set_secret(OTHER_SECRET)
+        self.assertRaises(InvalidToken, self.issuer.verify, token)
+
+    def test_asymmetric_key_as_secret_is_refused(self):
+        """PyJWT's check that an HMAC secret is not a public key still runs (once)."""
+        pem = b"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
+        issuer = TokenIssuer(self.clock, TTL, pem)
+        token = jwt.encode(_claims(), b"x" * 64, algorithm="HS256")
+        self.assertRaises(InvalidToken, issuer.verify, token)

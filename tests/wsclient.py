@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import base64
 from collections import deque
 from urllib.parse import quote
@@ -129,29 +130,72 @@ async def handshake_status(base_url: str, token: str | None, origin: str | None 
     return response.status
 
 
+def _response_end(data: bytes) -> int | None:
+    """Where the first complete HTTP response in ``data`` ends (Content-Length or chunked), if it has."""
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    start = len(head) + len(sep)
+    length = re.search(rb"(?im)^content-length: *(\d+)", head)
+    if length:
+        return start + int(length.group(1)) if len(rest) >= int(length.group(1)) else None
+    last = rest.find(b"0\r\n\r\n")  # the last chunk of a chunked body
+    return None if last < 0 else start + last + 5
+
+
 class _RawHandshake(protocol.Protocol):
-    def __init__(self, request: bytes) -> None:
+    def __init__(self, before: bytes, request: bytes, piece: int) -> None:
+        self.before = before
         self.request = request
+        self.piece = piece or len(request)
+        self.answer = None
         self.data = b""
         self.done: defer.Deferred = defer.Deferred()
 
     def connectionMade(self) -> None:
-        self.transport.write(self.request)
+        if self.before:
+            self.transport.write(self.before)  # the handshake goes once its answer is in
+        else:
+            self._send_request()
+
+    def _send_request(self) -> None:
+        # Several writes, a reactor turn apart, arrive as several reads on the server.
+        size = self.piece
+        chunks = [self.request[i:i + size] for i in range(0, len(self.request), size)]
+        for delay, chunk in enumerate(chunks):
+            reactor.callLater(0.02 * delay, self.transport.write, chunk)
 
     def dataReceived(self, data: bytes) -> None:
         self.data += data
+        if self.before:
+            end = _response_end(self.data)
+            if end is None:
+                return
+            self.before, self.data = b"", self.data[end:]
+            self._send_request()
         head, sep, rest = self.data.partition(b"\r\n\r\n")
-        if sep and (rest or not head.startswith(b"HTTP/1.1 101")) and not self.done.called:
-            self.done.callback((head.split(b" ", 2)[1], head, rest))
-            self.transport.loseConnection()
+        if sep and (rest or not head.startswith(b"HTTP/1.1 101")) and self.answer is None:
+            self.answer = (head.split(b" ", 2)[1], head, rest)
+            self.transport.abortConnection()
+
+    def connectionLost(self, reason) -> None:
+        # Answered once the connection is gone, so no test ends with a socket still closing.
+        self.done.callback(self.answer or (b"", self.data, b""))
 
 
-async def raw_handshake(port: int, token: str, extra: str = "") -> tuple[bytes, bytes, bytes]:
-    """Send an opening handshake exactly as written (e.g. with a compression offer):
-    (status, response headers, the first bytes after them)."""
+def handshake_request(port: int, token: str, extra: str = "", path: str = "/ws") -> bytes:
+    """An opening handshake for ``path``, as a browser would write it (plus ``extra`` header lines)."""
     key = base64.b64encode(os.urandom(16)).decode()
-    request = (f"GET /ws?token={quote(token)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n")
-    raw = _RawHandshake(request.encode())
-    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), raw)
+    return (f"GET {path}?token={quote(token)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").encode()
+
+
+async def raw_handshake(port: int, token: str, extra: str = "", before: bytes = b"", endpoint=None,
+                        piece: int = 0, path: str = "/ws") -> tuple[bytes, bytes, bytes]:
+    """Send an opening handshake exactly as written (e.g. with a compression offer), after the
+    bytes ``before`` (say, a complete HTTP request on the same connection), in writes of ``piece``
+    bytes (0: all at once):
+    (status, response headers, the first bytes after them)."""
+    raw = _RawHandshake(before, handshake_request(port, token, extra, path), piece)
+    await connectProtocol(endpoint or TCP4ClientEndpoint(reactor, "127.0.0.1", port), raw)
     return await raw.done.addTimeout(5, reactor)

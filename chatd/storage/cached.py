@@ -76,6 +76,9 @@ class CachedStore(Service):
         self._poller = None
         self._wanted: dict[str, list] = {}
         self._fetch_call = None
+        # Bumped whenever a user's record changes through here: a read that started before
+        # the change must not put the old record back into the cache when it returns.
+        self._changes = 0
 
     def __getattr__(self, name):
         return getattr(self._store, name)
@@ -110,6 +113,7 @@ class CachedStore(Service):
 
     def forget_user(self, user_id: str) -> None:
         """Drop a cached user (their record changed somewhere else)."""
+        self._changes += 1
         self._users.drop(user_id)
 
     # -- cached reads -------------------------------------------------------
@@ -128,6 +132,7 @@ class CachedStore(Service):
 
     async def _fetch_users(self) -> None:
         wanted, self._wanted, self._fetch_call = self._wanted, {}, None
+        changes = self._changes
         try:
             found = {user.id: user for user in await self._store.get_users(list(wanted))}
         except Exception as e:
@@ -137,9 +142,27 @@ class CachedStore(Service):
             return
         for user_id, waiters in wanted.items():
             user = found.get(user_id)
-            self._users.put(user_id, _ABSENT if user is None else user)
+            if changes == self._changes:
+                self._users.put(user_id, _ABSENT if user is None else user)
             for waiter in waiters:
                 waiter.callback(user)
+
+    # Users read for other reasons are cached too: a client that has just registered or
+    # logged in opens its WebSocket next, and its handshake then needs no store round trip.
+
+    @returns_deferred
+    async def create_user(self, username, email, password_hash, created_at):
+        user = await self._store.create_user(username, email, password_hash, created_at)
+        self._users.put(user.id, user)
+        return user
+
+    @returns_deferred
+    async def find_user_by_login(self, login):
+        changes = self._changes
+        user = await self._store.find_user_by_login(login)
+        if user is not None and changes == self._changes:
+            self._users.put(user.id, user)
+        return user
 
     def is_token_revoked(self, jti):
         if jti in self._revoked:

@@ -148,7 +148,9 @@ class ChatProtocol(WebSocketServerProtocol):
         # Twisted pauses its producer past bufferSize (64 KiB by default): a single burst to a
         # healthy reader would already count as backlog, so its share of the bound is larger.
         self.transport.bufferSize = TRANSPORT_BUFFER
-        # The HTTP channel that carried the handshake registered itself; the socket is ours now.
+        # When the handshake came through the site (WebSocketResource), the HTTP channel
+        # registered itself as the producer; the socket is ours now.
+        # (Twisted's TCP and TLS transports accept this when none is registered.)
         self.transport.unregisterProducer()
         self.transport.registerProducer(self._outbox, True)
         self.factory.chat.opened(self, self.principal)

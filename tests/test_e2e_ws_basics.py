@@ -51,6 +51,29 @@ class HandshakeTests(TestCase):
         self.assertNotIn(b"sec-websocket-extensions", headers.lower())
         self.assertIn(b'"type":"hello"', first_frame)
 
+    async def test_refusals_on_the_plain_handshake(self):
+        """A handshake as browsers write it: forged token 401, foreign Origin 403, own Origin 101."""
+        forged = jwt.encode(jwt.decode(self.alice["token"], SECRET, algorithms=["HS256"]), b"x" * 40, algorithm="HS256")
+        status, headers, _ = await raw_handshake(self.server.port, forged)
+        self.assertEqual(status, b"401")
+        self.assertNotIn(forged.encode(), headers)
+        status, _, _ = await raw_handshake(self.server.port, self.alice["token"], extra="Origin: https://evil.example\r\n")
+        self.assertEqual(status, b"403")
+        own = f"Origin: http://127.0.0.1:{self.server.port}\r\n"
+        status, _, first_frame = await raw_handshake(self.server.port, self.alice["token"], extra=own)
+        self.assertEqual(status, b"101")
+        self.assertIn(b'"type":"hello"', first_frame)
+
+    async def test_other_handshake_forms_are_answered_by_autobahn(self):
+        """Forms chatd does not read itself still work or fail as Autobahn decides."""
+        status, headers, first_frame = await raw_handshake(
+            self.server.port, self.alice["token"], extra="Sec-WebSocket-Protocol: chat, superchat\r\n")
+        self.assertEqual(status, b"101")  # no sub-protocol chosen, still a socket
+        self.assertNotIn(b"sec-websocket-protocol", headers.lower())
+        self.assertIn(b'"type":"hello"', first_frame)
+        status, _, _ = await raw_handshake(self.server.port, "bad", extra="Sec-WebSocket-Protocol: chat\r\n")
+        self.assertEqual(status, b"401")  # and the token is checked on that path too
+
     async def test_handshake_arriving_in_pieces(self):
         """A handshake split over many TCP reads (the first only "GET /w") still opens the socket."""
         status, _, first_frame = await raw_handshake(self.server.port, self.alice["token"], piece=6)

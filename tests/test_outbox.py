@@ -15,7 +15,7 @@ class OutboxTests(SynchronousTestCase):
         self.transport = StringTransport()
         self.stats = SimpleNamespace(peak_outbox=0)
         self.overflows = []
-        self.outbox = Outbox(self.transport, 10, self.on_overflow, self.stats)
+        self.outbox = Outbox(self.transport.write, 10, self.on_overflow, self.stats)
 
     def on_overflow(self):
         # What the outbox looks like when it gives up: already closed and emptied.
@@ -65,7 +65,7 @@ class OutboxTests(SynchronousTestCase):
                 self.producer.pauseProducing()
 
         transport = PausingTransport()
-        outbox = transport.producer = Outbox(transport, 10, self.on_overflow, self.stats)
+        outbox = transport.producer = Outbox(transport.write, 10, self.on_overflow, self.stats)
         outbox.pauseProducing()
         for data in (b"1", b"2", b"3"):
             outbox.push(data, False)

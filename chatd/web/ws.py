@@ -14,16 +14,18 @@ from collections import deque
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.protocol import PreparedMessage
-from autobahn.websocket.types import ConnectionDeny
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
 
 from chatd import errors
-from chatd.web import autobahn_tuning, fastframes, fastwrite
+from chatd.web import autobahn_tuning, fastframes, fastwrite, handshake
 from chatd.web.cors import OriginPolicy
 
 autobahn_tuning.install()
+_log = Logger()
 
 MAX_MESSAGE = 64 * 1024
 # SPEC.md bounds a socket's unsent bytes at 1 MiB: up to TRANSPORT_BUFFER wait in Twisted's
@@ -43,9 +45,9 @@ class Outbox:
     (typing, read) go first, and if that is not enough ``overflow`` is called.
     """
 
-    def __init__(self, transport, limit: int, overflow, stats) -> None:
+    def __init__(self, write, limit: int, overflow, stats) -> None:
         self._stats = stats  # where the largest backlog seen is recorded
-        self._write = fastwrite.writer_for(transport)
+        self._write = write
         self._limit = limit
         self._overflow = overflow
         self._queue: deque[tuple[bytes, bool]] = deque()
@@ -105,11 +107,13 @@ class ChatProtocol(WebSocketServerProtocol):
     """One socket. Implements the connection ChatService talks to (see chatd.chat)."""
 
     user_id = username = jti = None
+    _write = None  # bytes to the socket (chatd.web.fastwrite), set on connectionMade
     expires_at = 0.0
     principal = None
     _outbox: Outbox | None = None
 
     def connectionMade(self) -> None:
+        self._write = fastwrite.writer_for(self.transport)
         super().connectionMade()
         # Frames are small and latency matters; Nagle would hold some back for 40 ms.
         try:
@@ -118,6 +122,40 @@ class ChatProtocol(WebSocketServerProtocol):
             handle = getattr(self.transport, "getHandle", lambda: None)()
             if isinstance(handle, socket.socket):
                 handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def processHandshake(self) -> None:
+        """The plain handshake every client sends, read by chatd.web.handshake; the rest by Autobahn."""
+        end = self.data.find(b"\r\n\r\n")
+        if end < 0:
+            return  # not all there yet (Autobahn's open-handshake timeout still runs)
+        upgrade = handshake.parse_upgrade(self.data[:end])
+        if upgrade is None:
+            super().processHandshake()
+            return
+        # What Autobahn's processHandshake records, for succeedHandshake and anyone reading it.
+        self.http_request_data = self.data[:end + 4]
+        self.http_status_line = upgrade.status_line
+        self.http_headers = upgrade.headers
+        self.http_request_uri = upgrade.uri
+        self.http_request_path = upgrade.path
+        self.http_request_params = upgrade.params
+        self.http_request_host = upgrade.host
+        self.websocket_version = 13
+        self.websocket_protocols = []
+        self.websocket_origin = upgrade.origin
+        self.websocket_extensions = []  # offers declined unread (see chatd.web.handshake)
+        self._wskey = upgrade.key
+        self.data = self.data[end + 4:]
+        request = ConnectionRequest(self.peer, upgrade.headers, upgrade.host, upgrade.path, upgrade.params,
+                                    13, upgrade.origin, [], [])
+        self.onConnect(request).addCallbacks(self.succeedHandshake, self._refuse_handshake)
+
+    def _refuse_handshake(self, failure) -> None:
+        if failure.check(ConnectionDeny):
+            self.failHandshake(failure.value.reason, failure.value.code)
+            return
+        _log.failure("unexpected error checking a WebSocket handshake", failure)
+        self.failHandshake("Internal server error", ConnectionDeny.INTERNAL_SERVER_ERROR)
 
     def onConnect(self, request):
         return Deferred.fromCoroutine(self._authorize(request))
@@ -144,7 +182,7 @@ class ChatProtocol(WebSocketServerProtocol):
         return None
 
     def onOpen(self) -> None:
-        self._outbox = Outbox(self.transport, OUTBOX_LIMIT, self._slow_consumer, self.factory.chat)
+        self._outbox = Outbox(self._write, OUTBOX_LIMIT, self._slow_consumer, self.factory.chat)
         # Twisted pauses its producer past bufferSize (64 KiB by default): a single burst to a
         # healthy reader would already count as backlog, so its share of the bound is larger.
         self.transport.bufferSize = TRANSPORT_BUFFER
@@ -171,6 +209,16 @@ class ChatProtocol(WebSocketServerProtocol):
             if not data:
                 return
         self._dataReceived(data)
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        # Autobahn's own writes (the 101 response, pings, close frames) go out at once too,
+        # rather than after every other handshake of the reactor turn: a wave of clients
+        # connecting together each get their answer as soon as it is ready. (Its traffic
+        # statistics, unused by chatd, are not kept on this path.)
+        if sync or chopsize or self.send_queue:
+            super().sendData(data, sync, chopsize)
+        else:
+            self._write(data)
 
     def onMessageEnd(self) -> None:
         # Autobahn's version also fires a "message" event to observers through txaio

@@ -1,0 +1,99 @@
+"""Unit tests for chatd.web.handshake: the plain opening handshake is read; anything else is left to Autobahn."""
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chatd.web.handshake import parse_upgrade
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+PLAIN = [
+    "GET /ws?token=abc.def-ghi&x=1 HTTP/1.1",
+    "Host: chat.example:8080",
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    f"Sec-WebSocket-Key: {KEY}",
+    "Sec-WebSocket-Version: 13",
+]
+
+
+def _head(lines) -> bytes:
+    return "\r\n".join(lines).encode("iso-8859-1")
+
+
+def _replace(name: str, line: str | None) -> list[str]:
+    """PLAIN with the header ``name`` (or the request line, for "request") replaced or removed."""
+    out = []
+    for original in PLAIN:
+        matches = original.split(" ")[0] == "GET" if name == "request" else original.lower().startswith(name + ":")
+        if not matches:
+            out.append(original)
+        elif line is not None:
+            out.append(line)
+    return out
+
+
+class ParseUpgradeTests(SynchronousTestCase):
+    def test_plain_handshake(self):
+        """What a browser or the ws library sends is read, with the token in params and the port off the host."""
+        upgrade = parse_upgrade(_head(PLAIN))
+        self.assertEqual(upgrade.path, "/ws")
+        self.assertEqual(upgrade.params, {"token": ["abc.def-ghi"], "x": ["1"]})
+        self.assertEqual(upgrade.host, "chat.example")
+        self.assertEqual(upgrade.key, KEY)
+        self.assertEqual(upgrade.origin, "")
+        self.assertEqual(upgrade.headers["sec-websocket-version"], "13")
+
+    def test_browser_extras(self):
+        """Origin is kept, an extension offer is ignored, names are case-insensitive, token lists are read."""
+        lines = _replace("connection", "connection: keep-alive, Upgrade") + [
+            "Origin: https://chat.example:8080",
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+            "User-Agent: Mozilla/5.0",
+            "Cookie: a=1",
+            "Cookie: b=2",
+        ]
+        upgrade = parse_upgrade(_head(lines))
+        self.assertEqual(upgrade.origin, "https://chat.example:8080")
+        self.assertEqual(upgrade.headers["cookie"], "a=1, b=2")
+
+    def test_everything_else_is_left_to_autobahn(self):
+        """Every variation outside the plain form answers None (Autobahn then validates and answers)."""
+        variants = {
+            "POST": _replace("request", "POST /ws HTTP/1.1"),
+            "HTTP/1.0": _replace("request", "GET /ws HTTP/1.0"),
+            "absolute URI": _replace("request", "GET http://chat.example/ws HTTP/1.1"),
+            "fragment": _replace("request", "GET /ws#top HTTP/1.1"),
+            "extra spaces": _replace("request", "GET  /ws HTTP/1.1"),
+            "no host": _replace("host", None),
+            "empty host": _replace("host", "Host: "),
+            "two hosts": PLAIN + ["Host: other.example"],
+            "IPv6 host without port": _replace("host", "Host: [::1]"),
+            "port not a number": _replace("host", "Host: chat.example:http"),
+            "no upgrade": _replace("upgrade", None),
+            "upgrade to h2c": _replace("upgrade", "Upgrade: h2c"),
+            "connection close": _replace("connection", "Connection: close"),
+            "two connections": PLAIN + ["Connection: close"],
+            "version 8": _replace("sec-websocket-version", "Sec-WebSocket-Version: 8"),
+            "no version": _replace("sec-websocket-version", None),
+            "short key": _replace("sec-websocket-key", "Sec-WebSocket-Key: dGhl=="),
+            "key not base64": _replace("sec-websocket-key", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25j*Q=="),
+            "two keys": PLAIN + [f"Sec-WebSocket-Key: {KEY}"],
+            "two origins": PLAIN + ["Origin: https://a.example", "Origin: https://b.example"],
+            "sub-protocol": PLAIN + ["Sec-WebSocket-Protocol: chat"],
+            "behind a proxy": PLAIN + ["X-Forwarded-For: 10.0.0.1"],
+            "folded header": PLAIN + ["X-Long: a", " continued"],
+            "line without colon": PLAIN + ["garbage"],
+        }
+        for name, lines in variants.items():
+            with self.subTest(variant=name):
+                self.assertIsNone(parse_upgrade(_head(lines)))
+        for name, head in {"bare LF": _head(PLAIN).replace(b"\r\n", b"\n"),
+                           "bare CR inside": _head(PLAIN) + b"\r\nX-A: b\rc"}.items():
+            with self.subTest(variant=name):
+                self.assertIsNone(parse_upgrade(head))
+
+    def test_ipv6_host_with_port(self):
+        self.assertEqual(parse_upgrade(_head(_replace("host", "Host: [::1]:8080"))).host, "[::1]")
+
+    def test_control_the_variants_differ_only_where_meant(self):
+        """_replace keeps everything else: replacing a header by itself still parses."""
+        self.assertIsNotNone(parse_upgrade(_head(_replace("upgrade", "Upgrade: websocket"))))

@@ -79,6 +79,12 @@ def unavailable(message: str = "The store is unreachable; try again shortly.", r
     return ApiError(503, "unavailable", message, headers={"Retry-After": str(retry_after)})
 
 
+def store_unavailable_as_503(failure):
+    """An errback: StoreUnavailable becomes SPEC.md's 503; any other failure passes on."""
+    failure.trap(StoreUnavailable)
+    raise unavailable() from None
+
+
 def store_errors_as_503(operation):
     """Decorate an ``async def``: a StoreUnavailable inside it becomes SPEC.md's 503."""
 

@@ -15,7 +15,7 @@ from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.protocol import PreparedMessage
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
 from zope.interface import implementer
 from twisted.internet.interfaces import IPushProducer
@@ -98,6 +98,17 @@ class Outbox:
         self.discard()
 
 
+def _deny(failure) -> None:
+    """An authentication failure as the handshake's HTTP refusal."""
+    failure.trap(errors.ApiError)
+    status = failure.value.status
+    if status == 403:
+        raise ConnectionDeny(403, "banned")
+    if status == 503:
+        raise ConnectionDeny(503, "store unavailable")
+    raise ConnectionDeny(401, "invalid token")
+
+
 def prepare(payload: bytes) -> PreparedMessage:
     """Frame a server text message once, for any number of sockets (never compressed, never masked)."""
     return PreparedMessage(payload, False, False, True)
@@ -157,29 +168,21 @@ class ChatProtocol(WebSocketServerProtocol):
         _log.failure("unexpected error checking a WebSocket handshake", failure)
         self.failHandshake("Internal server error", ConnectionDeny.INTERNAL_SERVER_ERROR)
 
-    def onConnect(self, request):
-        return Deferred.fromCoroutine(self._authorize(request))
-
-    async def _authorize(self, request) -> None:
+    def onConnect(self, request) -> Deferred:
+        """Accept the handshake if the Origin is allowed and the token is good (callbacks, as in Accounts)."""
         factory = self.factory
         origin = request.headers.get("origin")
         if not factory.origins.allows(origin, request.headers.get("host"), factory.secure(self)):
-            raise ConnectionDeny(403, "origin not allowed")
+            return fail(ConnectionDeny(403, "origin not allowed"))
         token = (request.params.get("token") or [None])[0]
-        try:
-            principal = await factory.accounts.authenticate(token)
-        except errors.ApiError as e:
-            if e.status == 403:
-                raise ConnectionDeny(403, "banned") from None
-            if e.status == 503:
-                raise ConnectionDeny(503, "store unavailable") from None
-            raise ConnectionDeny(401, "invalid token") from None
+        return factory.accounts.authenticate(token).addCallbacks(self._authorized, _deny)
+
+    def _authorized(self, principal) -> None:
         self.principal = principal
         self.user_id = principal.user.id
         self.username = principal.user.username
         self.jti = principal.claims.jti
         self.expires_at = principal.claims.exp
-        return None
 
     def onOpen(self) -> None:
         self._outbox = Outbox(self._write, OUTBOX_LIMIT, self._slow_consumer, self.factory.chat)

@@ -454,18 +454,35 @@ def ratio(a: object, b: object) -> str:
     return ""
 
 
+def median(values: list) -> object:
+    """The median of the numbers in ``values`` (anything else: the first value)."""
+    numbers = sorted(v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
+    if len(numbers) != len(values) or not numbers:
+        return values[0] if values else None
+    middle = len(numbers) // 2
+    return numbers[middle] if len(numbers) % 2 else (numbers[middle - 1] + numbers[middle]) / 2
+
+
 def print_table(targets: list[str], results: dict) -> None:
-    header = ["scenario / figure"] + targets + (["chatd/node"] if targets == ["node", "chatd"] else [])
+    """One row per figure; with several runs, each cell is the median and the last column every run's ratio."""
+    pair = targets == ["node", "chatd"]
+    runs = len(next(iter(results[targets[0]].values())))
+    header = ["scenario / figure"] + targets + (["chatd/node"] if pair else [])
+    if pair and runs > 1:
+        header.append(f"each of {runs} runs")
     lines = [header]
     for scenario in results[targets[0]]:
         lines.append([f"[{scenario}]"] + [""] * (len(header) - 1))
-        per_target = [rows(scenario, results[t][scenario]) for t in targets]
-        labels = list(dict.fromkeys(label for table in per_target for label, _ in table))
+        tables = {t: [dict(rows(scenario, run)) for run in results[t][scenario]] for t in targets}
+        labels = list(dict.fromkeys(label for t in targets for table in tables[t] for label in table))
         for label in labels:
-            values = [dict(table).get(label) for table in per_target]
+            per_run = {t: [table.get(label) for table in tables[t]] for t in targets}
+            values = [median(per_run[t]) for t in targets]
             line = [label] + [cell(v) for v in values]
-            if len(targets) == 2:
+            if pair:
                 line.append(ratio(values[1], values[0]))
+                if runs > 1:
+                    line.append(" ".join(filter(None, (ratio(c, n) for n, c in zip(per_run["node"], per_run["chatd"])))))
             lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
@@ -480,6 +497,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--target", choices=("chatd", "node", "both"), default="both")
     parser.add_argument("--scenario", choices=SCENARIOS + ("all",), default="all")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run each scenario N times per target, alternating targets; the table shows medians")
     parser.add_argument("--time-limit", type=float, default=900, help="seconds per generator run (default 900)")
     parser.add_argument("--chatd-backlog", type=int, help="listen backlog for chatd (appended to --listen as backlog=N)")
     for name, kind in GENERATOR_OPTIONS.items():
@@ -495,16 +514,18 @@ def main() -> int:
     ChatdServer.backlog = args.chatd_backlog
     targets = ["node", "chatd"] if args.target == "both" else [args.target]
     scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-    results: dict = {}
-    for target in targets:
-        results[target] = {}
-        for scenario in scenarios:
-            results[target][scenario] = run_scenario(target, scenario, args)
+    # Each scenario's runs alternate between the targets, so a drift of the machine's speed
+    # (it happens here, by ±15% over minutes) weighs on both alike.
+    results: dict = {target: {scenario: [] for scenario in scenarios} for target in targets}
+    for scenario in scenarios:
+        for _ in range(args.repeat):
+            for target in targets:
+                results[target][scenario].append(run_scenario(target, scenario, args))
     print_table(targets, results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
         log(f"every figure written to {args.json}")
-    return 0 if all("error" not in r for t in results.values() for r in t.values()) else 1
+    return 0 if all("error" not in run for t in results.values() for runs in t.values() for run in runs) else 1
 
 
 if __name__ == "__main__":

@@ -39,5 +39,5 @@ setup(
     extras_require={
         "test": ["treq>=24.9,<27", "playwright>=1.45,<2"],
     },
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["chatd-admin = chatd.admin:main"]},
 )

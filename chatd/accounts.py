@@ -241,3 +241,33 @@ class Accounts:
             raise errors.not_found("No such user.")
         self.sockets.close_user(user_id, CLOSE_REVOKED)
         self._log.info("deleted user {user_id}", user_id=user_id)
+
+    # -- moderation ----------------------------------------------------------
+
+    @errors.store_errors_as_503
+    async def ban(self, principal: Principal, user_id: str, reason: str | None) -> None:
+        """Ban a user (admin only): their tokens stop working and their sockets close with 4003."""
+        target = await self._moderated(principal, user_id)
+        if target.id == principal.user.id:
+            raise errors.forbidden("You cannot ban yourself.")
+        if target.role == "admin" and not target.banned and await self._store.count_admins() <= 1:
+            raise errors.forbidden("The last admin cannot be banned.")
+        if await self._store.update_user(user_id, {"banned": True, "ban_reason": reason}) is None:
+            raise errors.not_found("No such user.")
+        self.sockets.close_user(user_id, CLOSE_BANNED)
+        self._log.info("user {user_id} banned by {admin}", user_id=user_id, admin=principal.user.id)
+
+    @errors.store_errors_as_503
+    async def unban(self, principal: Principal, user_id: str) -> None:
+        await self._moderated(principal, user_id)
+        if await self._store.update_user(user_id, {"banned": False, "ban_reason": None}) is None:
+            raise errors.not_found("No such user.")
+        self._log.info("user {user_id} unbanned by {admin}", user_id=user_id, admin=principal.user.id)
+
+    async def _moderated(self, principal: Principal, user_id: str) -> UserRecord:
+        if not principal.is_admin:
+            raise errors.forbidden("Only an admin may ban or unban.")
+        user = await self._store.get_user(user_id)
+        if user is None:
+            raise errors.not_found("No such user.")
+        return user

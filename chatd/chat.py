@@ -17,13 +17,14 @@ import inspect
 from collections import deque
 from datetime import datetime, timezone
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chatd import errors, frames
 from chatd.accounts import CLOSE_BANNED, CLOSE_REVOKED, Accounts
 from chatd.history import History
+from chatd.metrics import Metrics
 from chatd.ratelimit import Rate, TokenBucket
 from chatd.registry import Registry
 from chatd.roomstate import RoomBook
@@ -32,6 +33,7 @@ from chatd.views import iso8601
 from chatd.writer import MessageWriter
 
 CLOSE_POLICY = 1008
+CLOSE_SLOW_CONSUMER = 4008
 
 
 class ChatService:
@@ -40,7 +42,8 @@ class ChatService:
     _log = Logger()
 
     def __init__(self, store, accounts: Accounts, registry: Registry, rooms: RoomBook, writer: MessageWriter,
-                 history: History, clock, socket_rate: Rate, prepare=lambda payload: payload) -> None:
+                 history: History, clock, socket_rate: Rate, prepare=lambda payload: payload,
+                 metrics: Metrics | None = None) -> None:
         self._store = store
         self._accounts = accounts
         self.registry = registry
@@ -51,6 +54,7 @@ class ChatService:
         self._socket_rate = socket_rate
         self._prepare = prepare  # frames a payload once for many sockets
         self._expiry: dict = {}
+        self.metrics = metrics or Metrics()
         self.slow_consumers = 0  # sockets closed for not reading (4008)
         self.peak_outbox = 0  # the largest backlog any socket has had, in bytes
         # Frame type → (handler, whether it awaits the store): looked up once per frame.
@@ -79,13 +83,22 @@ class ChatService:
         """A new message to everyone in the room; its sender gets its copy and ack in one write."""
         message = entry.message
         prepared = self._prepare(frames.message_frame(entry.body))
-        for conn in list(self.registry.subscribers(message.room)):
+        targets = list(self.registry.subscribers(message.room))
+        for conn in targets:
             if conn is not origin:
                 conn.send_prepared(prepared)
         if origin is not None:
             ack = self._prepare(frames.ack_frame(message, message.client_id))
             joined = self.registry.has_joined(origin, message.room)
             origin.send_prepared_together((prepared, ack) if joined else (ack,))
+        self.metrics.messages_stored.inc()
+        self.metrics.messages_delivered.inc(len(targets))
+
+    def slow_consumer(self, conn) -> None:
+        """``conn`` stopped reading and its backlog passed the bound: it is closed with 4008."""
+        self.slow_consumers += 1
+        self.metrics.slow_consumers.inc()
+        conn.close(CLOSE_SLOW_CONSUMER, "slow consumer")
 
     def _presence(self, room: str, username: str, event: str, user_id: str) -> None:
         payload = frames.encode({"type": "presence", "room": room, "user": username, "event": event})
@@ -139,6 +152,31 @@ class ChatService:
         for conn in self.registry.connections_of(user_id):
             conn.close(code, reason)
 
+    # -- changes seen by polling the store (other processes, the admin CLI) --
+
+    def changed(self, revoked_jtis: list[str], user_ids: list[str]) -> None:
+        for jti in revoked_jtis:
+            self.close_token(jti, CLOSE_REVOKED)
+        for user_id in user_ids:
+            if self.registry.connections_of(user_id):
+                ensureDeferred(self._recheck(user_id)).addErrback(
+                    lambda failure: self._log.failure("re-checking a changed user's sockets", failure))
+
+    async def _recheck(self, user_id: str) -> None:
+        """Close the sockets a changed user may no longer keep: deleted, banned, or older than a password change."""
+        try:
+            user = await self._store.get_user(user_id)
+        except StoreUnavailable:
+            return  # the handshake checks again on reconnect; the next change is seen at the next poll
+        if user is None:
+            self.close_user(user_id, CLOSE_REVOKED)
+        elif user.banned:
+            self.close_user(user_id, CLOSE_BANNED)
+        else:
+            for conn in list(self.registry.connections_of(user_id)):
+                if conn.issued_at < user.tokens_valid_after:
+                    conn.close(CLOSE_REVOKED, "token revoked")
+
     # -- frames ------------------------------------------------------------
 
     def received(self, conn, payload: bytes, is_binary: bool) -> Deferred | None:
@@ -181,6 +219,7 @@ class ChatService:
             conn.strikes = 0
             return True
         strikes = conn.strikes = conn.strikes + 1
+        self.metrics.rate_limited.labels("socket").inc()
         if strikes > max(10, self._socket_rate.burst):
             conn.close(CLOSE_POLICY, "flooding")
         elif strikes == 1 or strikes % 10 == 0:
@@ -255,13 +294,21 @@ class ChatService:
 
     def _on_send(self, conn, frame: frames.Send) -> None:
         self._require_joined(conn, frame.room, frame.client_id)
+        arrived = self._clock.seconds()
         stored = self._writer.submit(frame.room, conn.user_id, conn.username, frame.text, frame.client_id,
                                      origin=conn)
         stored.addCallbacks(
             # A new message's ack went out with its broadcast; a resend is acked here.
-            lambda result: result[1] and conn.send(frames.ack_frame(result[0], frame.client_id)),
+            lambda result: self._acked(conn, frame, result, arrived),
             lambda failure: self._refuse(conn, failure.value, frame.client_id),
         )
+
+    def _acked(self, conn, frame: frames.Send, result, arrived: float) -> None:
+        message, resent = result
+        if resent:
+            conn.send(frames.ack_frame(message, frame.client_id))
+        else:
+            self.metrics.delivery_latency.observe(self._clock.seconds() - arrived)
 
     def _on_typing(self, conn, frame: frames.Typing) -> None:
         self._require_joined(conn, frame.room)
@@ -289,5 +336,6 @@ class ChatService:
             raise frames.FrameError("forbidden", "That token belongs to another user.")
         self.registry.retoken(conn, principal.claims.jti)
         conn.expires_at = principal.claims.exp
+        conn.issued_at = principal.claims.iat
         self._arm_expiry(conn)
         conn.send(frames.encode({"type": "refreshed", "expires_at": iso8601(principal.claims.expires_at)}))

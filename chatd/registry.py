@@ -134,6 +134,13 @@ class Registry:
     def connection_count(self) -> int:
         return len(self._joined)
 
+    def online_user_count(self) -> int:
+        return len(self._users)
+
+    def active_room_count(self) -> int:
+        """Rooms at least one open socket has joined."""
+        return len(self._subscribers)
+
     @staticmethod
     def _discard(index: dict, key, value) -> None:
         members = index.get(key)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import gc
 
+from prometheus_client.twisted import MetricsResource
 from twisted.application.service import MultiService, Service
 
 from chatd import secret
 from chatd.accounts import Accounts
 from chatd.chat import ChatService
+from chatd.editing import MessageEditor
 from chatd.history import History
+from chatd.metrics import Metrics
 from chatd.registry import Registry
 from chatd.roomstate import RoomBook
 from chatd.writer import MessageWriter
@@ -95,6 +98,8 @@ class ChatdService(MultiService):
         else:
             self.store = MongoStore(reactor, lambda: config.mongo, timeout=config.store_timeout)
         self.store.setServiceParent(self)
+        self.metrics = metrics = Metrics()
+        self.store.metrics = metrics  # times every store operation
         store = CachedStore(self.store, reactor)
         store.setServiceParent(self)  # after the store: starts polling once the store is started
 
@@ -109,21 +114,26 @@ class ChatdService(MultiService):
             account_limiter=KeyedRateLimiter(config.auth_rate, reactor),
         )
         registry = Registry()
+        metrics.watch(registry, hasher)
         rooms = RoomBook(store)
         history = History(store, rooms, registry)
         self.writer = MessageWriter(store, rooms, reactor)
         _FlushOnStop(self.writer).setServiceParent(self)  # after the store: stops before it
         self.chat = ChatService(store, self.accounts, registry, rooms, self.writer, history, reactor,
-                                config.socket_rate, prepare=prepare)
+                                config.socket_rate, prepare=prepare, metrics=metrics)
+        store.changes = self.chat  # bans, deletions, revocations made elsewhere close sockets here
+        editor = MessageEditor(store, rooms, self.chat.deliver, reactor)
         origins = OriginPolicy(config.allowed_origins)
         websocket = ChatFactory(self.chat, self.accounts, origins, config.ping_interval)
         site = build_site(
             config.static,
             {
-                b"api": ApiResource(ApiRoutes(self.accounts, history), origins),
+                b"api": ApiResource(ApiRoutes(self.accounts, history, editor), origins),
                 b"healthz": HealthResource(self.store),
                 b"ws": ws_resource(websocket),
+                b"metrics": MetricsResource(metrics.registry),
             },
+            metrics,
         )
         self.listener = ListeningService(reactor, config.listen, UpgradeRouter(reactor, site, websocket))
         self.listener.setServiceParent(self)

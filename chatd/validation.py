@@ -18,6 +18,8 @@ USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
 ROLES = ("user", "admin")
 MAX_BODY = 64 * 1024
+MAX_REASON = 500
+MAX_TEXT = 4000
 
 
 def parse_json_object(raw: bytes, content_type: str | None) -> dict:
@@ -68,11 +70,28 @@ def _check_role(value: str) -> str | None:
     return None if value in ROLES else "one of: " + ", ".join(ROLES)
 
 
+def _check_reason(value: str) -> str | None:
+    return None if len(value) <= MAX_REASON else f"at most {MAX_REASON} characters"
+
+
+def _check_text(value: str) -> str | None:
+    # As in a message frame (SPEC.md, Details: Frames in error): 1-4000 code points of real text.
+    if not 1 <= len(value) <= MAX_TEXT:
+        return f"1 to {MAX_TEXT} characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: half an emoji
+        return "not valid Unicode"
+    return None
+
+
 _CHECKS = {
     "username": _check_username,
     "email": _check_email,
     "password": _check_password,
     "role": _check_role,
+    "reason": _check_reason,
+    "text": _check_text,
 }
 
 
@@ -110,6 +129,16 @@ def login(body: dict) -> Login:
 def user_changes(body: dict) -> dict[str, str]:
     """Validated changes for PATCH/PUT /api/users/{id}; ``role`` is checked for admin by the caller."""
     return dict(_fields(body, ("username", "email", "password", "role")))
+
+
+def ban(body: dict) -> str | None:
+    """The reason of POST /api/users/{id}/ban (optional; an empty body is no reason)."""
+    return _fields(body, ("reason",)).get("reason") or None
+
+
+def message_edit(body: dict) -> str:
+    """The new text of PATCH /api/rooms/{room}/messages/{seq}."""
+    return _fields(body, ("text",), required=("text",))["text"]
 
 
 def page_limit(raw: str | None, default: int = 50, maximum: int = 200) -> int:

@@ -65,6 +65,11 @@ class AccountsTestCase(TestCase):
     async def principal(self, session):
         return await self.accounts.authenticate(session["token"])
 
+    async def setUpUsers(self):
+        self.admin = await self.principal(await self.register("admin"))
+        self.alice = await self.principal(await self.register("alice"))
+        self.bob = await self.principal(await self.register("bob"))
+
     async def assertApiError(self, awaitable, status, code):
         """``awaitable`` fails with an ApiError of this status and code; returns the error."""
         try:
@@ -230,11 +235,6 @@ class TokenTests(AccountsTestCase):
 class UsersTests(AccountsTestCase):
     """The users resource: reading, changing and deleting."""
 
-    async def setUpUsers(self):
-        self.admin = await self.principal(await self.register("admin"))
-        self.alice = await self.principal(await self.register("alice"))
-        self.bob = await self.principal(await self.register("bob"))
-
     async def test_self_or_admin(self):
         """A user may change themselves, not another user (403); an admin may change anyone."""
         await self.setUpUsers()
@@ -299,6 +299,53 @@ class UsersTests(AccountsTestCase):
         second = await self.accounts.list_users(2, first["next"], False)
         self.assertEqual([user["username"] for user in second["users"]], ["bob"])
         self.assertIsNone(second["next"])
+
+
+class BanTests(AccountsTestCase):
+    """POST/DELETE /api/users/{id}/ban: admins only, never themselves nor the last admin."""
+
+    async def setUp(self):
+        super().setUp()
+        await self.setUpUsers()
+
+    async def test_ban_locks_the_user_out_and_closes_their_sockets(self):
+        """A banned user's token is 403, their sockets close with 4003, and login is 403 with the reason."""
+        session = await self.accounts.login({"username": "bob", "password": PASSWORD})
+        await self.accounts.ban(self.admin, self.bob.user.id, "spam")
+        await self.assertApiError(self.principal(session), 403, "forbidden")
+        self.assertEqual(self.sockets.closed, [("user", self.bob.user.id, 4003)])
+        error = await self.assertApiError(self.accounts.login({"username": "bob", "password": PASSWORD}), 403, "forbidden")
+        self.assertIn("spam", error.message)
+
+    async def test_unban_lets_them_back_in(self):
+        await self.accounts.ban(self.admin, self.bob.user.id, None)
+        await self.accounts.unban(self.admin, self.bob.user.id)
+        session = await self.accounts.login({"username": "bob", "password": PASSWORD})
+        self.assertEqual((await self.principal(session)).user.username, "bob")
+
+    async def test_only_admins_ban(self):
+        await self.assertApiError(self.accounts.ban(self.alice, self.bob.user.id, None), 403, "forbidden")
+        await self.assertApiError(self.accounts.unban(self.alice, self.bob.user.id), 403, "forbidden")
+        self.assertEqual(self.sockets.closed, [])
+
+    async def test_no_self_ban_and_not_the_last_admin(self):
+        """An admin cannot ban themselves; with a second admin, the first can be banned by them."""
+        await self.assertApiError(self.accounts.ban(self.admin, self.admin.user.id, None), 403, "forbidden")
+        await self.accounts.update_user(self.admin, self.alice.user.id, {"role": "admin"})
+        alice = await self.accounts.authenticate((await self.accounts.login({"username": "alice", "password": PASSWORD}))["token"])
+        await self.accounts.ban(alice, self.admin.user.id, None)
+        self.assertEqual(self.sockets.closed[-1], ("user", self.admin.user.id, 4003))
+
+    async def test_last_unbanned_admin_cannot_be_banned(self):
+        """Even by another admin who is... the same last admin: count_admins excludes banned ones."""
+        await self.accounts.update_user(self.admin, self.alice.user.id, {"role": "admin"})
+        await self.store.update_user(self.admin.user.id, {"banned": True})  # behind the API's back
+        alice = await self.accounts.authenticate((await self.accounts.login({"username": "alice", "password": PASSWORD}))["token"])
+        await self.assertApiError(self.accounts.ban(alice, alice.user.id, None), 403, "forbidden")
+
+    async def test_unknown_user(self):
+        await self.assertApiError(self.accounts.ban(self.admin, "ffffffffffffffffffffffff", None), 404, "not_found")
+        await self.assertApiError(self.accounts.unban(self.admin, "nope"), 404, "not_found")
 
 
 class StoreDownTests(AccountsTestCase):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -128,3 +129,16 @@ class CachedStoreTests(SynchronousTestCase):
         self.assertTrue(self.successResultOf(self.store.is_token_revoked("short")))
         self.clock.advance(6)
         self.assertFalse(self.successResultOf(self.store.is_token_revoked("short")))
+
+    def test_user_changed_elsewhere_is_dropped_and_reported_at_the_next_poll(self):
+        """A ban made by another process (or the admin CLI) shows at the next poll, and the chat hears of it."""
+        reported = []
+        self.store.changes = SimpleNamespace(changed=lambda jtis, ids: reported.append((jtis, ids)))
+        self.store.startService()
+        self.addCleanup(self.store.stopService)
+        self.assertFalse(self.successResultOf(self.get_user(self.user.id)).banned)
+        self.successResultOf(self.inner.update_user(self.user.id, {"banned": True}))
+        self.assertFalse(self.successResultOf(self.get_user(self.user.id)).banned)  # cached for now
+        self.clock.advance(2)
+        self.assertTrue(self.successResultOf(self.get_user(self.user.id)).banned)
+        self.assertEqual(reported[0], ([], [self.user.id]))

@@ -42,6 +42,7 @@ class FakeConnection:
         self.username = username
         self.jti = jti
         self.expires_at = expires_at
+        self.issued_at = START
         self.sent = []
         self.closes = []
 

@@ -82,6 +82,20 @@ class StoreContract:
         self.assertFalse(await self.store.delete_user(dan.id))
         self.assertIsNone(await self.store.get_user(dan.id))
 
+    async def test_user_change_feed(self):
+        """Updates and deletions (not reads, not no-op updates) are listed by users_changed_since."""
+        erin, fay = await self._user("erin"), await self._user("fay")
+        before = time.time() - 1
+        self.assertEqual(await self.store.users_changed_since(before), [])
+        await self.store.update_user(erin.id, {"banned": True, "ban_reason": "spam"})
+        await self.store.update_user(erin.id, {})
+        await self.store.get_user(fay.id)
+        self.assertEqual(await self.store.users_changed_since(before), [erin.id])
+        await self.store.delete_user(fay.id)
+        self.assertEqual(sorted(await self.store.users_changed_since(before)), sorted([erin.id, fay.id]))
+        self.assertEqual(await self.store.users_changed_since(time.time() + 60), [])
+        self.assertEqual((await self.store.get_user(erin.id)).ban_reason, "spam")
+
     async def test_list_in_creation_order_with_paging_and_ids(self):
         """list_users pages in creation order after an id, optionally among given ids."""
         users = [await self._user(f"user{i}") for i in range(5)]

@@ -9,7 +9,10 @@ through this process updates the cache at once, so a logout, ban, deletion or
 password change here takes effect immediately. Changes made elsewhere (another
 chatd on the same store, the admin CLI) are seen within ``ttl`` or ``poll``
 seconds, or at once when the Redis bus relays them (SPEC.md: sharing
-revocations between processes is what ``--redis`` is for).
+revocations between processes is what ``--redis`` is for). Every poll also reads
+the store's user change feed (bans, deletions, password and role changes made by
+any chatd or by the admin CLI): those users are dropped from the cache, and
+``changes`` (the chat service) closes the sockets they may no longer keep open.
 """
 
 from __future__ import annotations
@@ -58,6 +61,11 @@ class _Expiring:
 _ABSENT = object()  # a cached "no such user"
 
 
+class _NoListener:
+    def changed(self, revoked_jtis, user_ids) -> None:
+        pass
+
+
 @implementer(IStore)
 class CachedStore(Service):
     """Wraps an IStore; everything not cached here is passed through unchanged."""
@@ -76,6 +84,7 @@ class CachedStore(Service):
         self._poller = None
         self._wanted: dict[str, list] = {}
         self._fetch_call = None
+        self.changes = _NoListener()  # told of revocations and user changes seen by polling
         # Bumped whenever a user's record changes through here: a read that started before
         # the change must not put the old record back into the cache when it returns.
         self._changes = 0
@@ -98,18 +107,25 @@ class CachedStore(Service):
 
     async def _poll(self) -> None:
         started = self._clock.seconds()
-        # A little overlap: a revocation written by another process just before its clock said so.
+        # A little overlap: a change written by another process just before its clock said so.
         since = None if self._polled_at is None else self._polled_at - 5
         try:
             found = await self._store.revoked_since(since)
+            changed = [] if since is None else await self._store.users_changed_since(since)
         except Exception:
             return  # the store is away: keep what we know, try again next time
+        new = [jti for jti, _ in found if jti not in self._revoked]
         for jti, expires in found:
             self._revoked[jti] = expires
         for jti in [jti for jti, expires in self._revoked.items() if expires < started]:
             del self._revoked[jti]
+        for user_id in changed:
+            self.forget_user(user_id)
         self._polled_at = started
         self._loaded = True
+        if since is not None and (new or changed):
+            # Made anywhere (this process included): sockets they concern are checked again.
+            self.changes.changed(new, changed)
 
     def forget_user(self, user_id: str) -> None:
         """Drop a cached user (their record changed somewhere else)."""

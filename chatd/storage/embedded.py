@@ -113,6 +113,11 @@ class EmbeddedStore(Service):
         return f"mongodb://127.0.0.1:{self.port}/{DATABASE}"
 
     @property
+    def uri_file(self) -> Path:
+        """Where the running store's URI is written, for the admin CLI (``python -m chatd.admin``)."""
+        return self.data_dir / "store-uri"
+
+    @property
     def pid(self) -> int | None:
         transport = self._child.transport if self._child else None
         return transport.pid if transport is not None else None
@@ -129,6 +134,7 @@ class EmbeddedStore(Service):
     def _spawn(self) -> None:
         self._restart = None
         self.pid_file.unlink(missing_ok=True)
+        self.uri_file.unlink(missing_ok=True)
         env = dict(os.environ)
         package_root = str(Path(chatd.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
@@ -145,6 +151,7 @@ class EmbeddedStore(Service):
         self._child = _ChildProtocol(self)
         self._started_at = self._reactor.seconds()
         self._reactor.spawnProcess(self._child, sys.executable, argv, env=env, path=str(self.data_dir))
+        self.uri_file.write_text(self.uri() + "\n")
         self._log.info("embedded store starting on 127.0.0.1:{port} (pid {pid})", port=self.port, pid=self.pid)
 
     def _child_ended(self, child: _ChildProtocol, reason) -> None:
@@ -176,6 +183,7 @@ class EmbeddedStore(Service):
         if kill.active():
             kill.cancel()
         self.pid_file.unlink(missing_ok=True)
+        self.uri_file.unlink(missing_ok=True)
 
     def _kill(self, child: _ChildProtocol) -> None:
         try:

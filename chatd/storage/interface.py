@@ -52,6 +52,10 @@ class IStore(Interface):
         """``[(jti, expires_at)]`` revoked at or after epoch second ``since`` (None: every one not yet
         expired); ``expires_at`` is an epoch second."""
 
+    def users_changed_since(since):
+        """Ids of users updated or deleted at or after epoch second ``since`` (by any process or the
+        admin CLI), so that caches elsewhere can drop them and open sockets be checked again."""
+
     def insert_messages(messages):
         """Store Messages in order, in one round trip. If one is a duplicate (its seq is taken, or its
         user already sent its client_id to its room), fail with InsertStopped: those before it are

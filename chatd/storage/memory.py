@@ -56,6 +56,7 @@ class MemoryStore(Service):
         self._client_ids: dict[tuple[str, str, str], Message] = {}
         self._rooms: dict[str, RoomHead] = {}
         self._memberships: dict[tuple[str, str], Membership] = {}
+        self._changes: list[tuple[float, str]] = []  # (when, user id): the user change feed
 
     def _clash(self, user_id: str | None, username: str, email: str) -> None:
         for other in self._users.values():
@@ -115,13 +116,20 @@ class MemoryStore(Service):
         updated = replace(user, **changes)
         self._clash(user_id, updated.username, updated.email)
         self._users[user_id] = updated
+        if changes:
+            self._changes.append((time.time(), user_id))
         return updated
+
+    @_answer
+    def users_changed_since(self, since):
+        return list(dict.fromkeys(user_id for when, user_id in self._changes if when >= since))
 
     @_answer
     def delete_user(self, user_id):
         user = self._users.pop(user_id, None)
         if user is None:
             return False
+        self._changes.append((time.time(), user_id))
         for room in user.rooms:
             self._memberships.pop((room, user_id), None)
             self._count_member(room, -1)

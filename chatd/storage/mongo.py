@@ -9,6 +9,8 @@ request. txmongo reconnects by itself, at most ``max_delay`` seconds apart.
 
 from __future__ import annotations
 
+import time
+
 from typing import Callable
 
 from bson.binary import UuidRepresentation
@@ -72,6 +74,7 @@ class MongoStore(UserQueries, ChatQueries, Service):
         self._db = None
         self.ready = False
         self._indexing: defer.Deferred | None = None
+        self.metrics = None  # a chatd.metrics.Metrics, to time every operation
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -110,6 +113,8 @@ class MongoStore(UserQueries, ChatQueries, Service):
             (db.users, _ascending("email_key"), {"unique": True, "name": "email_key_unique"}),
             # Revoked tokens only matter until they would have expired anyway.
             (db.revoked_tokens, _ascending("expires_at"), {"expireAfterSeconds": 0, "name": "expires_at_ttl"}),
+            # The change feed is polled every few seconds: an hour of it is plenty.
+            (db.user_changes, _ascending("expires_at"), {"expireAfterSeconds": 0, "name": "expires_at_ttl"}),
             # (room, seq) is unique through _id = "room:seq"; this one makes client_id idempotent.
             (db.messages, _ascending("dedupe"), {"unique": True, "name": "dedupe_unique"}),
             (db.memberships, _ascending("user_id"), {"name": "user_id"}),
@@ -121,6 +126,7 @@ class MongoStore(UserQueries, ChatQueries, Service):
         """Run one txmongo operation within the timeout, translating failures."""
         if self._db is None:
             raise StoreUnavailable("store not started")
+        started = time.perf_counter()
         try:
             d = defer.maybeDeferred(operation, *args, **kwargs)
             return await d.addTimeout(self.timeout, self._reactor)
@@ -128,6 +134,9 @@ class MongoStore(UserQueries, ChatQueries, Service):
             raise DuplicateKey(duplicate_field(e.details or {})) from None
         except _UNREACHABLE as e:
             raise StoreUnavailable(type(e).__name__) from None
+        finally:
+            if self.metrics is not None:
+                self.metrics.store_latency.labels(operation.__name__).observe(time.perf_counter() - started)
 
     @returns_deferred
     async def ping(self) -> None:

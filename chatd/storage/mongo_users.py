@@ -75,6 +75,9 @@ def _user_fields(changes: dict) -> dict:
     return fields
 
 
+CHANGE_FEED_KEPT = 3600  # seconds a user change stays in the feed
+
+
 class UserQueries:
     """Users and revoked tokens."""
 
@@ -145,7 +148,9 @@ class UserQueries:
         if oid is None:
             return None
         if changes:
-            await self._call(self._db.users.update_one, {"_id": oid}, {"$set": _user_fields(changes)})
+            result = await self._call(self._db.users.update_one, {"_id": oid}, {"$set": _user_fields(changes)})
+            if result.matched_count:
+                await self._changed(user_id)
         return _user(await self._call(self._db.users.find_one, {"_id": oid}))
 
     @returns_deferred
@@ -165,7 +170,20 @@ class UserQueries:
             await self._call(self._db.rooms.bulk_write, updates, ordered=False)
             await self._call(self._db.users.update_one, {"_id": oid}, {"$set": {"rooms": []}})
         result = await self._call(self._db.users.delete_one, {"_id": oid})
+        if result.deleted_count == 1:
+            await self._changed(user_id)
         return result.deleted_count == 1
+
+    async def _changed(self, user_id: str) -> None:
+        """Record a change for users_changed_since: other processes drop their copy and re-check sockets."""
+        now = time.time()
+        document = {"user": user_id, "at": now, "expires_at": datetime.fromtimestamp(now + CHANGE_FEED_KEPT, timezone.utc)}
+        await self._call(self._db.user_changes.insert_one, document)
+
+    @returns_deferred
+    async def users_changed_since(self, since: float) -> list[str]:
+        docs = await self._call(self._db.user_changes.find, {"at": {"$gte": since}}, projection={"user": 1})
+        return list(dict.fromkeys(doc["user"] for doc in docs))
 
     @returns_deferred
     async def count_admins(self) -> int:

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from chatd import errors, validation
 from chatd.accounts import Accounts, Principal
 from chatd.frames import ROOM
+from chatd.editing import MessageEditor
 from chatd.history import History
 from chatd.web.cors import OriginPolicy, apply_cors
 from chatd.web.render import error_body, json_body, no_content
@@ -33,10 +34,13 @@ def client_address(request) -> str:
     return getattr(address, "host", None) or "unix"
 
 
-def _body(request) -> dict:
+def _body(request, empty_ok: bool = False) -> dict:
+    """The JSON object in the body; with ``empty_ok``, no body at all is an empty object."""
     request.content.seek(0)
     # Read no more than the limit (and one byte to notice a larger body): never a whole upload.
     raw = request.content.read(validation.MAX_BODY + 1)
+    if empty_ok and not raw.strip():
+        return {}
     return validation.parse_json_object(raw, request.getHeader("content-type"))
 
 
@@ -46,9 +50,10 @@ class ApiRoutes:
     app = Klein()
     _log = Logger()
 
-    def __init__(self, accounts: Accounts, history: History) -> None:
+    def __init__(self, accounts: Accounts, history: History, editor: MessageEditor) -> None:
         self.accounts = accounts
         self.history = history
+        self.editor = editor
 
     async def _principal(self, request) -> Principal:
         return await self.accounts.authenticate(bearer_token(request))
@@ -101,6 +106,17 @@ class ApiRoutes:
         await self.accounts.delete_user(await self._principal(request), user_id)
         return no_content(request)
 
+    @app.route("/users/<user_id>/ban", methods=["POST"])
+    async def ban_user(self, request, user_id):
+        principal = await self._principal(request)
+        await self.accounts.ban(principal, user_id, validation.ban(_body(request, empty_ok=True)))
+        return no_content(request)
+
+    @app.route("/users/<user_id>/ban", methods=["DELETE"])
+    async def unban_user(self, request, user_id):
+        await self.accounts.unban(await self._principal(request), user_id)
+        return no_content(request)
+
     # -- rooms and sessions ------------------------------------------------
 
     @app.route("/rooms", methods=["GET"])
@@ -112,6 +128,19 @@ class ApiRoutes:
     async def room_messages(self, request, room):
         await self._principal(request)
         return _messages_page(request, await self._page(request, room))
+
+    @app.route("/rooms/<room>/messages/<seq>", methods=["PATCH"])
+    async def edit_message(self, request, room, seq):
+        principal = await self._principal(request)
+        room, number = _message_address(room, seq)
+        text = validation.message_edit(_body(request))
+        return _json_bytes(request, 200, await self.editor.edit(principal, room, number, text))
+
+    @app.route("/rooms/<room>/messages/<seq>", methods=["DELETE"])
+    async def delete_message(self, request, room, seq):
+        principal = await self._principal(request)
+        await self.editor.delete(principal, *_message_address(room, seq))
+        return no_content(request)
 
     @app.route("/sessions", methods=["GET"])
     async def sessions(self, request):
@@ -159,11 +188,23 @@ class ApiRoutes:
 
 def _messages_page(request, page: dict) -> bytes:
     """A history page; its messages are already JSON, so they are spliced in, not re-encoded."""
-    request.setResponseCode(200)
+    next_before = b"null" if page["next_before"] is None else str(page["next_before"]).encode()
+    return _json_bytes(request, 200, b'{"messages":[' + b",".join(page["messages"]) + b'],"next_before":' + next_before + b"}")
+
+
+def _json_bytes(request, status: int, body: bytes) -> bytes:
+    """A response whose JSON is already encoded."""
+    request.setResponseCode(status)
     request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
     request.setHeader(b"Cache-Control", b"no-store")
-    next_before = b"null" if page["next_before"] is None else str(page["next_before"]).encode()
-    return b'{"messages":[' + b",".join(page["messages"]) + b'],"next_before":' + next_before + b"}"
+    return body
+
+
+def _message_address(room: str, seq: str) -> tuple[str, int]:
+    """(room, seq) of a message path, or 404: a malformed address names no message."""
+    if not ROOM.fullmatch(room) or not seq.isascii() or not seq.isdigit() or len(seq) > 18 or int(seq) < 1:
+        raise errors.not_found("No such message.")
+    return room, int(seq)
 
 
 def _query(args: dict, name: bytes) -> str | None:

@@ -45,11 +45,24 @@ class StaticFiles(static.File):
         return NoResource()
 
 
-def build_site(static_dir: str, children: dict[bytes, object]) -> server.Site:
+class CountingSite(server.Site):
+    """A Site that also counts each answered request by route and status (``/metrics``)."""
+
+    def __init__(self, resource, metrics, **kwargs) -> None:
+        super().__init__(resource, **kwargs)
+        self._metrics = metrics
+
+    def log(self, request) -> None:
+        super().log(request)
+        if self._metrics is not None:
+            self._metrics.http_request(request.path.decode("latin-1"), request.code)
+
+
+def build_site(static_dir: str, children: dict[bytes, object], metrics=None) -> server.Site:
     root = StaticFiles(FilePath(static_dir).path)
     for name, resource in children.items():
         root.putChild(name, resource)
-    site = server.Site(root, logFormatter=access_log_line)
+    site = CountingSite(root, metrics, logFormatter=access_log_line)
     site.displayTracebacks = False
     return site
 

@@ -32,7 +32,6 @@ MAX_MESSAGE = 64 * 1024
 # write buffer (it reaches the kernel on the next reactor turn), the rest in our Outbox.
 TRANSPORT_BUFFER = 256 * 1024
 OUTBOX_LIMIT = 1024 * 1024 - TRANSPORT_BUFFER
-CLOSE_SLOW_CONSUMER = 4008
 
 
 @implementer(IPushProducer)
@@ -119,7 +118,7 @@ class ChatProtocol(WebSocketServerProtocol):
 
     user_id = username = jti = None
     _write = None  # bytes to the socket (chatd.web.fastwrite), set on connectionMade
-    expires_at = 0.0
+    expires_at = issued_at = 0.0
     principal = None
     _outbox: Outbox | None = None
 
@@ -183,6 +182,7 @@ class ChatProtocol(WebSocketServerProtocol):
         self.username = principal.user.username
         self.jti = principal.claims.jti
         self.expires_at = principal.claims.exp
+        self.issued_at = principal.claims.iat
 
     def onOpen(self) -> None:
         self._outbox = Outbox(self._write, OUTBOX_LIMIT, self._slow_consumer, self.factory.chat)
@@ -259,8 +259,7 @@ class ChatProtocol(WebSocketServerProtocol):
         self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8")[:123], isReply=False)
 
     def _slow_consumer(self) -> None:
-        self.factory.chat.slow_consumers += 1
-        self.close(CLOSE_SLOW_CONSUMER, "slow consumer")
+        self.factory.chat.slow_consumer(self)
 
 
 class ChatFactory(WebSocketServerFactory):

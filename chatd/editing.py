@@ -1,0 +1,74 @@
+"""Editing and deleting stored messages (SPEC.md: PATCH/DELETE /api/rooms/{room}/messages/{seq}).
+
+The author edits their text (an admin may delete, not edit); the author or an
+admin deletes. A deleted message stays as a tombstone, so ``seq`` remains
+gap-free, and a deleted file message takes its file with it. Each change is
+written to the store, then to the room's cached history, then told to the
+room as an ``edited`` or ``deleted`` event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from chatd import errors, frames
+from chatd.accounts import Principal
+from chatd.roomstate import RoomBook
+from chatd.storage.records import Message
+from chatd.views import iso8601
+
+
+class MessageEditor:
+    """Edits and deletions, for the REST routes; ``deliver`` is ChatService.deliver."""
+
+    def __init__(self, store, rooms: RoomBook, deliver, clock, files=None) -> None:
+        self._store = store
+        self._rooms = rooms
+        self._deliver = deliver
+        self._clock = clock
+        self._files = files  # chatd.files.FileStore, to remove a deleted message's file
+
+    @errors.store_errors_as_503
+    async def edit(self, principal: Principal, room: str, seq: int, text: str) -> bytes:
+        """The edited message's JSON."""
+        message = await self._message(room, seq)
+        if message.user_id != principal.user.id:
+            raise errors.forbidden("Only the author may edit a message.")
+        if message.file is not None:
+            raise errors.invalid("File messages cannot be edited.")
+        edited_at = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
+        edited = await self._store.update_message(room, seq, {"text": text, "edited_at": edited_at})
+        if edited is None or edited.deleted:
+            raise errors.not_found("No such message.")  # deleted meanwhile
+        self._cached(edited)
+        self._deliver(room, frames.encode({
+            "type": "edited", "room": room, "seq": seq, "text": edited.text, "edited_at": iso8601(edited_at),
+        }))
+        return frames.message_body(edited)
+
+    @errors.store_errors_as_503
+    async def delete(self, principal: Principal, room: str, seq: int) -> None:
+        message = await self._message(room, seq)
+        if message.user_id != principal.user.id and not principal.is_admin:
+            raise errors.forbidden("Only the author or an admin may delete a message.")
+        tombstone = await self._store.update_message(
+            # client_id stays (unseen in a tombstone): a resend of it is still recognised, not stored again.
+            room, seq, {"deleted": True, "text": None, "file": None, "edited_at": None})
+        if tombstone is None:
+            raise errors.not_found("No such message.")
+        self._cached(tombstone)
+        self._deliver(room, frames.encode({"type": "deleted", "room": room, "seq": seq}))
+        if message.file is not None and self._files is not None:
+            await self._files.remove(message.file["id"])
+
+    async def _message(self, room: str, seq: int) -> Message:
+        found = await self._store.get_messages(room, [seq])
+        if not found or found[0].deleted:
+            raise errors.not_found("No such message.")
+        return found[0]
+
+    def _cached(self, message: Message) -> None:
+        state = self._rooms.peek(message.room)
+        if state is not None:
+            state.replace(message)
+

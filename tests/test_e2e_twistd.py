@@ -86,3 +86,38 @@ class DaemonTests(TestCase):
                                 capture_output=True, text=True, timeout=60)
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("--jwt-secret must be at least 32 bytes", result.stdout + result.stderr)
+
+    async def test_admin_cli_on_the_embedded_store(self):
+        """chatd-admin with --data-dir: on a running chatd's store, then with chatd stopped (it runs the store itself)."""
+        from tests.test_e2e_moderation import admin_cli
+
+        process, log, port = self._spawn(TWISTD + ["-n", "--pidfile=", "chatd"], {})
+        http = Client(f"http://127.0.0.1:{port}")
+
+        async def up():
+            try:
+                return (await http.request("GET", "/healthz")).status == 200
+            except Exception:
+                return process.poll() is not None
+
+        await wait_until(up, 60, "chatd to answer /healthz")
+        await http.register("alice")
+        bob = await http.register("bob")
+        data_dir = log.parent / "data"
+        status, out, err = await admin_cli("--data-dir", str(data_dir), "promote", "bob")
+        self.assertEqual((status, out.strip()), (0, "bob is now an admin"), err)
+
+        async def bob_is_admin():
+            me = await http.request("GET", f"/api/users/{bob['user']['id']}", token=bob["token"])
+            return me.json()["role"] == "admin"
+
+        await wait_until(bob_is_admin, 10, "chatd to see bob promoted")
+
+        process.send_signal(signal.SIGTERM)
+        await wait_until(lambda: process.poll() is not None, 30, "chatd to exit")
+        status, out, err = await admin_cli("--data-dir", str(data_dir), "ban", "alice", "--reason", "locked out")
+        self.assertEqual((status, out.strip()), (0, "alice is banned (locked out)"), err)
+        self.assertFalse((data_dir / "nx-27017.pid").exists())  # the CLI's own store is gone again
+        status, _, err = await admin_cli("--data-dir", str(data_dir.parent / "nowhere"), "unban", "alice")
+        self.assertEqual(status, 1)
+        self.assertIn("holds no chatd data", err)

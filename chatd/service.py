@@ -16,6 +16,7 @@ from chatd import secret
 from chatd.accounts import Accounts
 from chatd.chat import ChatService
 from chatd.editing import MessageEditor
+from chatd.files import Files
 from chatd.history import History
 from chatd.metrics import Metrics
 from chatd.registry import Registry
@@ -80,6 +81,10 @@ class _CollectorTuning(Service):
         gc.set_threshold(50_000, 50, 100)
 
 
+# A request body may be an upload of --max-upload bytes plus its multipart framing.
+MULTIPART_FRAMING = 64 * 1024
+
+
 class ChatdService(MultiService):
     """One chatd: ``store``, ``accounts``, ``listener`` (and ``embedded`` when no --mongo)."""
 
@@ -122,18 +127,20 @@ class ChatdService(MultiService):
         self.chat = ChatService(store, self.accounts, registry, rooms, self.writer, history, reactor,
                                 config.socket_rate, prepare=prepare, metrics=metrics)
         store.changes = self.chat  # bans, deletions, revocations made elsewhere close sockets here
-        editor = MessageEditor(store, rooms, self.chat.deliver, reactor)
+        files = Files(store, self.writer, reactor, config.max_upload)
+        editor = MessageEditor(store, rooms, self.chat.deliver, reactor, files)
         origins = OriginPolicy(config.allowed_origins)
         websocket = ChatFactory(self.chat, self.accounts, origins, config.ping_interval)
         site = build_site(
             config.static,
             {
-                b"api": ApiResource(ApiRoutes(self.accounts, history, editor), origins),
+                b"api": ApiResource(ApiRoutes(self.accounts, history, editor, files), origins),
                 b"healthz": HealthResource(self.store),
                 b"ws": ws_resource(websocket),
                 b"metrics": MetricsResource(metrics.registry),
             },
             metrics,
+            max_body=config.max_upload + MULTIPART_FRAMING,
         )
         self.listener = ListeningService(reactor, config.listen, UpgradeRouter(reactor, site, websocket))
         self.listener.setServiceParent(self)

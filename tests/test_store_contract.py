@@ -124,6 +124,44 @@ class StoreContract:
         self.assertFalse(await self.store.is_token_revoked("jti-2"))
 
 
+class FileContract:
+    """Files: bytes written in pieces, visible once closed, read back in pieces, deleted."""
+
+    async def _read_all(self, file_id, size):
+        reader = await self.store.read_file(file_id)
+        parts = []
+        while True:
+            part = await reader.read(size)
+            if not part:
+                return b"".join(parts)
+            parts.append(part)
+
+    async def test_file_round_trip(self):
+        data = bytes(range(256)) * 3000  # 768,000 bytes: several GridFS chunks
+        writer = self.store.new_file("photo.png", "image/png", "lobby", "u1", NOW)
+        for start in range(0, len(data), 100_000):
+            await writer.write(data[start:start + 100_000])
+        self.assertIsNone(await self.store.file_info("ffffffffffffffffffffffff"))
+        record = await writer.close()
+        self.assertEqual((record.name, record.size, record.content_type, record.room, record.user_id),
+                         ("photo.png", len(data), "image/png", "lobby", "u1"))
+        self.assertEqual(await self.store.file_info(record.id), record)
+        self.assertEqual(await self._read_all(record.id, 65_536), data)
+        self.assertEqual(await self._read_all(record.id, 1_000_000), data)
+        self.assertTrue(await self.store.delete_file(record.id))
+        self.assertIsNone(await self.store.file_info(record.id))
+        self.assertFalse(await self.store.delete_file(record.id))
+
+    async def test_unfinished_files_are_not_visible(self):
+        writer = self.store.new_file("half.bin", "application/octet-stream", "lobby", "u1", NOW)
+        await writer.write(b"x" * 1000)
+        await writer.abort()
+        self.assertIsNone(await self.store.file_info("not an id"))
+        empty = await self.store.new_file("empty.txt", "text/plain", "lobby", "u1", NOW).close()
+        self.assertEqual((await self.store.file_info(empty.id)).size, 0)
+        self.assertEqual(await self._read_all(empty.id, 100), b"")
+
+
 class ChatContract:
     """Messages, rooms and memberships, mixed in beside StoreContract."""
 
@@ -204,19 +242,19 @@ class ChatContract:
         self.assertEqual((await self.store.room_heads(["lobby"]))["lobby"].members, 0)
 
 
-class MemoryStoreContract(StoreContract, ChatContract, TestCase):
+class MemoryStoreContract(StoreContract, ChatContract, FileContract, TestCase):
     async def make_store(self):
         return MemoryStore()
 
 
-class CachedStoreContract(StoreContract, ChatContract, TestCase):
+class CachedStoreContract(StoreContract, ChatContract, FileContract, TestCase):
     """The caching layer keeps the contract (every write goes through it)."""
 
     async def make_store(self):
         return CachedStore(MemoryStore(), reactor)
 
 
-class MongoStoreContract(StoreContract, ChatContract, TestCase):
+class MongoStoreContract(StoreContract, ChatContract, FileContract, TestCase):
     timeout = 60
 
     async def make_store(self):

@@ -90,3 +90,16 @@ class IStore(Interface):
 
     def mark_read(room, user_id, seq):
         """Raise the user's read seq in the room (never lowers it)."""
+
+    def new_file(name, content_type, room, user_id, uploaded_at):
+        """A FileWriter for a new file: ``write(bytes)`` and ``close()`` (answering the FileRecord)
+        return Deferreds, ``abort()`` discards what was written. Nothing is visible before close."""
+
+    def file_info(file_id):
+        """The FileRecord, or None (also for a malformed id)."""
+
+    def read_file(file_id):
+        """A reader of a stored file: ``read(size)`` answers up to ``size`` bytes, b"" at the end."""
+
+    def delete_file(file_id):
+        """Remove a file and its bytes; False if there was none."""

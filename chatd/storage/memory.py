@@ -18,6 +18,7 @@ from zope.interface import implementer
 from chatd.storage.interface import IStore
 from chatd.storage.records import (
     DuplicateKey,
+    FileRecord,
     InsertStopped,
     Membership,
     Message,
@@ -57,6 +58,7 @@ class MemoryStore(Service):
         self._rooms: dict[str, RoomHead] = {}
         self._memberships: dict[tuple[str, str], Membership] = {}
         self._changes: list[tuple[float, str]] = []  # (when, user id): the user change feed
+        self._files: dict[str, tuple[FileRecord, bytes]] = {}
 
     def _clash(self, user_id: str | None, username: str, email: str) -> None:
         for other in self._users.values():
@@ -233,3 +235,60 @@ class MemoryStore(Service):
         membership = self._memberships.get((room, user_id))
         if membership is not None and seq > membership.read_seq:
             self._memberships[(room, user_id)] = replace(membership, read_seq=seq)
+
+    # -- files ---------------------------------------------------------------
+
+    def new_file(self, name, content_type, room, user_id, uploaded_at):
+        return _MemoryFileWriter(self, FileRecord(str(ObjectId()), name, 0, content_type, room, user_id, uploaded_at))
+
+    @_answer
+    def file_info(self, file_id):
+        found = self._files.get(file_id)
+        return found[0] if found else None
+
+    @_answer
+    def read_file(self, file_id):
+        if file_id not in self._files:
+            raise KeyError(file_id)
+        return _MemoryFileReader(self._files[file_id][1])
+
+    @_answer
+    def delete_file(self, file_id):
+        return self._files.pop(file_id, None) is not None
+
+
+class _MemoryFileWriter:
+    def __init__(self, store: MemoryStore, record: FileRecord) -> None:
+        self._store = store
+        self._record = record
+        self._parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes):
+        if self._store.down:
+            return defer.fail(StoreUnavailable("memory store is down"))
+        self._parts.append(data)
+        self.size += len(data)
+        return defer.succeed(None)
+
+    def close(self):
+        if self._store.down:
+            return defer.fail(StoreUnavailable("memory store is down"))
+        record = replace(self._record, size=self.size)
+        self._store._files[record.id] = (record, b"".join(self._parts))
+        return defer.succeed(record)
+
+    def abort(self):
+        self._parts = []
+        return defer.succeed(None)
+
+
+class _MemoryFileReader:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._position = 0
+
+    def read(self, size):
+        chunk = self._data[self._position:self._position + size]
+        self._position += len(chunk)
+        return defer.succeed(chunk)

@@ -27,6 +27,7 @@ from zope.interface import implementer
 
 from chatd.storage.interface import IStore
 from chatd.storage.mongo_chat import ChatQueries
+from chatd.storage.mongo_files import FileQueries
 from chatd.storage.mongo_users import UserQueries, duplicate_field
 from chatd.storage.records import DuplicateKey, StoreUnavailable
 from chatd.storage.util import returns_deferred
@@ -51,7 +52,7 @@ def _ascending(*fields: str):
 
 
 @implementer(IStore)
-class MongoStore(UserQueries, ChatQueries, Service):
+class MongoStore(UserQueries, ChatQueries, FileQueries, Service):
     """IStore over txmongo; connects in ``startService``, creates its indexes, retries until it can."""
 
     name = "store"
@@ -118,6 +119,8 @@ class MongoStore(UserQueries, ChatQueries, Service):
             # (room, seq) is unique through _id = "room:seq"; this one makes client_id idempotent.
             (db.messages, _ascending("dedupe"), {"unique": True, "name": "dedupe_unique"}),
             (db.memberships, _ascending("user_id"), {"name": "user_id"}),
+            # GridFS reads a file's chunks by (files_id, n).
+            (db.files.chunks, _ascending("files_id", "n"), {"unique": True, "name": "files_id_n"}),
         ]
         for collection, keys, options in indexes:
             await self._call(collection.create_index, keys, **options)

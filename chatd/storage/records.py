@@ -67,6 +67,19 @@ class RoomHead:
     members: int = 0
 
 
+@dataclass(frozen=True)
+class FileRecord:
+    """A file uploaded to a room; its bytes are read with ``IStore.read_file``."""
+
+    id: str
+    name: str
+    size: int
+    content_type: str
+    room: str
+    user_id: str
+    uploaded_at: datetime
+
+
 class StoreUnavailable(Exception):
     """The store could not be reached in time; the caller answers 503."""
 

@@ -7,6 +7,8 @@ the body, calls the domain and renders the result. Every failure goes through
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from klein import Klein
 from twisted.internet.defer import CancelledError
 from twisted.logger import Logger
@@ -17,8 +19,11 @@ from chatd import errors, validation
 from chatd.accounts import Accounts, Principal
 from chatd.frames import ROOM
 from chatd.editing import MessageEditor
+from chatd.files import IMAGE_TYPES, Files
 from chatd.history import History
+from chatd.web import multipart
 from chatd.web.cors import OriginPolicy, apply_cors
+from chatd.web.download import send_file
 from chatd.web.render import error_body, json_body, no_content
 
 
@@ -50,10 +55,11 @@ class ApiRoutes:
     app = Klein()
     _log = Logger()
 
-    def __init__(self, accounts: Accounts, history: History, editor: MessageEditor) -> None:
+    def __init__(self, accounts: Accounts, history: History, editor: MessageEditor, files: Files) -> None:
         self.accounts = accounts
         self.history = history
         self.editor = editor
+        self.files = files
 
     async def _principal(self, request) -> Principal:
         return await self.accounts.authenticate(bearer_token(request))
@@ -142,6 +148,29 @@ class ApiRoutes:
         await self.editor.delete(principal, *_message_address(room, seq))
         return no_content(request)
 
+    # -- files -------------------------------------------------------------
+
+    @app.route("/rooms/<room>/files", methods=["POST"])
+    async def upload_file(self, request, room):
+        principal = await self._principal(request)
+        request.content.seek(0)
+        name, chunks = multipart.file_field(request.content, request.getHeader("content-type"))
+        return json_body(request, 201, await self.files.upload(principal, room, name, chunks))
+
+    @app.route("/files/<file_id>", methods=["GET"])
+    async def download_file(self, request, file_id):
+        principal = await self._principal(request)
+        record, reader = await self.files.open(principal, file_id)
+        request.setHeader(b"Content-Type", record.content_type.encode("ascii"))
+        request.setHeader(b"Content-Length", str(record.size).encode("ascii"))
+        request.setHeader(b"Content-Disposition", content_disposition(record))
+        request.setHeader(b"X-Content-Type-Options", b"nosniff")
+        # Even shown inline, a file is never a page that runs anything.
+        request.setHeader(b"Content-Security-Policy", b"default-src 'none'; sandbox")
+        request.setHeader(b"Cache-Control", b"private, max-age=86400")
+        await send_file(request, reader, record.size)
+        return b""
+
     @app.route("/sessions", methods=["GET"])
     async def sessions(self, request):
         principal = await self._principal(request)
@@ -190,6 +219,13 @@ def _messages_page(request, page: dict) -> bytes:
     """A history page; its messages are already JSON, so they are spliced in, not re-encoded."""
     next_before = b"null" if page["next_before"] is None else str(page["next_before"]).encode()
     return _json_bytes(request, 200, b'{"messages":[' + b",".join(page["messages"]) + b'],"next_before":' + next_before + b"}")
+
+
+def content_disposition(record) -> bytes:
+    """``inline`` for the images browsers show, ``attachment`` for anything else; the name in both forms."""
+    kind = "inline" if record.content_type in IMAGE_TYPES else "attachment"
+    plain = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in record.name)
+    return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(record.name, safe='')}".encode("ascii")
 
 
 def _json_bytes(request, status: int, body: bytes) -> bytes:

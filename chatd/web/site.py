@@ -9,6 +9,8 @@ from twisted.python.filepath import FilePath
 from twisted.web import server, static
 from twisted.web.resource import NoResource
 
+from chatd.web.requests import ChatdRequest
+
 
 def _text(value) -> str:
     """Printable, quote-safe text for a log line (control characters escaped)."""
@@ -58,11 +60,12 @@ class CountingSite(server.Site):
             self._metrics.http_request(request.path.decode("latin-1"), request.code)
 
 
-def build_site(static_dir: str, children: dict[bytes, object], metrics=None) -> server.Site:
+def build_site(static_dir: str, children: dict[bytes, object], metrics=None, max_body: int = 1 << 62) -> server.Site:
     root = StaticFiles(FilePath(static_dir).path)
     for name, resource in children.items():
         root.putChild(name, resource)
-    site = CountingSite(root, metrics, logFormatter=access_log_line)
+    site = CountingSite(root, metrics, logFormatter=access_log_line, requestFactory=ChatdRequest)
+    site.max_body = max_body  # read by ChatdRequest
     site.displayTracebacks = False
     return site
 

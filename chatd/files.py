@@ -1,0 +1,143 @@
+"""Files shared in rooms (SPEC.md: POST /api/rooms/{room}/files, GET /api/files/{id}).
+
+An upload is stored a GridFS chunk at a time as its bytes are read, with the
+type sniffed from its first bytes (what the client claims is ignored) and the
+name cut to a plain base name; then the room gets a ``file`` message in ``seq``
+order like any other. Only members of the room may upload to it or download
+from it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+from chatd import errors
+from chatd.accounts import Principal
+from chatd.frames import ROOM
+from chatd.storage.records import FileRecord, StoreUnavailable
+
+SNIFF_BYTES = 8 * 1024
+WRITE_SIZE = 255 * 1024  # one GridFS chunk per store write
+MAX_NAME = 255
+
+# Types recognised by their first bytes. Only these raster images are shown inline by
+# browsers; anything else (SVG and HTML included) is served as an attachment.
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+_SIGNATURES = [
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"%PDF-", "application/pdf"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"\x1f\x8b", "application/gzip"),
+    (b"OggS", "audio/ogg"),
+    (b"ID3", "audio/mpeg"),
+    (b"fLaC", "audio/flac"),
+    (b"\x1aE\xdf\xa3", "video/webm"),
+]
+
+
+def sniff(head: bytes) -> str:
+    """The content type of a file from its first bytes (up to SNIFF_BYTES)."""
+    for signature, content_type in _SIGNATURES:
+        if head.startswith(signature):
+            return content_type
+    if head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE"):
+        return "image/webp" if head[8:12] == b"WEBP" else "audio/wav"
+    if head[4:8] == b"ftyp":
+        return "video/mp4"
+    if b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+            return "text/plain; charset=utf-8"
+        except UnicodeDecodeError as e:
+            if e.start >= len(head) - 3:  # a character cut by the end of the sample
+                return "text/plain; charset=utf-8"
+    return "application/octet-stream"
+
+
+def clean_name(raw: str) -> str:
+    """A file name reduced to its base name, without control characters (SPEC.md, Details: Files)."""
+    base = re.split(r"[/\\]", raw)[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip()
+    if base in ("", ".", ".."):
+        base = "file"
+    return base[:MAX_NAME]
+
+
+def file_view(record: FileRecord) -> dict:
+    return {"id": record.id, "name": record.name, "size": record.size, "content_type": record.content_type,
+            "url": f"/api/files/{record.id}"}
+
+
+class Files:
+    """Uploads and downloads; ``writer`` is the MessageWriter that gives the room its file message."""
+
+    def __init__(self, store, writer, clock, max_upload: int) -> None:
+        self._store = store
+        self._writer = writer
+        self._clock = clock
+        self.max_upload = max_upload
+
+    @errors.store_errors_as_503
+    async def upload(self, principal: Principal, room: str, name: str, chunks: Iterable[bytes]) -> dict:
+        """Store the file and post its message; ``{"file": view}``."""
+        if not ROOM.fullmatch(room):
+            raise errors.not_found("No such room.")
+        if room not in principal.user.rooms:
+            raise errors.forbidden("Only members of the room may upload to it; join it first.")
+        record = await self._store_bytes(principal, room, clean_name(name), iter(chunks))
+        view = file_view(record)
+        try:
+            await self._writer.submit(room, principal.user.id, principal.user.username, None, None, file=view)
+        except Exception:
+            await self.remove(record.id)  # no message, no file
+            raise
+        return {"file": view}
+
+    async def _store_bytes(self, principal: Principal, room: str, name: str, chunks) -> FileRecord:
+        head = b""
+        for chunk in chunks:  # enough of the start to tell the type
+            head += chunk
+            if len(head) >= SNIFF_BYTES:
+                break
+        uploaded_at = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
+        writer = self._store.new_file(name, sniff(head[:SNIFF_BYTES]), room, principal.user.id, uploaded_at)
+        try:
+            size, pending = 0, []
+            for chunk in itertools.chain([head], chunks):
+                size += len(chunk)
+                if size > self.max_upload:
+                    raise errors.too_large(f"Files are limited to {self.max_upload} bytes.")
+                pending.append(chunk)
+                if sum(map(len, pending)) >= WRITE_SIZE:
+                    await writer.write(b"".join(pending))
+                    pending = []
+            if pending:
+                await writer.write(b"".join(pending))
+            return await writer.close()
+        except BaseException:
+            try:
+                await writer.abort()
+            except StoreUnavailable:
+                pass  # the store is away: the unreferenced chunks are harmless
+            raise
+
+    @errors.store_errors_as_503
+    async def open(self, principal: Principal, file_id: str):
+        """(FileRecord, reader) of a file this user may download; 404 or 403 otherwise."""
+        record = await self._store.file_info(file_id)
+        if record is None:
+            raise errors.not_found("No such file.")
+        if record.room not in principal.user.rooms:
+            raise errors.forbidden("Only members of the room may download its files.")
+        return record, await self._store.read_file(file_id)
+
+    async def remove(self, file_id: str) -> None:
+        await self._store.delete_file(file_id)
+

@@ -14,6 +14,58 @@ import time
 from pathlib import Path
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """utime + stime of ``pid`` in seconds, or None when it is gone."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)", utime and stime are fields 11 and 12
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def status_kib(pid: int | None, field: str = "VmRSS") -> int | None:
+    """A memory figure of /proc/<pid>/status in KiB (VmRSS now, VmHWM the peak), or None."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid`` (e.g. chatd's embedded store process)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
 class ServerStartError(RuntimeError):
     """The server exited, or GET /healthz did not answer 200 in time; the message ends with its log tail."""
 

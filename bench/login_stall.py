@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,12 +42,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchserver import ServerProcess, ServerStartError  # bench/benchserver.py: the script's directory is on sys.path
+from benchserver import ServerProcess, ServerStartError, children_of, cpu_seconds, free_port  # bench/benchserver.py: the script's directory is on sys.path
 
 TARGET_P99_MS = 50.0
 DEFAULT_BCRYPT_COST = 12  # chatd's default; the self-started server is not given --bcrypt-cost
 PASSWORD = "bench-password-123"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 MAX_PROBES_PER_BURST = 200_000  # a bound on the prober loop, far above what a burst allows
 
 
@@ -59,12 +57,6 @@ class TimeLimit(Exception):
 # -- small helpers ------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def percentile(values: list[float], p: float) -> float | None:
     """Nearest-rank percentile (p in 0..100) of ``values``; None when empty."""
     if not values:
@@ -72,32 +64,6 @@ def percentile(values: list[float], p: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * p // 100))  # ceil(n * p / 100), at least 1
     return ordered[int(rank) - 1]
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of ``pid`` from /proc/<pid>/stat, in seconds."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    # After "pid (comm)": state is fields[0], so utime (14th) is fields[11] and stime (15th) fields[12].
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct children of ``pid`` (e.g. chatd's embedded store process)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 def fmt_ms(value: float | None) -> str:

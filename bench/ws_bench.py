@@ -33,7 +33,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,14 +40,13 @@ import threading
 import time
 from pathlib import Path
 
-from benchserver import ServerProcess  # bench/benchserver.py: the script's directory is on sys.path
+from benchserver import ServerProcess, cpu_seconds, free_port, status_kib  # bench/benchserver.py: the script's directory is on sys.path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 LOAD_DIR = BENCH / "ws-load"
 PEER_DIR = BENCH / "peers" / "node-server"
 SCENARIOS = ("fanout", "find-max", "rooms", "connections")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 STARTUP_TIMEOUT = 60.0
 # chatd's per-socket frame limit must not be what is measured (SPEC.md: 20/s,50 by default).
 UNLIMITED_SOCKET_RATE = "100000/s,100000"
@@ -64,37 +62,11 @@ def log(text: str) -> None:
     print(f"[ws_bench] {text}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # -- /proc readings ------------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int | None) -> float | None:
-    """utime + stime of ``pid`` in seconds, or None when it is gone."""
-    if pid is None:
-        return None
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)", utime and stime are fields 11 and 12
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def rss_kib(pid: int | None) -> int | None:
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+    return status_kib(pid, "VmRSS")
 
 
 def listen_overflows() -> int | None:

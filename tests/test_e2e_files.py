@@ -10,7 +10,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.trial.unittest import TestCase
 
 from tests.harness import start_server
-from tests.test_multipart import BOUNDARY, CTYPE, body
+from tests.test_multipart import CTYPE, body
 from tests.wsclient import connect
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(3000)

@@ -11,6 +11,8 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
+from chatd.files import RELEASE_EVERY, release_chunks
+
 PIECE = 255 * 1024  # one GridFS chunk
 
 
@@ -47,7 +49,7 @@ async def send_file(request, reader, size: int) -> None:
     request.registerProducer(pace, True)
     request.notifyFinish().addErrback(lambda _: pace.stopProducing())  # the client went away
     try:
-        sent = 0
+        sent = pieces = 0
         while sent < size:
             await pace.ready()
             if pace.stopped:
@@ -57,5 +59,8 @@ async def send_file(request, reader, size: int) -> None:
                 return
             request.write(piece)
             sent += len(piece)
+            pieces += 1
+            if pieces % RELEASE_EVERY == 0:
+                release_chunks()
     finally:
         request.unregisterProducer()

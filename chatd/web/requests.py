@@ -19,11 +19,11 @@ from chatd import errors
 
 
 class ChatdRequest(server.Request):
-    # Twisted's switch for parsing urlencoded and multipart POST bodies into request.args.
-    _parsePOSTFormSubmission = False
-
     _refused = False
     _received = 0
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
 
     def gotLength(self, length) -> None:
         if length is not None and length > self._max_body():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from twisted.trial.unittest import TestCase
 
 from tests.harness import start_server
-from tests.wsclient import connect
+from tests.wsclient import joined
 
 
 class EditTests(TestCase):
@@ -17,16 +17,9 @@ class EditTests(TestCase):
         self.root = await self.http.register("root")  # the first user: admin
         self.alice = await self.http.register("alice")
         self.bob = await self.http.register("bob")
-        self.a = await self._joined(self.alice)
-        self.b = await self._joined(self.bob)
+        self.a = await joined(self.server.url, self.alice["token"], test=self)
+        self.b = await joined(self.server.url, self.bob["token"], test=self)
         self.seqs = [await self._say(text) for text in ("one", "two", "three")]
-
-    async def _joined(self, session):
-        ws = await connect(self.server.url, session["token"], test=self)
-        await ws.next("hello")
-        ws.send({"type": "join", "room": "lobby"})
-        await ws.next("joined")
-        return ws
 
     async def _say(self, text: str) -> int:
         self.a.send({"type": "message", "room": "lobby", "text": text})

@@ -11,7 +11,7 @@ from twisted.trial.unittest import TestCase
 
 from tests.harness import start_server
 from tests.test_multipart import CTYPE, body
-from tests.wsclient import connect
+from tests.wsclient import joined
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(3000)
 LIMIT = 1024 * 1024  # --max-upload for these tests
@@ -50,15 +50,8 @@ class FileTests(TestCase):
         self.alice = await self.http.register("alice")
         self.bob = await self.http.register("bob")
         self.mallory = await self.http.register("mallory")  # never joins
-        self.a = await self._joined(self.alice)
-        self.b = await self._joined(self.bob)
-
-    async def _joined(self, session):
-        ws = await connect(self.server.url, session["token"], test=self)
-        await ws.next("hello")
-        ws.send({"type": "join", "room": "lobby"})
-        await ws.next("joined")
-        return ws
+        self.a = await joined(self.server.url, self.alice["token"], test=self)
+        self.b = await joined(self.server.url, self.bob["token"], test=self)
 
     async def _upload(self, session, name, data, claimed=b"application/octet-stream", room="lobby"):
         return await self.http.request("POST", f"/api/rooms/{room}/files", raw=upload_body(name, data, claimed),

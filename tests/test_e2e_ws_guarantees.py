@@ -192,6 +192,8 @@ class LimitTests(_Helpers, TestCase):
             received = [await reader.next("message", timeout=20) for _ in range(100)]
             self.assertEqual([m["seq"] for m in received], list(range(sent - 99, sent + 1)))
         self.assertEqual(chat.slow_consumers, 1)
+        metrics = (await self.http.request("GET", "/metrics")).body
+        self.assertIn(b"chatd_slow_consumers_dropped_total 1.0", metrics)
         await wait_until(lambda: chat.registry.online_count("lobby") == 2, 20, "the staller to go offline")
         sender.send({"type": "message", "room": "lobby", "text": "still flowing", "client_id": "last"})
         self.assertEqual((await reader.next("message", timeout=10))["text"], "still flowing")

@@ -199,3 +199,12 @@ async def raw_handshake(port: int, token: str, extra: str = "", before: bytes = 
     raw = _RawHandshake(before, handshake_request(port, token, extra, path), piece)
     await connectProtocol(endpoint or TCP4ClientEndpoint(reactor, "127.0.0.1", port), raw)
     return await raw.done.addTimeout(5, reactor)
+
+
+async def joined(base_url: str, token: str, room: str = "lobby", test=None) -> WsClient:
+    """A socket past its ``hello`` that has joined ``room`` (the user is then a member)."""
+    ws = await connect(base_url, token, test=test)
+    await ws.next("hello")
+    ws.send({"type": "join", "room": room})
+    await ws.next("joined")
+    return ws

@@ -51,6 +51,17 @@ class _SecretLoader(Service):
         self._tokens.set_secret(secret.load_or_create(self._data_dir))
 
 
+class _CloseSocketsOnStop(Service):
+    """Says goodbye (1001) to every WebSocket before the rest stops, so clients reconnect at once."""
+
+    def __init__(self, chat) -> None:
+        self._chat = chat
+
+    def stopService(self):
+        super().stopService()
+        self._chat.close_all()
+
+
 class _FlushOnStop(Service):
     """Writes what the message writer still holds (room heads) before the store stops."""
 
@@ -144,4 +155,5 @@ class ChatdService(MultiService):
         )
         self.listener = ListeningService(reactor, config.listen, UpgradeRouter(reactor, site, websocket))
         self.listener.setServiceParent(self)
+        _CloseSocketsOnStop(self.chat).setServiceParent(self)  # stops first: before the listener and the store
         _CollectorTuning().setServiceParent(self)

@@ -74,6 +74,15 @@ class HandshakeTests(TestCase):
         status, _, _ = await raw_handshake(self.server.port, "bad", extra="Sec-WebSocket-Protocol: chat\r\n")
         self.assertEqual(status, b"401")  # and the token is checked on that path too
 
+    async def test_stopping_the_server_says_going_away(self):
+        """A stopping chatd closes its sockets with 1001, so clients know to reconnect rather than hang."""
+        from twisted.internet import reactor
+
+        ws = await connect(self.server.url, self.alice["token"], test=self)
+        await ws.next("hello")
+        await self.server.stop()
+        self.assertEqual(await ws.closed.addTimeout(5, reactor), 1001)
+
     async def test_handshake_arriving_in_pieces(self):
         """A handshake split over many TCP reads (the first only "GET /w") still opens the socket."""
         status, _, first_frame = await raw_handshake(self.server.port, self.alice["token"], piece=6)

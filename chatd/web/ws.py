@@ -9,6 +9,7 @@ costs at most ``OUTBOX_LIMIT`` bytes and never delays anyone else.
 from __future__ import annotations
 
 import socket
+import struct
 from collections import deque
 
 from autobahn.twisted.resource import WebSocketResource
@@ -28,6 +29,7 @@ autobahn_tuning.install()
 _log = Logger()
 
 MAX_MESSAGE = 64 * 1024
+CLOSE_GOING_AWAY = 1001
 # SPEC.md bounds a socket's unsent bytes at 1 MiB: up to TRANSPORT_BUFFER wait in Twisted's
 # write buffer (it reaches the kernel on the next reactor turn), the rest in our Outbox.
 TRANSPORT_BUFFER = 256 * 1024
@@ -257,6 +259,20 @@ class ChatProtocol(WebSocketServerProtocol):
             self._outbox.discard()
         # sendClose only takes 1000 and 3000-4999; 1008 is a policy close we may send.
         self.sendCloseFrame(code=code, reasonUtf8=reason.encode("utf-8")[:123], isReply=False)
+
+    def going_away(self) -> None:
+        """The server is stopping: a 1001 close frame, then the connection is closed.
+
+        Autobahn's closing handshake would wait for the peer's answer with a timer
+        that outlives the service; at shutdown nobody waits for the answer.
+        """
+        if self.state != WebSocketServerProtocol.STATE_OPEN:
+            return
+        if self._outbox is not None:
+            self._outbox.discard()
+        payload = struct.pack("!H", CLOSE_GOING_AWAY) + b"server stopping"
+        self.transport.write(bytes([0x88, len(payload)]) + payload)  # FIN + close opcode, unmasked
+        self.transport.loseConnection()
 
     def _slow_consumer(self) -> None:
         self.factory.chat.slow_consumer(self)

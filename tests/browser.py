@@ -1,0 +1,102 @@
+"""Driving Debian's Chromium with Python Playwright against a chatd running in the test's reactor.
+
+Playwright's sync API blocks its thread, so each scenario runs in a worker
+thread (``in_browser``) while the reactor thread keeps serving; a scenario that
+must act on the server (a restart) calls back into the reactor with
+``blockingCallFromThread``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from twisted.internet import threads
+
+from tests.harness import require
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]
+WAIT_MS = 15_000
+PASSWORD = "correct horse battery"
+
+
+def require_browser() -> None:
+    require(Path(CHROMIUM).exists() or shutil.which("chromium") is not None, "Chromium (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        require(False, "Python Playwright (pip install -e '.[test]')")
+
+
+def in_browser(scenario, *args):
+    """Run ``scenario(browser, *args)`` in a worker thread with a fresh headless Chromium; a Deferred."""
+
+    def run():
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            try:
+                return scenario(browser, *args)
+            finally:
+                browser.close()
+
+    return threads.deferToThread(run)
+
+
+def screenshot(page, name: str) -> None:
+    """Save a screenshot under $CHATD_SCREENSHOTS (how docs/screenshots/ is made); nothing otherwise."""
+    directory = os.environ.get("CHATD_SCREENSHOTS")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(directory) / f"{name}.png"))
+
+
+class ChatPage:
+    """One browser page on the chat, with the steps a user takes."""
+
+    def __init__(self, browser, url: str, viewport=None) -> None:
+        self.context = browser.new_context(viewport=viewport or {"width": 1200, "height": 800})
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.set_default_timeout(WAIT_MS)
+        self.page.goto(url)
+
+    def register(self, username: str, email: str | None = None) -> None:
+        page = self.page
+        page.click("#auth-switch")
+        page.fill("#username", username)
+        page.fill("#email", email or f"{username.lower()}@example.com")
+        page.fill("#password", PASSWORD)
+        page.click("#auth-submit")
+
+    def signed_in(self) -> None:
+        self.page.wait_for_selector("#chat:not([hidden])")
+        self.wait_connected()
+
+    def wait_connected(self) -> None:
+        self.page.wait_for_selector("#connection[data-state=online]")
+
+    def join(self, room: str) -> None:
+        self.page.fill("#join-room", room)
+        self.page.press("#join-room", "Enter")
+        self.page.wait_for_selector(f"#room-title:text-is('{room}')")
+
+    def send(self, text: str) -> None:
+        self.page.fill("#text", text)
+        self.page.press("#text", "Enter")
+
+    def message(self, text: str):
+        """The locator of the message items whose text is exactly ``text``."""
+        return self.page.locator("#message-list .message").filter(
+            has=self.page.locator(".text", has_text=text))
+
+    def wait_message(self, text: str) -> None:
+        self.message(text).first.wait_for()
+
+    def texts(self) -> list[str]:
+        return self.page.locator("#message-list .message .text").all_inner_texts()

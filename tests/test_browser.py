@@ -1,0 +1,143 @@
+"""The chat page in a real browser (Debian's Chromium through Playwright) against the running service."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from twisted.internet import defer, reactor, threads
+from twisted.trial.unittest import TestCase
+
+from chatd.storage.embedded import free_loopback_port
+from tests.browser import ChatPage, in_browser, require_browser, screenshot
+from tests.harness import Server, start_server
+
+XSS_TEXTS = ['<img src=x onerror="window.__xss = 1">', "<script>window.__xss = 2</script>"]
+
+
+def tiny_png(width: int = 24, height: int = 16) -> bytes:
+    """A real PNG (red), so the browser decodes it and the preview has a size."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+class BrowserTests(TestCase):
+    timeout = 180
+
+    async def setUp(self):
+        require_browser()
+        self.port = free_loopback_port()  # fixed, so a restarted chatd is where the page reconnects
+        self.server = await start_server(self, listen=[f"tcp:{self.port}:interface=127.0.0.1"])
+
+    def _two_in_lobby(self, browser):
+        alice, bob = ChatPage(browser, self.server.url), ChatPage(browser, self.server.url)
+        screenshot(alice.page, "login")
+        alice.register("alice")
+        alice.signed_in()
+        bob.register("bob")
+        bob.signed_in()
+        alice.join("lobby")
+        bob.join("lobby")
+        return alice, bob
+
+    async def test_two_users_chat_both_ways_with_typing_and_presence(self):
+        def scenario(browser):
+            alice, bob = self._two_in_lobby(browser)
+            alice.page.wait_for_selector("#members li:text-is('bob')")
+            alice.send("hello bob")
+            bob.wait_message("hello bob")
+            alice.message("hello bob").locator(".state.sent").wait_for()  # pending → sent
+            assert alice.message("hello bob").get_attribute("class").split().count("own") == 1
+            assert "own" not in bob.message("hello bob").get_attribute("class").split()
+            bob.page.type("#text", "hi al")
+            alice.page.wait_for_selector("#typing:text-is('bob is typing…')")
+            bob.page.press("#text", "Enter")
+            alice.wait_message("hi al")
+            assert alice.texts() == ["hello bob", "hi al"] and bob.texts() == ["hello bob", "hi al"]
+            alice.page.wait_for_selector(".seen:text-is('Seen by bob')")  # bob read alice's message
+            screenshot(alice.page, "chat-desktop")
+            bob.context.close()  # bob's only socket: he goes offline
+            alice.page.wait_for_selector(".notice:text-is('bob went offline')")
+            assert alice.page.locator("#members li:text-is('bob')").count() == 0
+            assert not alice.errors and not bob.errors, alice.errors + bob.errors
+
+        await in_browser(scenario)
+
+    async def test_hostile_text_is_shown_as_text(self):
+        def scenario(browser):
+            alice, bob = self._two_in_lobby(browser)
+            for text in XSS_TEXTS:
+                alice.send(text)
+                bob.wait_message(text)
+            assert bob.texts() == XSS_TEXTS
+            for page in (alice.page, bob.page):
+                assert page.evaluate("window.__xss") is None
+                assert page.locator("#message-list img").count() == 0
+            # A hostile username never gets that far, and the refusal itself is shown as text.
+            mallory = ChatPage(browser, self.server.url)
+            mallory.register("<img src=x onerror=window.__xss=3>")
+            error = mallory.page.locator("#error-username")
+            error.wait_for()
+            assert "letters" in error.inner_text()
+            assert mallory.page.evaluate("window.__xss") is None
+
+        await in_browser(scenario)
+
+    async def test_page_reconnects_after_a_restart_and_shows_each_message_once(self):
+        def restart():
+            return threads.blockingCallFromThread(reactor, lambda: defer.ensureDeferred(self._restart()))
+
+        def scenario(browser):
+            alice, bob = self._two_in_lobby(browser)
+            alice.send("before the restart")
+            bob.wait_message("before the restart")
+            restart()
+            bob.wait_connected()
+            for n in range(3):
+                bob.send(f"after {n}")
+            alice.wait_connected()
+            for n in range(3):
+                alice.wait_message(f"after {n}")
+            alice.page.wait_for_timeout(500)  # anything duplicated would have arrived by now
+            assert alice.texts() == ["before the restart", "after 0", "after 1", "after 2"], alice.texts()
+            assert bob.texts() == alice.texts(), bob.texts()
+
+        await in_browser(scenario)
+
+    async def _restart(self) -> None:
+        await self.server.stop()
+        self.server = Server(self.server.config)
+        await self.server.start()
+        self.addCleanup(lambda: defer.ensureDeferred(self.server.stop()))
+
+    async def test_an_uploaded_image_previews_in_the_other_page(self):
+        png = tiny_png()
+
+        def scenario(browser):
+            alice, bob = self._two_in_lobby(browser)
+            alice.page.set_input_files("#file-input", files=[{"name": "red.png", "mimeType": "image/png", "buffer": png}])
+            image = bob.page.locator("#message-list .file img[alt='red.png']")
+            image.wait_for()
+            bob.page.wait_for_function("img => img.complete && img.naturalWidth === 24", arg=image.element_handle())
+            assert image.get_attribute("src").startswith("blob:")
+
+        await in_browser(scenario)
+
+    async def test_phone_width_has_no_horizontal_scroll(self):
+        def scenario(browser):
+            phone = ChatPage(browser, self.server.url, viewport={"width": 375, "height": 667})
+            screenshot(phone.page, "login-phone")
+            phone.register("carol")
+            phone.signed_in()
+            phone.page.click("#rooms-toggle")
+            phone.join("lobby")
+            phone.send("a-very-long-word-" * 20)
+            phone.wait_message("a-very-long-word-")
+            screenshot(phone.page, "chat-phone")
+            widths = phone.page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert widths[0] <= widths[1], widths
+
+        await in_browser(scenario)

@@ -141,3 +141,51 @@ class BrowserTests(TestCase):
             assert widths[0] <= widths[1], widths
 
         await in_browser(scenario)
+
+    async def test_rooms_unread_edit_delete_and_older_history(self):
+        """Unread counts on rooms not open, switching and leaving; editing and deleting one's own message;
+        and older messages loaded by scrolling up."""
+        def scenario(browser):
+            alice, bob = self._two_in_lobby(browser)
+            bob.join("side")
+            alice.join("side")
+            alice.page.click(".room-button:has-text('lobby')")
+            bob.send("in the side room")
+            badge = alice.page.locator(".room-button:has-text('side') .badge")
+            badge.wait_for()
+            assert badge.inner_text() == "1"
+            alice.page.click(".room-button:has-text('side')")
+            alice.wait_message("in the side room")
+            assert alice.page.locator(".room-button:has-text('side') .badge").count() == 0
+
+            bob.send("tpyo here")
+            alice.wait_message("tpyo here")
+            bob.page.once("dialog", lambda dialog: dialog.accept("typo here"))
+            bob.message("tpyo here").locator("button:text-is('Edit')").click()
+            alice.wait_message("typo here")
+            alice.message("typo here").locator(".edited").wait_for()
+            bob.page.once("dialog", lambda dialog: dialog.accept())
+            bob.message("typo here").locator("button:text-is('Delete')").click()
+            alice.page.locator(".message.deleted").wait_for()
+            assert "typo here" not in alice.texts()
+
+            for n in range(60):  # more than the 50 a join brings
+                bob.send(f"line {n}")
+            alice.wait_message("line 59")
+            fresh = ChatPage(browser, self.server.url)
+            fresh.page.evaluate("sessionStorage.clear()")
+            fresh.register("carol")
+            fresh.signed_in()
+            fresh.join("side")
+            fresh.wait_message("line 59")
+            assert "in the side room" not in fresh.texts()
+            fresh.page.locator("#messages").evaluate("list => { list.scrollTop = 0; }")
+            fresh.wait_message("in the side room")
+            texts = fresh.texts()
+            assert texts.index("in the side room") < texts.index("line 0") < texts.index("line 59")
+            assert len(texts) == len(set(texts)), texts
+
+            alice.page.click("#leave")
+            alice.page.wait_for_selector(".room-button:has-text('side')", state="detached")
+
+        await in_browser(scenario)

@@ -10,6 +10,9 @@ const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_IDLE_MS = 4000;
 const TYPING_SHOWN_MS = 6000;
 const REFRESH_BEFORE_S = 60;
+const RESEND_AFTER_MS = 3000;
+const RESEND_EVERY_MS = 2000;
+const RESEND_BATCH = 10;
 
 const state = {
   session: JSON.parse(sessionStorage.getItem(TOKEN_KEY) || 'null'), // {token, expires_at, user}
@@ -181,7 +184,7 @@ function onFrame(frame) {
       for (const message of frame.history) room.add(message);
       if (frame.truncated) loadLatest(room);
       for (const [clientId, pending] of room.pending) {
-        socket.send({ type: 'message', room: room.name, text: pending.text, client_id: clientId });
+        if (socket.send({ type: 'message', room: room.name, text: pending.text, client_id: clientId })) pending.sentAt = Date.now();
       }
       if (room.name === state.active) { renderRoom(); markRead(room); }
       renderRooms();
@@ -217,10 +220,43 @@ function onFrame(frame) {
       if (room) { room.remove(frame.seq); renderIfActive(room); }
       break;
     case 'error':
+      if (frame.ref && retryPending(frame)) break;
       showRoomError(frame.message);
       break;
     default:
       break;
+  }
+}
+
+// A message the server refused for good (too long, say) is dropped from the pending ones; a message refused
+// for now (rate limited, store away) or lost with a connection is sent again by resendPending.
+const TRANSIENT = ['rate_limited', 'not_in_room', 'unavailable'];
+
+function retryPending(frame) {
+  for (const room of state.rooms.values()) {
+    if (!room.pending.has(frame.ref)) continue;
+    if (TRANSIENT.includes(frame.code)) return true;
+    room.pending.delete(frame.ref);
+    renderIfActive(room);
+    return false;
+  }
+  return false;
+}
+
+// Every 2 s, the oldest messages still unacknowledged after 3 s are sent again, a few at a time so as to stay
+// under the server's rate limit. Their client_id makes a resend stored once.
+function resendPending() {
+  const due = [];
+  const now = Date.now();
+  for (const room of state.rooms.values()) {
+    if (!room.joined) continue;
+    for (const [clientId, pending] of room.pending) {
+      if (now - pending.sentAt > RESEND_AFTER_MS) due.push([room, clientId, pending]);
+    }
+  }
+  due.sort((a, b) => a[2].sentAt - b[2].sentAt);
+  for (const [room, clientId, pending] of due.slice(0, RESEND_BATCH)) {
+    if (socket.send({ type: 'message', room: room.name, text: pending.text, client_id: clientId })) pending.sentAt = now;
   }
 }
 
@@ -325,6 +361,9 @@ function renderRoom({ follow = false } = {}) {
   let day = null;
   const notices = [...room.notices];
   for (const message of messages) {
+    while (notices.length && notices[0].afterSeq < message.seq) {
+      items.push(element('li', { className: 'notice', text: notices.shift().text }));
+    }
     const messageDay = dayOf(message.ts);
     if (messageDay !== day) {
       items.push(element('li', { className: 'day', text: messageDay, attrs: { role: 'separator' } }));
@@ -339,9 +378,6 @@ function renderRoom({ follow = false } = {}) {
     }
     const seenBy = lastOwnRead && message.seq === lastOwnRead.seq ? room.readers(message.seq).filter((u) => u !== me) : [];
     items.push(messageItem(message, { own, pending: false, seenBy, actions, renderFile }));
-    while (notices.length && notices[0].afterSeq <= message.seq) {
-      items.push(element('li', { className: 'notice', text: notices.shift().text }));
-    }
   }
   for (const notice of notices) items.push(element('li', { className: 'notice', text: notice.text }));
   for (const [clientId, pending] of room.pending) {
@@ -380,7 +416,7 @@ function sendMessage(event) {
   const text = $('text').value;
   if (!room || !text.trim()) return;
   const clientId = crypto.randomUUID();
-  room.pending.set(clientId, { text, ts: new Date().toISOString() });
+  room.pending.set(clientId, { text, ts: new Date().toISOString(), sentAt: Date.now() });
   socket.send({ type: 'message', room: room.name, text, client_id: clientId }); // or on rejoin, if offline
   $('text').value = '';
   stopTyping(room);
@@ -540,5 +576,6 @@ function wire() {
 }
 
 wire();
+setInterval(resendPending, RESEND_EVERY_MS);
 if (state.session && Date.parse(state.session.expires_at) > Date.now()) enterChat();
 else signOut();

@@ -85,6 +85,7 @@ class ChatPage:
         self.page.fill("#join-room", room)
         self.page.press("#join-room", "Enter")
         self.page.wait_for_selector(f"#room-title:text-is('{room}')")
+        self.page.wait_for_selector("#room[data-joined=true]")  # the server has stored the membership
 
     def send(self, text: str) -> None:
         self.page.fill("#text", text)

@@ -325,7 +325,7 @@ function openRoom(name) {
   $('typing').textContent = '';
   document.body.classList.remove('sidebar-open');
   $('rooms-toggle').setAttribute('aria-expanded', 'false');
-  if (!room) { $('message-list').replaceChildren(); $('members').replaceChildren(); return; }
+  if (!room) { $('message-list').replaceChildren(); $('members').replaceChildren(); delete $('room').dataset.joined; return; }
   if (room.messages.size === 0 && room.hasOlder) loadLatest(room);
   renderRoom({ follow: true });
   markRead(room);
@@ -384,6 +384,7 @@ function renderRoom({ follow = false } = {}) {
     items.push(messageItem({ user: me, ts: pending.ts, text: pending.text, client_id: clientId }, { own: true, pending: true, renderFile }));
   }
   $('message-list').replaceChildren(...items);
+  $('room').dataset.joined = String(room.joined); // uploads need the membership a join stores
   $('members').replaceChildren(...[...room.members].sort().map((user) => element('li', { text: user })));
   $('older').hidden = !room.hasOlder || room.messages.size === 0;
   if (follow || atBottom) list.scrollTop = list.scrollHeight;

@@ -189,3 +189,46 @@ class BrowserTests(TestCase):
             alice.page.wait_for_selector(".room-button:has-text('side')", state="detached")
 
         await in_browser(scenario)
+
+    async def test_token_is_refreshed_and_shift_enter_makes_a_new_line(self):
+        """A token near its expiry is replaced (REST refresh, then the socket's refresh frame) with the socket
+        still working; Shift+Enter adds a line to the message instead of sending it."""
+        server = await start_server(self, token_ttl=63)  # the page refreshes 60 s before expiry: after ~3 s
+
+        def scenario(browser):
+            dora = ChatPage(browser, server.url)
+            dora.register("dora")
+            dora.signed_in()
+            first = dora.page.evaluate("JSON.parse(sessionStorage.getItem('chatd.session')).token")
+            dora.page.wait_for_function(
+                "token => JSON.parse(sessionStorage.getItem('chatd.session')).token !== token", arg=first)
+            dora.join("lobby")
+            dora.page.fill("#text", "first line")
+            dora.page.press("#text", "Shift+Enter")
+            dora.page.type("#text", "second line")
+            assert dora.page.locator(".message").count() == 0  # not sent yet
+            dora.page.press("#text", "Enter")
+            dora.message("first line").locator(".state.sent").wait_for()
+            assert dora.texts() == ["first line\nsecond line"], dora.texts()
+            assert dora.page.locator("#connection").get_attribute("data-state") == "online"
+
+        await in_browser(scenario)
+
+    async def test_admin_deletes_and_bans_from_the_page(self):
+        """The first user (an admin) deletes another's message and bans them; the banned page signs out."""
+        def scenario(browser):
+            alice, bob = self._two_in_lobby(browser)  # alice registered first: the admin
+            bob.send("spam spam")
+            alice.wait_message("spam spam")
+            assert bob.message("spam spam").locator("button:text-is('Ban bob')").count() == 0
+            alice.page.once("dialog", lambda dialog: dialog.accept())
+            alice.message("spam spam").locator("button:text-is('Delete')").click()
+            bob.page.locator(".message.deleted").wait_for()
+            bob.send("more spam")
+            alice.wait_message("more spam")
+            alice.page.once("dialog", lambda dialog: dialog.accept("spamming"))
+            alice.message("more spam").locator("button:text-is('Ban bob')").click()
+            bob.page.wait_for_selector("#auth:not([hidden])")
+            bob.page.wait_for_selector("#auth-error:has-text('banned')")
+
+        await in_browser(scenario)

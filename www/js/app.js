@@ -220,7 +220,7 @@ function onFrame(frame) {
       if (room) { room.remove(frame.seq); renderIfActive(room); }
       break;
     case 'error':
-      if (frame.ref && retryPending(frame)) break;
+      if (frame.ref && resentLater(frame)) break;
       showRoomError(frame.message);
       break;
     default:
@@ -228,11 +228,11 @@ function onFrame(frame) {
   }
 }
 
-// A message the server refused for good (too long, say) is dropped from the pending ones; a message refused
-// for now (rate limited, store away) or lost with a connection is sent again by resendPending.
+// An error about a pending message: refused for good (too long, say), the message is dropped and the error
+// shown (false); refused for now (rate limited, store away), resendPending sends it again (true).
 const TRANSIENT = ['rate_limited', 'not_in_room', 'unavailable'];
 
-function retryPending(frame) {
+function resentLater(frame) {
   for (const room of state.rooms.values()) {
     if (!room.pending.has(frame.ref)) continue;
     if (TRANSIENT.includes(frame.code)) return true;

@@ -232,3 +232,37 @@ class BrowserTests(TestCase):
             bob.page.wait_for_selector("#auth-error:has-text('banned')")
 
         await in_browser(scenario)
+
+    async def test_drag_and_drop_upload_and_a_notification_while_hidden(self):
+        """A file dropped on the room is shared (a download button elsewhere); a message arriving while the
+        tab is hidden raises a desktop notification once the user allowed them."""
+        recorder = """
+            window.__notes = [];
+            window.__hidden = false;
+            Object.defineProperty(document, 'hidden', { get: () => window.__hidden });
+            window.Notification = class {
+                static permission = 'default';
+                static requestPermission() { window.Notification.permission = 'granted'; return Promise.resolve('granted'); }
+                constructor(title, options) { window.__notes.push([title, options.body]); }
+            };
+        """
+
+        def scenario(browser):
+            alice, bob = self._two_in_lobby(browser)
+            alice.page.add_init_script(recorder)
+            alice.page.reload()
+            alice.signed_in()
+            alice.page.wait_for_selector("#room[data-joined=true]")
+            alice.page.click("#notify")  # the user allows notifications
+            alice.page.wait_for_selector("#notify", state="hidden")
+            alice.page.evaluate("window.__hidden = true")
+            bob.send("are you there?")
+            alice.page.wait_for_function("window.__notes.length === 1")
+            assert alice.page.evaluate("window.__notes") == [["bob in lobby", "are you there?"]]
+
+            transfer = bob.page.evaluate_handle(
+                "() => { const t = new DataTransfer(); t.items.add(new File(['hello'], 'note.txt')); return t; }")
+            bob.page.dispatch_event("#room", "drop", {"dataTransfer": transfer})
+            alice.page.wait_for_selector("#message-list button.download:has-text('note.txt')")
+
+        await in_browser(scenario)

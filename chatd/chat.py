@@ -149,9 +149,8 @@ class ChatService:
 
     def close_all(self) -> None:
         """Close every socket with 1001 (going away): the server is stopping; clients reconnect."""
-        for user_id in self.registry.online_user_ids():
-            for conn in self.registry.connections_of(user_id):
-                conn.going_away()
+        for conn in self.registry.connections():
+            conn.going_away()
 
     def close_user(self, user_id: str, code: int) -> None:
         reason = "banned" if code == CLOSE_BANNED else "token revoked"

@@ -124,15 +124,16 @@ class Files:
         uploaded_at = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
         writer = self._store.new_file(name, sniff(head[:SNIFF_BYTES]), room, principal.user.id, uploaded_at)
         try:
-            size, pending, written = 0, [], 0
+            size, pending, pending_size, written = 0, [], 0, 0
             for chunk in itertools.chain([head], chunks):
                 size += len(chunk)
                 if size > self.max_upload:
                     raise errors.too_large(f"Files are limited to {self.max_upload} bytes.")
                 pending.append(chunk)
-                if sum(map(len, pending)) >= WRITE_SIZE:
+                pending_size += len(chunk)
+                if pending_size >= WRITE_SIZE:
                     await writer.write(b"".join(pending))
-                    pending = []
+                    pending, pending_size = [], 0
                     written += 1
                     if written % RELEASE_EVERY == 0:
                         release_chunks()

@@ -131,6 +131,10 @@ class Registry:
     def connections_with_token(self, jti: str) -> list:
         return list(self._by_jti.get(jti, ()))
 
+    def connections(self) -> list:
+        """Every open connection."""
+        return list(self._joined)
+
     def connection_count(self) -> int:
         return len(self._joined)
 

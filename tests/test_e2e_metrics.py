@@ -8,7 +8,7 @@ from twisted.trial.unittest import TestCase
 from chatd.metrics import route_of
 from chatd.ratelimit import Rate
 from tests.harness import start_server, wait_until
-from tests.wsclient import connect
+from tests.wsclient import joined
 
 
 class MetricsTests(TestCase):
@@ -36,13 +36,7 @@ class MetricsTests(TestCase):
         self.assertEqual(before[("chatd_bcrypt_queue_length", ())], 0)
 
         alice, bob = await self.http.register("alice"), await self.http.register("bob")
-        sockets = []
-        for session in (alice, bob):
-            ws = await connect(self.server.url, session["token"], test=self)
-            await ws.next("hello")
-            ws.send({"type": "join", "room": "lobby"})
-            await ws.next("joined")
-            sockets.append(ws)
+        sockets = [await joined(self.server.url, session["token"], test=self) for session in (alice, bob)]
         sockets[0].send({"type": "message", "room": "lobby", "text": "hello"})
         await sockets[0].next("ack")
         await sockets[1].next("message")

@@ -24,7 +24,7 @@ from chatd.history import History
 from chatd.web import multipart
 from chatd.web.cors import OriginPolicy, apply_cors
 from chatd.web.download import send_file
-from chatd.web.render import error_body, json_body, no_content
+from chatd.web.render import error_body, json_body, json_bytes, no_content
 
 
 def bearer_token(request) -> str | None:
@@ -140,7 +140,7 @@ class ApiRoutes:
         principal = await self._principal(request)
         room, number = _message_address(room, seq)
         text = validation.message_edit(_body(request))
-        return _json_bytes(request, 200, await self.editor.edit(principal, room, number, text))
+        return json_bytes(request, 200, await self.editor.edit(principal, room, number, text))
 
     @app.route("/rooms/<room>/messages/<seq>", methods=["DELETE"])
     async def delete_message(self, request, room, seq):
@@ -218,7 +218,7 @@ class ApiRoutes:
 def _messages_page(request, page: dict) -> bytes:
     """A history page; its messages are already JSON, so they are spliced in, not re-encoded."""
     next_before = b"null" if page["next_before"] is None else str(page["next_before"]).encode()
-    return _json_bytes(request, 200, b'{"messages":[' + b",".join(page["messages"]) + b'],"next_before":' + next_before + b"}")
+    return json_bytes(request, 200, b'{"messages":[' + b",".join(page["messages"]) + b'],"next_before":' + next_before + b"}")
 
 
 def content_disposition(record) -> bytes:
@@ -226,14 +226,6 @@ def content_disposition(record) -> bytes:
     kind = "inline" if record.content_type in IMAGE_TYPES else "attachment"
     plain = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in record.name)
     return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(record.name, safe='')}".encode("ascii")
-
-
-def _json_bytes(request, status: int, body: bytes) -> bytes:
-    """A response whose JSON is already encoded."""
-    request.setResponseCode(status)
-    request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
-    request.setHeader(b"Cache-Control", b"no-store")
-    return body
 
 
 def _message_address(room: str, seq: str) -> tuple[str, int]:

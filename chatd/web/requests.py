@@ -28,7 +28,7 @@ class ChatdRequest(server.Request):
     def gotLength(self, length) -> None:
         if length is not None and length > self._max_body():
             self._refuse()
-        super().gotLength(None if self._refused else length)
+        super().gotLength(0 if self._refused else length)  # refused: an empty in-memory body, no temp file
 
     def handleContentChunk(self, data: bytes) -> None:
         if self._refused:

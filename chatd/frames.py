@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from chatd.storage.records import Message
 from chatd.views import iso8601
 
-ROOM = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# SPEC.md's 1-64 of [A-Za-z0-9_.-], but not "." or "..": in a URL path those mean "here" and "up".
+ROOM = re.compile(r"(?!\.\.?$)[A-Za-z0-9_.-]{1,64}")
 MAX_TEXT = 4000
 MAX_CLIENT_ID = 128
 HISTORY_LIMIT = 50

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from chatd import errors
@@ -31,7 +32,7 @@ def parse_json_object(raw: bytes, content_type: str | None) -> dict:
         raise errors.too_large(f"The body is larger than {MAX_BODY} bytes.")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise errors.invalid("The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise errors.invalid("The body must be a JSON object.")
@@ -46,6 +47,8 @@ def _fields(body: dict, allowed: tuple[str, ...], required: tuple[str, ...] = ()
         if name in allowed:
             if not isinstance(value, str):
                 problems[name] = "must be a string"
+            elif not _well_formed(value):
+                problems[name] = "not valid Unicode"
             elif checks:
                 problems[name] = _CHECKS[name](value)
     problems = {name: why for name, why in problems.items() if why}
@@ -54,11 +57,24 @@ def _fields(body: dict, allowed: tuple[str, ...], required: tuple[str, ...] = ()
     return body
 
 
+def _well_formed(value: str) -> bool:
+    """JSON may carry lone surrogates (half an emoji): not text that can be stored, hashed or shown."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_username(value: str) -> str | None:
     return None if USERNAME.fullmatch(value) else "3 to 32 characters: letters, digits, _ . -"
 
 
 def _check_email(value: str) -> str | None:
+    # Invisible characters (zero-width, bidi controls, soft hyphens: Unicode's "other" categories)
+    # would let one address pass for another in an admin's eyes.
+    if any(unicodedata.category(ch)[0] == "C" for ch in value):
+        return "not a valid email address"
     return None if len(value) <= 254 and EMAIL.fullmatch(value) else "not a valid email address"
 
 
@@ -76,13 +92,7 @@ def _check_reason(value: str) -> str | None:
 
 def _check_text(value: str) -> str | None:
     # As in a message frame (SPEC.md, Details: Frames in error): 1-4000 code points of real text.
-    if not 1 <= len(value) <= MAX_TEXT:
-        return f"1 to {MAX_TEXT} characters"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: half an emoji
-        return "not valid Unicode"
-    return None
+    return None if 1 <= len(value) <= MAX_TEXT else f"1 to {MAX_TEXT} characters"
 
 
 _CHECKS = {

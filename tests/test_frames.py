@@ -66,6 +66,17 @@ class ParseTests(SynchronousTestCase):
             with self.subTest(room=room):
                 self.assertEqual(parse(payload({"type": "leave", "room": room}), False), Leave(room))
 
+    def test_dot_rooms_are_refused(self):
+        """Rooms named ``.`` and ``..`` are refused (a browser's URL handling turns them into other paths);
+        names that merely contain dots are fine."""
+        for room in (".", ".."):
+            with self.subTest(room=room):
+                error = self.assertRaises(FrameError, parse, payload({"type": "join", "room": room}), False)
+                self.assertEqual(error.code, "invalid_frame")
+        for room in ("...", ".a", "a.", "a..b"):
+            with self.subTest(accepted=room):
+                self.assertEqual(parse(payload({"type": "join", "room": room}), False), Join(room, None))
+
     def test_text_limit_counts_code_points(self):
         """4000 characters are accepted even when each takes 4 bytes (emoji), in either JSON escaping."""
         emoji = "\U0001F600" * 4000

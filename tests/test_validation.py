@@ -221,3 +221,33 @@ class QueryParameterTests(_Refusals, SynchronousTestCase):
         )
         error = self.assertRaises(ApiError, validation.flag, "yes", "online")
         self.assertEqual((error.status, error.code, error.fields), (400, "invalid_request", {"online": "true or false"}))
+
+
+class HostileTextTests(_Refusals, SynchronousTestCase):
+    """Bodies built to crash the server or to spoof an address (issue 9, finding 11 and the email rule)."""
+
+    def test_deeply_nested_json_is_400_not_a_crash(self):
+        """A 20,000-deep nested array is a 400 ``invalid_request``, not a RecursionError (500)."""
+        raw = b"[" * 20_000 + b"]" * 20_000
+        error = self.assertRaises(ApiError, validation.parse_json_object, raw, "application/json")
+        self.assertEqual((error.status, error.code), (400, "invalid_request"))
+
+    def test_lone_surrogates_are_refused_in_every_field(self):
+        """Half an emoji (a lone surrogate, valid in JSON) in a registration field or a login is a 400 naming it."""
+        for field in GOOD:
+            with self.subTest(register=field):
+                value = "abc\ud83d" + ("@example.com" if field == "email" else "defgh")
+                body = json.loads(json.dumps(dict(GOOD, **{field: value})))
+                self.assertInvalid(validation.registration, body, field)
+        for field in ("username", "email", "password"):
+            with self.subTest(login=field):
+                body = {field: "x\udc00yzabcdefg", **({"password": "correct horse"} if field != "password" else {"username": "alice"})}
+                self.assertInvalid(validation.login, body, field)
+        self.assertInvalid(validation.user_changes, {"password": "long enough \ud800"}, "password")
+
+    def test_invisible_and_bidi_characters_are_refused_in_emails(self):
+        """Zero-width and bidi-control characters (which make one address look like another) are not an email."""
+        for invisible in ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u202e", "\u202a", "\u2066", "\u061c", "\u00ad"):
+            with self.subTest(character=hex(ord(invisible))):
+                self.assertInvalid(validation.registration, dict(GOOD, email=f"ali{invisible}ce@example.com"), "email")
+        self.assertEqual(validation.registration(dict(GOOD, email="zoë@example.com")).email, "zoë@example.com")

@@ -15,14 +15,21 @@ from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
 
 from chatd import errors, validation
-from chatd.ratelimit import KeyedRateLimiter
-from chatd.storage.records import DuplicateKey, UserRecord
+from chatd.loginguard import LoginGuard
+from chatd.ratelimit import KeyedRateLimiter, Rate, address_key
+from chatd.storage.records import DuplicateKey, LastAdmin, UserRecord
 from chatd.tokens import Claims, InvalidToken, TokenIssuer
 from chatd.views import iso8601, user_view
 
 # WebSocket close codes from SPEC.md.
 CLOSE_REVOKED = 4001
 CLOSE_BANNED = 4003
+# The author shown on a deleted user's messages: not a valid username, so nobody can take it.
+DELETED_AUTHOR = "[deleted]"
+# Changes to one account (PATCH): enough for anyone editing their profile, not for flooding the
+# change feed every chatd polls. Password changes, which cost a bcrypt hash, have a stricter budget.
+USER_CHANGE_RATE = Rate(1, 20)
+PASSWORD_CHANGE_RATE = Rate(1 / 60, 5)
 
 
 class NoPresence:
@@ -42,6 +49,9 @@ class NoSockets:
         pass
 
     def close_user(self, user_id: str, code: int) -> None:
+        pass
+
+    def renamed(self, user_id: str, username: str) -> None:
         pass
 
 
@@ -69,7 +79,7 @@ class Accounts:
         tokens: TokenIssuer,
         clock,
         address_limiter: KeyedRateLimiter,
-        account_limiter: KeyedRateLimiter,
+        login_guard: LoginGuard,
         presence=None,
         sockets=None,
     ) -> None:
@@ -78,7 +88,9 @@ class Accounts:
         self._tokens = tokens
         self._clock = clock
         self._by_address = address_limiter
-        self._by_account = account_limiter
+        self._logins = login_guard
+        self._changes = KeyedRateLimiter(USER_CHANGE_RATE, clock)
+        self._password_changes = KeyedRateLimiter(PASSWORD_CHANGE_RATE, clock)
         self.presence = presence or NoPresence()
         self.sockets = sockets or NoSockets()
 
@@ -95,21 +107,28 @@ class Accounts:
         return {"token": issued.token, "expires_at": iso8601(issued.claims.expires_at)}
 
     def limit_address(self, address: str) -> None:
-        """429 when this client address has used up its auth-route budget."""
-        wait = self._by_address.take(address)
+        """429 when this client address (an IPv6 /64 counts as one) has used up its auth-route budget."""
+        wait = self._by_address.take(address_key(address))
         if wait:
             raise errors.rate_limited(wait)
 
-    def _limit_account(self, login: str) -> None:
-        """429 while this account name has used up its budget of failed attempts."""
-        wait = self._by_account.wait(login.casefold())
+    @staticmethod
+    def _limit(limiter: KeyedRateLimiter, key: str) -> None:
+        wait = limiter.take(key)
         if wait:
             raise errors.rate_limited(wait)
 
-    def _count_failure(self, login: str) -> None:
-        # Only failures count against an account: a stranger sending requests in someone's name
-        # spends their own address's budget, not that person's ability to log in.
-        self._by_account.take(login.casefold())
+    async def _refuse_taken(self, username: str | None, email: str | None, user_id: str | None = None) -> None:
+        """409 if another account has this username or email. Checked before any password is hashed:
+        a taken name must not cost a bcrypt hash (the store's unique index still decides races)."""
+        taken = {}
+        for field, value in (("username", username), ("email", email)):
+            if value is not None:
+                other = await self._store.find_user_by_login(value)
+                if other is not None and other.id != user_id:
+                    taken[field] = "already taken"
+        if taken:
+            raise errors.conflict(f"That {' and '.join(taken)} {'are' if len(taken) > 1 else 'is'} taken.", taken)
 
     # -- authentication ----------------------------------------------------
 
@@ -148,27 +167,29 @@ class Accounts:
     # -- auth routes -------------------------------------------------------
 
     @errors.store_errors_as_503
-    async def register(self, body: dict) -> dict:
+    async def register(self, body: dict, address: str = "") -> dict:
         form = validation.registration(body)
-        self._limit_account(form.username)
-        password_hash = await self._hasher.hash(form.password)
+        await self._refuse_taken(form.username, form.email)
+        password_hash = await self._hasher.hash(form.password, address_key(address))
         try:
             user = await self._store.create_user(form.username, form.email, password_hash, self._now())
         except DuplicateKey as e:
-            self._count_failure(form.username)
             raise errors.conflict(f"That {e.field} is taken.", {e.field: "already taken"}) from None
         self._log.info("registered user {user_id} ({role})", user_id=user.id, role=user.role)
         return {"user": self.view(user), **self._session(user)}
 
     @errors.store_errors_as_503
-    async def login(self, body: dict) -> dict:
+    async def login(self, body: dict, address: str = "") -> dict:
         form = validation.login(body)
-        self._limit_account(form.login)
+        key = address_key(address)
         user = await self._store.find_user_by_login(form.login)
-        matches = await self._hasher.verify(form.password, user.password_hash if user else None)
+        account = user.id if user is not None else "login:" + form.login.casefold()
+        self._logins.check(account, key)
+        matches = await self._hasher.verify(form.password, user.password_hash if user else None, key)
         if user is None or not matches:
-            self._count_failure(form.login)
+            self._logins.failed(account, key)
             raise errors.unauthorized("Wrong username, email or password.")
+        self._logins.succeeded(account, key)
         if user.banned:
             raise errors.forbidden("This account is banned" + (f": {user.ban_reason}" if user.ban_reason else "."))
         return {"user": self.view(user), **self._session(user)}
@@ -207,24 +228,33 @@ class Accounts:
         return user
 
     @errors.store_errors_as_503
-    async def update_user(self, principal: Principal, user_id: str, body: dict) -> dict:
-        changes = validation.user_changes(body)
+    async def update_user(self, principal: Principal, user_id: str, body: dict, address: str = "") -> dict:
+        requested = validation.user_changes(body)
         target = await self._target(principal, user_id)
-        if "role" in changes and changes["role"] != target.role:
-            if not principal.is_admin:
-                raise errors.forbidden("Only an admin may change a role.")
-            if target.role == "admin" and await self._store.count_admins() <= 1:
-                raise errors.forbidden("The last admin cannot give up the role.")
+        # Values equal to the current ones change nothing, and write nothing to the change feed.
+        changes = {name: value for name, value in requested.items()
+                   if name == "password" or getattr(target, name) != value}
+        if "role" in changes and not principal.is_admin:
+            raise errors.forbidden("Only an admin may change a role.")
+        if changes:
+            self._limit(self._changes, user_id)
+            await self._refuse_taken(changes.get("username"), changes.get("email"), user_id)
         if "password" in changes:
-            changes["password_hash"] = await self._hasher.hash(changes.pop("password"))
+            self._limit(self._password_changes, user_id)
+            changes["password_hash"] = await self._hasher.hash(changes.pop("password"), address_key(address))
             # Every token issued before now stops working, this request's included.
             changes["tokens_valid_after"] = self._clock.seconds()
         try:
-            user = await self._store.update_user(user_id, changes)
+            user = await self._store.update_user(user_id, changes) if changes else target
         except DuplicateKey as e:
             raise errors.conflict(f"That {e.field} is taken.", {e.field: "already taken"}) from None
+        except LastAdmin:
+            raise errors.forbidden("The last admin cannot give up the role.") from None
         if user is None:
             raise errors.not_found("No such user.")
+        if "username" in requested:
+            # Also when unchanged: asking again repairs names a failed earlier rename left behind.
+            await self._show_author_as(user_id, user.username)
         if "tokens_valid_after" in changes:
             if principal.user.id == user_id:
                 # Revoked by jti too: a token issued in the same instant as the change passes the time check.
@@ -232,14 +262,23 @@ class Accounts:
             self.sockets.close_user(user_id, CLOSE_REVOKED)
         return self.view(user)
 
+    async def _show_author_as(self, user_id: str, username: str) -> None:
+        """Open sockets and every stored message of ``user_id`` show ``username`` from now on, so the
+        old name, which anyone may now register, never stands for what this user wrote."""
+        self.sockets.renamed(user_id, username)
+        await self._store.rename_author(user_id, username)
+
     @errors.store_errors_as_503
     async def delete_user(self, principal: Principal, user_id: str) -> None:
-        target = await self._target(principal, user_id)
-        if target.role == "admin" and await self._store.count_admins() <= 1:
-            raise errors.forbidden("The last admin cannot be deleted.")
-        if not await self._store.delete_user(user_id):
+        await self._target(principal, user_id)
+        try:
+            deleted = await self._store.delete_user(user_id)
+        except LastAdmin:
+            raise errors.forbidden("The last admin cannot be deleted.") from None
+        if not deleted:
             raise errors.not_found("No such user.")
         self.sockets.close_user(user_id, CLOSE_REVOKED)
+        await self._show_author_as(user_id, DELETED_AUTHOR)
         self._log.info("deleted user {user_id}", user_id=user_id)
 
     # -- moderation ----------------------------------------------------------
@@ -250,9 +289,11 @@ class Accounts:
         target = await self._moderated(principal, user_id)
         if target.id == principal.user.id:
             raise errors.forbidden("You cannot ban yourself.")
-        if target.role == "admin" and not target.banned and await self._store.count_admins() <= 1:
-            raise errors.forbidden("The last admin cannot be banned.")
-        if await self._store.update_user(user_id, {"banned": True, "ban_reason": reason}) is None:
+        try:
+            banned = await self._store.update_user(user_id, {"banned": True, "ban_reason": reason})
+        except LastAdmin:
+            raise errors.forbidden("The last admin cannot be banned.") from None
+        if banned is None:
             raise errors.not_found("No such user.")
         self.sockets.close_user(user_id, CLOSE_BANNED)
         self._log.info("user {user_id} banned by {admin}", user_id=user_id, admin=principal.user.id)

@@ -23,7 +23,7 @@ from twisted.internet import defer, task
 
 from chatd.storage.embedded import DataDirInUse, EmbeddedStore, clear_stale_pid_file
 from chatd.storage.mongo import MongoStore
-from chatd.storage.records import StoreUnavailable
+from chatd.storage.records import LastAdmin, StoreUnavailable
 
 READY_WITHIN = 30.0  # seconds for the store to answer
 
@@ -58,9 +58,10 @@ async def apply(store, command: str, login: str, reason: str | None = None) -> s
         await store.update_user(user.id, {"role": "admin"})
         return f"{user.username} is now an admin"
     if command == "ban":
-        if user.role == "admin" and not user.banned and await store.count_admins() <= 1:
-            raise AdminError(f"{user.username} is the last admin; promote someone else first")
-        await store.update_user(user.id, {"banned": True, "ban_reason": reason})
+        try:
+            await store.update_user(user.id, {"banned": True, "ban_reason": reason})
+        except LastAdmin:
+            raise AdminError(f"{user.username} is the last admin; promote someone else first") from None
         return f"{user.username} is banned" + (f" ({reason})" if reason else "")
     if command == "unban":
         await store.update_user(user.id, {"banned": False, "ban_reason": None})

@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chatd import errors, frames
-from chatd.accounts import CLOSE_BANNED, CLOSE_REVOKED, Accounts
+from chatd.accounts import CLOSE_BANNED, CLOSE_REVOKED, DELETED_AUTHOR, Accounts
 from chatd.history import History
 from chatd.metrics import Metrics
 from chatd.ratelimit import Rate, TokenBucket
@@ -157,30 +157,44 @@ class ChatService:
         for conn in self.registry.connections_of(user_id):
             conn.close(code, reason)
 
+    def renamed(self, user_id: str, username: str) -> None:
+        """A user's name changed (or they were deleted): their sockets and cached messages show the new one."""
+        self.registry.rename(user_id, username)
+        self._rooms.rename_author(user_id, username)
+
     # -- changes seen by polling the store (other processes, the admin CLI) --
 
     def changed(self, revoked_jtis: list[str], user_ids: list[str]) -> None:
         for jti in revoked_jtis:
             self.close_token(jti, CLOSE_REVOKED)
-        for user_id in user_ids:
-            if self.registry.connections_of(user_id):
-                ensureDeferred(self._recheck(user_id)).addErrback(
-                    lambda failure: self._log.failure("re-checking a changed user's sockets", failure))
+        if user_ids:
+            ensureDeferred(self._recheck(user_ids)).addErrback(
+                lambda failure: self._log.failure("re-checking changed users", failure))
 
-    async def _recheck(self, user_id: str) -> None:
-        """Close the sockets a changed user may no longer keep: deleted, banned, or older than a password change."""
+    async def _recheck(self, user_ids: list[str]) -> None:
+        """Apply changes made elsewhere: a new name shows on sockets and cached messages here, and
+        sockets a user may no longer keep (deleted, banned, older than a password change) close."""
         try:
-            user = await self._store.get_user(user_id)
+            users = {user.id: user for user in await self._store.get_users(user_ids)}
         except StoreUnavailable:
             return  # the handshake checks again on reconnect; the next change is seen at the next poll
-        if user is None:
-            self.close_user(user_id, CLOSE_REVOKED)
-        elif user.banned:
-            self.close_user(user_id, CLOSE_BANNED)
-        else:
-            for conn in list(self.registry.connections_of(user_id)):
-                if conn.issued_at < user.tokens_valid_after:
-                    conn.close(CLOSE_REVOKED, "token revoked")
+        for user_id in user_ids:
+            user = users.get(user_id)
+            name = user.username if user is not None else DELETED_AUTHOR
+            sockets = self.registry.connections_of(user_id)
+            stale = any(conn.username != name for conn in sockets)
+            self.renamed(user_id, name)
+            if stale:
+                # Sockets here kept the old name until now: what they sent meanwhile is renamed too.
+                await self._store.rename_author(user_id, name)
+            if user is None:
+                self.close_user(user_id, CLOSE_REVOKED)
+            elif user.banned:
+                self.close_user(user_id, CLOSE_BANNED)
+            else:
+                for conn in sockets:
+                    if conn.issued_at < user.tokens_valid_after:
+                        conn.close(CLOSE_REVOKED, "token revoked")
 
     # -- frames ------------------------------------------------------------
 

@@ -11,6 +11,10 @@ from chatd.roomstate import RoomBook, RoomState
 from chatd.views import iso8601
 
 UNREAD_EXACT_UP_TO = 1000
+# ``joined`` is one frame: its history is cut to this many bytes so that it fits, with room to
+# spare, in a socket's 1 MiB of unsent bytes (SPEC.md, Slow consumers). 1,000 messages of 4,000
+# emoji would be 16 MB; past the cut the client pages through REST, as ``truncated`` tells it.
+JOIN_HISTORY_BYTES = 512 * 1024
 
 
 class History:
@@ -23,25 +27,32 @@ class History:
 
     async def bodies(self, state: RoomState, after: int, upto: int) -> list[bytes]:
         """Message bodies with after < seq <= upto, oldest first."""
+        return [body for _, body in await self._numbered(state, after, upto)]
+
+    async def _numbered(self, state: RoomState, after: int, upto: int) -> list[tuple[int, bytes]]:
         entries = state.cached(after, upto)
         if entries is not None:
-            return [entry.body for entry in entries]
+            return [(entry.seq, entry.body) for entry in entries]
         messages = await self._store.get_messages(state.name, list(range(after + 1, upto + 1)))
-        return [frames.message_body(message) for message in messages]
+        return [(message.seq, frames.message_body(message)) for message in messages]
 
     async def for_join(self, state: RoomState, since: int | None) -> tuple[list[bytes], int, bool]:
-        """``joined.history``: the latest 50, or everything after ``since`` (at most 1000).
+        """``joined.history``: the latest 50, or everything after ``since`` (at most 1000), within
+        JOIN_HISTORY_BYTES: the newest that fit of the latest 50; the oldest that fit after ``since``.
 
         Returns the bodies, the last seq they cover, and whether they were truncated.
         """
         last = state.last_seq
         if since is None:
-            after, upto, truncated = max(0, last - frames.HISTORY_LIMIT), last, False
-        else:
-            after = min(since, last)
-            upto = min(last, after + frames.SINCE_LIMIT)
-            truncated = upto < last
-        return await self.bodies(state, after, upto), upto, truncated
+            numbered = await self._numbered(state, max(0, last - frames.HISTORY_LIMIT), last)
+            return [body for _, body in _fitting(reversed(numbered))][::-1], last, False
+        after = min(since, last)
+        upto = min(last, after + frames.SINCE_LIMIT)
+        numbered = await self._numbered(state, after, upto)
+        kept = _fitting(numbered)
+        if len(kept) < len(numbered):
+            upto = kept[-1][0] if kept else after
+        return [body for _, body in kept], upto, upto < last
 
     async def page(self, room: str, limit: int, before: int | None) -> dict:
         """REST: the latest ``limit`` messages before ``before``, oldest first, and the next cursor."""
@@ -92,3 +103,14 @@ class History:
         messages = await self._store.get_messages(state.name, list(range(seen + 1, state.last_seq + 1)))
         return sum(1 for message in messages if message.user_id != user_id)
 
+
+
+def _fitting(numbered) -> list[tuple[int, bytes]]:
+    """The leading (seq, body) pairs whose bodies fit in JOIN_HISTORY_BYTES together."""
+    kept, size = [], 0
+    for seq, body in numbered:
+        size += len(body) + 1
+        if size > JOIN_HISTORY_BYTES:
+            break
+        kept.append((seq, body))
+    return kept

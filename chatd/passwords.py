@@ -18,7 +18,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-from chatd import errors
+from chatd.fairqueue import FairQueue
 
 
 def _prehash(password: str) -> bytes:
@@ -39,20 +39,27 @@ def _check(password: str, hashed: bytes) -> bool:
 class PasswordHasher(Service):
     """Hashes and checks passwords off the reactor; owns its thread pool's lifecycle.
 
-    At most ``max_pending`` hashes wait at once; past that, callers get 503
-    rather than an ever-growing queue (the login rate limit normally keeps the
-    queue far shorter).
+    Every call names whose request it serves (``key``: the client address, see
+    ``chatd.ratelimit.address_key``). Calls wait in a :class:`FairQueue`, so
+    one address flooding logins delays another address's login by at most one
+    hash per busy address; an address may hold ``per_key`` hashes at once (then
+    429), and past ``max_waiting`` queued hashes in all callers get 503.
     """
 
     name = "passwords"
 
-    def __init__(self, reactor, cost: int = 12, threads: int = 2, max_pending: int = 256) -> None:
+    def __init__(self, reactor, cost: int = 12, threads: int = 2, per_key: int = 4,
+                 max_waiting: int = 4096) -> None:
         self._reactor = reactor
         self.cost = cost
         self._pool = ThreadPool(minthreads=1, maxthreads=threads, name="chatd-bcrypt")
-        self._max_pending = max_pending
-        self.pending = 0
+        self._queue = FairQueue(self._in_pool, threads, per_key, max_waiting)
         self._decoy: bytes | None = None
+
+    @property
+    def pending(self) -> int:
+        """Hashes waiting for or running on the bcrypt threads."""
+        return self._queue.pending
 
     def startService(self) -> None:
         super().startService()
@@ -62,32 +69,25 @@ class PasswordHasher(Service):
         super().stopService()
         return deferToThreadPool(self._reactor, self._reactor.getThreadPool(), self._pool.stop)
 
-    def hash(self, password: str) -> Deferred:
-        """Deferred bcrypt hash (bytes) of ``password``."""
-        return self._run(_hash, password, self.cost)
+    def hash(self, password: str, key: str = "") -> Deferred:
+        """Deferred bcrypt hash (bytes) of ``password``, queued as ``key``'s."""
+        return self._queue.submit(key, (_hash, password, self.cost))
 
-    def verify(self, password: str, hashed: bytes | None) -> Deferred:
+    def verify(self, password: str, hashed: bytes | None, key: str = "") -> Deferred:
         """Deferred bool; with ``hashed=None`` (no such account) still spends the time of a real check."""
         if hashed is None:
-            return Deferred.fromCoroutine(self._verify_against_decoy(password))
-        return self._run(_check, password, hashed)
+            return Deferred.fromCoroutine(self._verify_against_decoy(password, key))
+        return self._queue.submit(key, (_check, password, hashed))
 
-    async def _verify_against_decoy(self, password: str) -> bool:
+    async def _verify_against_decoy(self, password: str, key: str) -> bool:
         # A hash of a random password at the configured cost, made once: checking an
         # unknown account against it takes as long as a wrong password for a real one,
         # so response times do not tell which accounts exist.
         if self._decoy is None:
-            self._decoy = await self._run(_hash, secrets.token_urlsafe(16), self.cost)
-        await self._run(_check, password, self._decoy)
+            self._decoy = await self._queue.submit(key, (_hash, secrets.token_urlsafe(16), self.cost))
+        await self._queue.submit(key, (_check, password, self._decoy))
         return False
 
-    def _run(self, function, *args) -> Deferred:
-        if self.pending >= self._max_pending:
-            raise errors.unavailable("The server is busy; try again shortly.", retry_after=1)
-        self.pending += 1
-
-        def done(result):
-            self.pending -= 1
-            return result
-
-        return deferToThreadPool(self._reactor, self._pool, function, *args).addBoth(done)
+    def _in_pool(self, job: tuple) -> Deferred:
+        function, *args = job
+        return deferToThreadPool(self._reactor, self._pool, function, *args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -33,6 +34,25 @@ class Rate:
         if per_second <= 0 or burst < 1:
             raise ValueError(f"rate and burst must be positive in {text!r}")
         return cls(per_second, burst)
+
+
+def address_key(host: str | None) -> str:
+    """The key that budgets a client address: the IPv4 address, or the /64 an IPv6 address is in.
+
+    One IPv6 host is usually given a whole /64, so keying by the full address
+    would hand each attacker billions of budgets.
+    """
+    if not host:
+        return "unix"
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 class TokenBucket:

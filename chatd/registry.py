@@ -65,6 +65,14 @@ class Registry:
             self._discard(self._online_members, room, conn.user_id)
         return user.rooms
 
+    def rename(self, user_id: str, username: str) -> None:
+        """The user now has another name: their sockets (and what they send from now on) say so."""
+        user = self._users.get(user_id)
+        if user is not None:
+            user.username = username
+            for conn in user.connections:
+                conn.username = username
+
     def retoken(self, conn, new_jti: str) -> None:
         """The connection now belongs to another token (a ``refresh`` frame)."""
         self._discard(self._by_jti, conn.jti, conn)

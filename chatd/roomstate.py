@@ -4,18 +4,27 @@ The store answers lookups by id quickly but scans for anything sorted, so the
 newest messages of each active room are kept here, already encoded as JSON.
 ``RoomBook`` loads a room's state from the store once and keeps the most
 recently used rooms; the message writer is the only thing that advances them.
+
+The cache is bounded in bytes, not only in messages: 128 messages of 4,000
+emoji are 2 MB, and ten thousand such rooms would be gigabytes. Each room keeps
+at most ``CACHED_PER_ROOM`` messages and ``ROOM_BYTES`` of them, and the book
+evicts the least recently used rooms while all of them together pass
+``budget`` bytes. What is not cached is read from the store by id.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from dataclasses import dataclass
+from collections import Counter, OrderedDict, deque
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Callable
 
 from chatd import frames
 from chatd.storage.records import Message
 
 CACHED_PER_ROOM = 128
+ROOM_BYTES = 256 * 1024
+BOOK_BYTES = 64 * 1024 * 1024
 PROBE = 64
 
 
@@ -29,14 +38,25 @@ class Entry:
     message: Message
 
 
-class RoomState:
-    """One room: ``last_seq`` and the newest messages (every seq from ``first_cached`` on)."""
+def _ignore(delta: int) -> None:
+    pass
 
-    def __init__(self, name: str, last_seq: int, last_message_at: datetime | None = None) -> None:
+
+class RoomState:
+    """One room: ``last_seq`` and the newest messages (every seq from ``first_cached`` on).
+
+    ``resized`` is told of every change of the cached bytes (the book's budget).
+    """
+
+    def __init__(self, name: str, last_seq: int, last_message_at: datetime | None = None,
+                 resized: Callable[[int], None] = _ignore) -> None:
         self.name = name
         self.last_seq = last_seq
         self.last_message_at = last_message_at
-        self._entries: deque[Entry] = deque(maxlen=CACHED_PER_ROOM)
+        self._entries: deque[Entry] = deque()
+        self.bytes = 0
+        self.authors: Counter[str] = Counter()  # user id → cached messages of theirs
+        self._resized = resized
         self.busy = 0  # writes in flight: the room must not be evicted meanwhile
 
     @property
@@ -48,15 +68,33 @@ class RoomState:
         """Record a newly stored message (it must be the next seq)."""
         entry = Entry(message.seq, message.user_id, frames.message_body(message), message)
         if message.seq != self.last_seq + 1:
-            self._entries.clear()  # a gap (another process wrote): the cache restarts here
+            self.clear()  # a gap (another process wrote): the cache restarts here
         self._entries.append(entry)
+        self._account(entry, +1)
+        while len(self._entries) > CACHED_PER_ROOM or (self.bytes > ROOM_BYTES and len(self._entries) > 1):
+            self._account(self._entries.popleft(), -1)
         self.last_seq = message.seq
         self.last_message_at = message.ts
         return entry
 
+    def _account(self, entry: Entry, sign: int) -> None:
+        size = sign * len(entry.body)
+        self.bytes += size
+        self.authors[entry.user_id] += sign
+        if not self.authors[entry.user_id]:
+            del self.authors[entry.user_id]
+        self._resized(size)
+
+    def clear(self) -> None:
+        """Drop every cached message (``last_seq`` stays)."""
+        self._resized(-self.bytes)
+        self._entries.clear()
+        self.authors.clear()
+        self.bytes = 0
+
     def reset(self, last_seq: int) -> None:
         """Forget the cache: seqs up to ``last_seq`` exist but are not known here."""
-        self._entries.clear()
+        self.clear()
         self.last_seq = last_seq
 
     def cached(self, after: int, upto: int) -> list[Entry] | None:
@@ -70,21 +108,48 @@ class RoomState:
         """An edited or deleted message: update its cached copy, if any."""
         for entry in self._entries:
             if entry.seq == message.seq:
-                entry.body = frames.message_body(message)
-                entry.message = message
+                self._rewrite(entry, message)
+
+    def rename_author(self, user_id: str, username: str) -> None:
+        """Show ``username`` as the author of this user's cached messages."""
+        if user_id not in self.authors:
+            return
+        for entry in self._entries:
+            if entry.user_id == user_id and entry.message.user != username:
+                self._rewrite(entry, replace(entry.message, user=username))
+
+    def _rewrite(self, entry: Entry, message: Message) -> None:
+        before = len(entry.body)
+        entry.body = frames.message_body(message)
+        entry.message = message
+        self.bytes += len(entry.body) - before
+        self._resized(len(entry.body) - before)
 
 
 class RoomBook:
-    """RoomStates by name, loaded from the store on first use, least recently used evicted."""
+    """RoomStates by name, loaded from the store on first use, least recently used evicted.
 
-    def __init__(self, store, capacity: int = 10_000) -> None:
+    At most ``capacity`` rooms, and while their cached messages pass ``budget``
+    bytes, the least recently used rooms that are not busy are forgotten.
+    """
+
+    def __init__(self, store, capacity: int = 10_000, budget: int = BOOK_BYTES) -> None:
         self._store = store
         self._capacity = capacity
+        self._budget = budget
+        self.bytes = 0
         self._rooms: OrderedDict[str, RoomState] = OrderedDict()
 
     def forget(self, name: str) -> None:
         """Drop what is known of a room; it is read from the store again on next use."""
-        self._rooms.pop(name, None)
+        state = self._rooms.pop(name, None)
+        if state is not None:
+            self._dropped(state)
+
+    def rename_author(self, user_id: str, username: str) -> None:
+        """Show ``username`` as the author of this user's cached messages, in every room."""
+        for state in self._rooms.values():
+            state.rename_author(user_id, username)
 
     def loaded(self, name: str) -> RoomState | None:
         """The room's state if it is in memory (counting as a use), else None: no store call."""
@@ -105,7 +170,7 @@ class RoomBook:
         last = await self.find_last_seq(name, head.last_seq if head else 0)
         state = self._rooms.get(name)  # loaded by someone else while we waited
         if state is None:
-            state = self._rooms[name] = RoomState(name, last, head.last_message_at if head else None)
+            state = self._rooms[name] = RoomState(name, last, head.last_message_at if head else None, self._resized)
             self._evict()
         return state
 
@@ -129,11 +194,22 @@ class RoomBook:
                 return known
             known = found[-1].seq
 
+    def _resized(self, delta: int) -> None:
+        self.bytes += delta
+        if self.bytes > self._budget:
+            self._evict()
+
+    def _dropped(self, state: RoomState) -> None:
+        """A room left the book: its bytes no longer count (and later appends to it are not counted)."""
+        state._resized = _ignore
+        self.bytes -= state.bytes
+
     def _evict(self) -> None:
-        while len(self._rooms) > self._capacity:
+        while len(self._rooms) > self._capacity or self.bytes > self._budget:
             for name, state in self._rooms.items():
                 if not state.busy:
                     del self._rooms[name]
+                    self._dropped(state)
                     break
             else:
                 return

@@ -18,6 +18,7 @@ from chatd.chat import ChatService
 from chatd.editing import MessageEditor
 from chatd.files import Files
 from chatd.history import History
+from chatd.loginguard import LoginGuard
 from chatd.metrics import Metrics
 from chatd.registry import Registry
 from chatd.roomstate import RoomBook
@@ -127,7 +128,7 @@ class ChatdService(MultiService):
             tokens,
             reactor,
             address_limiter=KeyedRateLimiter(config.auth_rate, reactor),
-            account_limiter=KeyedRateLimiter(config.auth_rate, reactor),
+            login_guard=LoginGuard(config.auth_rate, reactor),
         )
         registry = Registry()
         metrics.watch(registry, hasher)

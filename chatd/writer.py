@@ -16,7 +16,7 @@ that ``client_id`` to that room, and ``message`` is then the original.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
@@ -25,7 +25,9 @@ from twisted.logger import Logger
 from chatd.roomstate import RoomBook
 from chatd.storage.records import InsertStopped, Message, StoreUnavailable
 
-RECENT_CLIENT_IDS = 100_000
+# The latest client_ids stored, answered without a store lookup when resent. Each entry keeps what
+# an ack needs (room, seq, time), not the text: at most a few hundred bytes, so a few megabytes in all.
+RECENT_CLIENT_IDS = 20_000
 # A batch is also a broadcast burst: every receiver gets it within one reactor turn, before
 # the kernel takes any of it. Capping it keeps a burst within a socket's transport buffer.
 BATCH_MESSAGES = 100
@@ -215,7 +217,7 @@ class MessageWriter:
         pending.resolve(entry.message, False)
 
     def _remember(self, key: tuple, message: Message) -> None:
-        self._recent[key] = message
+        self._recent[key] = replace(message, text=None, file=None)
         if len(self._recent) > RECENT_CLIENT_IDS:
             self._recent.popitem(last=False)
 

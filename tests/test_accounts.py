@@ -4,10 +4,14 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
-from chatd.accounts import Accounts
+from datetime import datetime, timezone
+
+from chatd.accounts import DELETED_AUTHOR, Accounts
 from chatd.errors import ApiError
+from chatd.loginguard import LoginGuard
 from chatd.ratelimit import KeyedRateLimiter, Rate
 from chatd.storage.memory import MemoryStore
+from chatd.storage.records import Message
 from chatd.tokens import TokenIssuer
 
 SECRET = b"k" * 32
@@ -15,12 +19,16 @@ PASSWORD = "correct horse"
 
 
 class FakeHasher:
-    """Threadless stand-in for PasswordHasher: same Deferred interface, no bcrypt."""
+    """Threadless stand-in for PasswordHasher: same Deferred interface, no bcrypt; counts its hashes."""
 
-    def hash(self, password):
+    def __init__(self):
+        self.hashes = 0
+
+    def hash(self, password, key=""):
+        self.hashes += 1
         return defer.succeed(b"h:" + password.encode())
 
-    def verify(self, password, hashed):
+    def verify(self, password, hashed, key=""):
         return defer.succeed(hashed is not None and hashed == b"h:" + password.encode())
 
 
@@ -29,12 +37,16 @@ class RecordingSockets:
 
     def __init__(self):
         self.closed = []
+        self.renames = []
 
     def close_token(self, jti, code):
         self.closed.append(("token", jti, code))
 
     def close_user(self, user_id, code):
         self.closed.append(("user", user_id, code))
+
+    def renamed(self, user_id, username):
+        self.renames.append((user_id, username))
 
 
 class AccountsTestCase(TestCase):
@@ -47,13 +59,14 @@ class AccountsTestCase(TestCase):
         self.clock.advance(1_700_000_000)
         self.store = MemoryStore()
         self.sockets = RecordingSockets()
+        self.hasher = FakeHasher()
         self.accounts = Accounts(
             self.store,
-            FakeHasher(),
+            self.hasher,
             TokenIssuer(self.clock, 3600, SECRET),
             self.clock,
             KeyedRateLimiter(Rate(2, 3), self.clock),
-            KeyedRateLimiter(self.account_rate, self.clock),
+            LoginGuard(self.account_rate, self.clock),
             sockets=self.sockets,
         )
 
@@ -146,6 +159,7 @@ class LoginTests(AccountsTestCase):
 
     async def test_banned_user(self):
         """A banned user cannot log in (403 with the reason) and their old token is 403."""
+        await self.register("root")  # the first user, the admin
         session = await self.register("alice")
         await self.store.update_user(session["user"]["id"], {"banned": True, "ban_reason": "spam"})
         error = await self.assertApiError(
@@ -186,6 +200,104 @@ class RateLimitTests(AccountsTestCase):
         error = self.assertRaises(ApiError, self.accounts.limit_address, "10.0.0.1")
         self.assertEqual((error.status, error.code, error.headers), (429, "rate_limited", {"Retry-After": "1"}))
         self.accounts.limit_address("10.0.0.2")
+
+
+class StrangerTests(AccountsTestCase):
+    """Issue 9: what a stranger does in someone's name must not cost the server a hash or lock the owner out."""
+
+    account_rate = Rate(1, 2)
+
+    async def test_a_strangers_failures_do_not_lock_the_owner_out(self):
+        """However many wrong passwords strangers send from other addresses, the owner logs in from the
+        address they used before; a guesser's own address is stopped after its burst, and once the
+        account's wider budget is spent so are addresses the account never logged in from."""
+        await self.register("alice")
+        await self.accounts.login({"username": "alice", "password": PASSWORD}, "192.0.2.1")  # the owner's
+        checked = 0
+        for stranger in range(20):
+            address = f"198.51.100.{stranger}"
+            for _ in range(3):
+                try:
+                    await self.accounts.login({"username": "alice", "password": "guess"}, address)
+                except ApiError as e:
+                    checked += e.status == 401
+        self.assertEqual(checked, 2 * 5)  # the account's budget: five pairs' worth of failures, then 429s
+        await self.assertApiError(
+            self.accounts.login({"username": "alice", "password": PASSWORD}, "203.0.113.9"), 429, "rate_limited")
+        session = await self.accounts.login({"username": "alice", "password": PASSWORD}, "192.0.2.1")
+        self.assertEqual(session["user"]["username"], "alice")
+
+    async def test_registering_a_taken_name_does_not_count_against_its_owner(self):
+        """Registration attempts with a taken username are 409 and never make the owner's login 429."""
+        await self.register("alice")
+        for _ in range(10):
+            await self.assertApiError(self.accounts.register(
+                {"username": "alice", "email": "other@example.com", "password": PASSWORD}), 409, "conflict")
+        session = await self.accounts.login({"username": "alice", "password": PASSWORD})
+        self.assertEqual(session["user"]["username"], "alice")
+
+    async def test_a_taken_name_or_email_costs_no_hash(self):
+        """Finding 1: registering, or changing one's password together with a username or email that is
+        taken, is 409 before any password is hashed, and the token keeps working (nothing changed)."""
+        await self.setUpUsers()
+        before = self.hasher.hashes
+        for body in ({"username": "bob", "password": "new password"}, {"email": "BOB@example.com", "password": "new password"}):
+            await self.assertApiError(self.accounts.update_user(self.alice, self.alice.user.id, body), 409, "conflict")
+        await self.assertApiError(self.accounts.register(
+            {"username": "Bob", "email": "new@example.com", "password": PASSWORD}), 409, "conflict")
+        self.assertEqual(self.hasher.hashes, before)
+        self.assertEqual((await self.accounts.authenticate(self.alice.claims and (await self.accounts.login(
+            {"username": "alice", "password": PASSWORD}))["token"])).user.username, "alice")
+
+    async def test_password_changes_are_limited_per_account(self):
+        """Finding 1: a burst of 5 password changes, then 429 with Retry-After; another account is unaffected."""
+        await self.setUpUsers()
+        principal = self.alice
+        for n in range(5):
+            self.clock.advance(0.01)
+            await self.accounts.update_user(principal, principal.user.id, {"password": f"new password {n}"})
+            principal = await self.principal(await self.accounts.login({"username": "alice", "password": f"new password {n}"}))
+        error = await self.assertApiError(
+            self.accounts.update_user(principal, principal.user.id, {"password": "one too many"}), 429, "rate_limited")
+        self.assertIn("Retry-After", error.headers)
+        await self.accounts.update_user(self.bob, self.bob.user.id, {"password": "bob's new password"})
+
+    async def test_a_change_to_the_same_values_writes_nothing(self):
+        """Finding 5: a PATCH with the current username, email or role is answered without a store write,
+        so it adds nothing to the change feed every chatd polls."""
+        await self.setUpUsers()
+        feed = await self.store.users_changed_since(0)
+        same = await self.accounts.update_user(self.alice, self.alice.user.id,
+                                               {"username": "alice", "email": "alice@example.com", "role": "user"})
+        self.assertEqual(same["username"], "alice")
+        self.assertEqual(await self.store.users_changed_since(0), feed)
+
+
+class RenameTests(AccountsTestCase):
+    """Finding 2: a renamed or deleted user's messages and sockets never pass for whoever takes the name next."""
+
+    async def setUp(self):
+        super().setUp()
+        await self.setUpUsers()
+        now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        await self.store.insert_messages([Message("lobby", 1, self.bob.user.id, "bob", now, "hello"),
+                                          Message("lobby", 2, self.alice.user.id, "alice", now, "hi")])
+
+    async def _authors(self):
+        return [m.user for m in await self.store.get_messages("lobby", [1, 2])]
+
+    async def test_rename_renames_sockets_and_stored_messages(self):
+        """After bob becomes robert, his open sockets and his stored messages say robert."""
+        await self.accounts.update_user(self.bob, self.bob.user.id, {"username": "robert"})
+        self.assertEqual(self.sockets.renames, [(self.bob.user.id, "robert")])
+        self.assertEqual(await self._authors(), ["robert", "alice"])
+
+    async def test_deleted_users_messages_show_no_takeable_name(self):
+        """A deleted user's messages show "[deleted]", which no one can register."""
+        await self.accounts.delete_user(self.admin, self.bob.user.id)
+        self.assertEqual(await self._authors(), [DELETED_AUTHOR, "alice"])
+        await self.assertApiError(self.accounts.register(
+            {"username": DELETED_AUTHOR, "email": "d@example.com", "password": PASSWORD}), 400, "invalid_request")
 
 
 class TokenTests(AccountsTestCase):

@@ -2,6 +2,8 @@
 
 from datetime import datetime, timezone
 
+from chatd.storage.records import Message
+
 from tests.test_chat_limits import START, ChatLimitsTestCase, FakeConnection
 
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)
@@ -10,6 +12,7 @@ NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)
 class ChangedTests(ChatLimitsTestCase):
     def setUp(self):
         super().setUp()
+        self.successResultOf(self.store.create_user("root", "root@example.com", b"h", NOW))  # the admin
         self.bob = self.successResultOf(self.store.create_user("bob", "bob@example.com", b"h", NOW))
         self.carol = self.successResultOf(self.store.create_user("carol", "carol@example.com", b"h", NOW))
         self.b1 = self.open(FakeConnection(user_id=self.bob.id, username="bob", jti="b1"))
@@ -49,3 +52,24 @@ class ChangedTests(ChatLimitsTestCase):
         self.service.changed([], [self.bob.id])
         self.assertEqual(self.b1.closes, [])
         self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_renamed_elsewhere_renames_sockets_and_what_they_sent(self):
+        """Finding 2: after bob renames himself on another chatd, his sockets here say robert (what they
+        send next is stored as robert), and what they sent under the old name is renamed in the store."""
+        self.successResultOf(self.store.insert_messages([Message("lobby", 1, self.bob.id, "bob", NOW, "sent here")]))
+        self.successResultOf(self.store.update_user(self.bob.id, {"username": "robert"}))
+        self.service.changed([], [self.bob.id])
+        self.assertEqual((self.b1.username, self.b2.username), ("robert", "robert"))
+        [stored] = self.successResultOf(self.store.get_messages("lobby", [1]))
+        self.assertEqual(stored.user, "robert")
+        self.assertEqual(self.b1.closes + self.b2.closes, [])
+
+    def test_the_new_name_is_used_for_messages_sent_after_the_rename(self):
+        """A rename seen here changes the author of later messages from the same, still open, socket."""
+        self.service.received(self.b1, b'{"type":"join","room":"lobby"}', False)
+        self.successResultOf(self.store.update_user(self.bob.id, {"username": "robert"}))
+        self.service.changed([], [self.bob.id])
+        self.service.received(self.b1, b'{"type":"message","room":"lobby","text":"after","client_id":"x"}', False)
+        self.clock.advance(1)
+        [stored] = self.successResultOf(self.store.get_messages("lobby", [1]))
+        self.assertEqual((stored.user, stored.text), ("robert", "after"))

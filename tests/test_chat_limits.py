@@ -52,6 +52,10 @@ class FakeConnection:
     def send_prepared(self, prepared, droppable=False):
         self.sent.append(json.loads(prepared))
 
+    def send_prepared_together(self, prepared_list):
+        for prepared in prepared_list:
+            self.send_prepared(prepared)
+
     def close(self, code, reason):
         self.closes.append((code, reason))
 

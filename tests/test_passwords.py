@@ -47,9 +47,16 @@ class PasswordHasherTests(TestCase):
         """verify with no stored hash still runs bcrypt (against the decoy) and says no."""
         self.assertFalse(await self.hasher.verify("anything at all", None))
 
-    def test_full_queue_is_503(self):
-        """Past max_pending waiting hashes, callers get 503 instead of an unbounded queue."""
-        self.hasher._max_pending = 0
+    async def test_one_address_cannot_hold_more_than_its_share(self):
+        """An address with ``per_key`` hashes in flight gets 429 for the next; another address is served."""
+        hasher = PasswordHasher(reactor, cost=4, threads=1, per_key=2)
+        hasher.startService()
+        self.addCleanup(hasher.stopService)
+        first = [hasher.hash("password one", key="198.51.100.1") for _ in range(2)]
         with self.assertRaises(errors.ApiError) as refused:
-            self.hasher.hash("x" * 10)
-        self.assertEqual((refused.exception.status, refused.exception.code), (503, "unavailable"))
+            hasher.hash("password one", key="198.51.100.1")
+        self.assertEqual((refused.exception.status, refused.exception.code), (429, "rate_limited"))
+        other = await hasher.hash("password two", key="198.51.100.2")
+        self.assertTrue(await hasher.verify("password two", other, key="198.51.100.2"))
+        for pending in first:
+            await pending

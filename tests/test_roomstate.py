@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.roomstate import CACHED_PER_ROOM, PROBE, RoomBook, RoomState
+from chatd.roomstate import CACHED_PER_ROOM, PROBE, ROOM_BYTES, RoomBook, RoomState
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message, StoreUnavailable
 
@@ -278,3 +278,49 @@ class RoomBookTests(SynchronousTestCase):
         self.store.down = True
         self.failureResultOf(Deferred.fromCoroutine(self.book.get("lobby")), StoreUnavailable)
         self.assertIsNone(self.book.peek("lobby"))
+
+
+class ByteBoundTests(SynchronousTestCase):
+    """Issue 9, finding 4: the history cache is bounded in bytes, per room and in all."""
+
+    def test_a_room_of_huge_messages_keeps_its_bytes_bounded(self):
+        """128 messages of 4,000 emoji would be 2 MB; the room keeps at most ROOM_BYTES of the newest
+        (a gap-free tail), and what it dropped is simply read from the store."""
+        state = RoomState("lobby", 0)
+        for seq in range(1, CACHED_PER_ROOM + 1):
+            state.append(message("lobby", seq, "\U0001F600" * 4000))
+        self.assertLessEqual(state.bytes, ROOM_BYTES)
+        self.assertGreater(state.first_cached, 100)
+        cached = state.cached(state.first_cached - 1, state.last_seq)
+        self.assertEqual(seqs(cached), list(range(state.first_cached, CACHED_PER_ROOM + 1)))
+        self.assertEqual(state.bytes, sum(len(entry.body) for entry in cached))
+        self.assertIsNone(state.cached(0, state.last_seq))
+
+    def test_the_book_evicts_rooms_past_its_budget(self):
+        """Rooms whose caches together pass the book's budget are evicted, least recently used first,
+        but never a busy one; the book's byte count stays exact."""
+        book = RoomBook(MemoryStore(), budget=1024 * 1024)
+        busy = self.successResultOf(book.get("busy"))
+        busy.busy = 1
+        busy.append(message("busy", 1, "x" * 1000))
+        for n in range(40):
+            state = self.successResultOf(book.get(f"room{n}"))
+            for seq in range(1, 9):
+                state.append(message(f"room{n}", seq, "\U0001F600" * 4000))
+        self.assertLessEqual(book.bytes, 1024 * 1024)
+        self.assertIs(book.peek("busy"), busy)
+        self.assertIsNone(book.peek("room0"))
+        self.assertIsNotNone(book.peek("room39"))
+        live = [book.peek(name) for name in ["busy"] + [f"room{n}" for n in range(40)]]
+        self.assertEqual(book.bytes, sum(state.bytes for state in live if state is not None))
+
+    def test_rename_author_rewrites_only_their_cached_messages(self):
+        """A renamed author's cached messages show the new name; others' are untouched; sizes stay exact."""
+        book = RoomBook(MemoryStore())
+        state = self.successResultOf(book.get("lobby"))
+        state.append(message("lobby", 1, user_id="u1", user="bob"))
+        state.append(message("lobby", 2, user_id="u2", user="carol"))
+        book.rename_author("u1", "robert-the-renamed")
+        names = [json.loads(entry.body)["user"] for entry in state.cached(0, 2)]
+        self.assertEqual(names, ["robert-the-renamed", "carol"])
+        self.assertEqual(book.bytes, sum(len(entry.body) for entry in state.cached(0, 2)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-from twisted.internet import reactor
+from twisted.internet import defer, reactor
 from twisted.trial.unittest import TestCase
 from zope.interface.verify import verifyObject
 
@@ -13,7 +13,7 @@ from chatd.storage.cached import CachedStore
 from chatd.storage.interface import IStore
 from chatd.storage.memory import MemoryStore
 from chatd.storage.mongo import MongoStore
-from chatd.storage.records import DuplicateKey, InsertStopped, Message
+from chatd.storage.records import DuplicateKey, InsertStopped, LastAdmin, Message
 from tests.harness import shared_store_uri, wait_until
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
@@ -55,7 +55,52 @@ class StoreContract:
         """The first user is admin, the rest are users."""
         roles = [(await self._user(name)).role for name in ("one", "two", "three")]
         self.assertEqual(roles, ["admin", "user", "user"])
-        self.assertEqual(await self.store.count_admins(), 1)
+
+    async def _admins(self) -> list[str]:
+        return sorted(u.username for u in await self.store.list_users(100) if u.role == "admin" and not u.banned)
+
+    async def test_the_last_admin_cannot_be_demoted_banned_or_deleted(self):
+        """Demoting, banning or deleting the only admin who is not banned fails with LastAdmin and changes
+        nothing; with a second admin each works, and a banned admin does not count."""
+        root = await self._user("root")
+        other = await self._user("other")
+        for change in ({"role": "user"}, {"banned": True}):
+            with self.assertRaises(LastAdmin):
+                await self.store.update_user(root.id, change)
+        with self.assertRaises(LastAdmin):
+            await self.store.delete_user(root.id)
+        self.assertEqual(await self._admins(), ["root"])
+        await self.store.update_user(other.id, {"role": "admin"})
+        await self.store.update_user(other.id, {"banned": True})  # root is still an admin: fine
+        with self.assertRaises(LastAdmin):
+            await self.store.update_user(root.id, {"role": "user"})  # the banned admin does not count
+        await self.store.update_user(other.id, {"banned": False})
+        await self.store.update_user(root.id, {"role": "user"})
+        self.assertEqual(await self._admins(), ["other"])
+        self.assertTrue(await self.store.delete_user(root.id))
+        with self.assertRaises(LastAdmin):
+            await self.store.delete_user(other.id)
+        await self.store.update_user(other.id, {"email": "new@example.com"})  # other changes are fine
+
+    async def test_two_admins_demoting_themselves_at_once_leave_one(self):
+        """Issue 9, finding 8: two admins giving up the role at the same moment (30 times over) never leave
+        the site without an admin: exactly one of each pair succeeds."""
+        first = await self._user("first")
+        for round in range(30):
+            second = await self._user(f"second{round}")
+            await self.store.update_user(second.id, {"role": "admin"})
+            results = await defer.DeferredList([
+                self.store.update_user(first.id, {"role": "user"}),
+                self.store.update_user(second.id, {"role": "user"}),
+            ], consumeErrors=True)
+            refused = [ok for ok, result in results if not ok and result.check(LastAdmin)]
+            self.assertEqual(len(refused), 1, results)
+            self.assertTrue(all(ok or result.check(LastAdmin) for ok, result in results), results)
+            [survivor] = await self._admins()
+            if survivor != "first":
+                await self.store.update_user(first.id, {"role": "admin"})
+                await self.store.update_user(second.id, {"role": "user"})
+            self.assertEqual(await self._admins(), ["first"])
 
     async def test_unique_username_and_email_ignore_case(self):
         """Creating or renaming onto a taken username or email fails with DuplicateKey naming the field."""
@@ -73,6 +118,7 @@ class StoreContract:
 
     async def test_update_and_delete(self):
         """Updates return the new record; deleting removes the user once."""
+        await self._user("root")  # the first user, the admin
         dan = await self._user("dan")
         updated = await self.store.update_user(dan.id, {"email": "d@example.com", "tokens_valid_after": 12.5})
         self.assertEqual((updated.email, updated.tokens_valid_after), ("d@example.com", 12.5))
@@ -84,6 +130,7 @@ class StoreContract:
 
     async def test_user_change_feed(self):
         """Updates and deletions (not reads, not no-op updates) are listed by users_changed_since."""
+        await self._user("root")  # the first user, the admin
         erin, fay = await self._user("erin"), await self._user("fay")
         before = time.time() - 1
         self.assertEqual(await self.store.users_changed_since(before), [])
@@ -205,6 +252,22 @@ class ChatContract:
         self.assertEqual((gone.text, gone.deleted), (None, True))
         self.assertIsNone(await self.store.update_message("lobby", 9, {"text": "x"}))
 
+    async def test_a_deleted_message_takes_no_edit(self):
+        """Issue 9, finding 10: an edit arriving after the deletion changes nothing (no text in the tombstone)."""
+        await self.store.insert_messages([self._message(1)])
+        await self.store.update_message("lobby", 1, {"text": None, "deleted": True})
+        self.assertIsNone(await self.store.update_message("lobby", 1, {"text": "late edit", "edited_at": NOW}))
+        [tombstone] = await self.store.get_messages("lobby", [1])
+        self.assertEqual((tombstone.deleted, tombstone.text, tombstone.edited_at), (True, None, None))
+
+    async def test_rename_author(self):
+        """rename_author shows the new name on every message of that author, and only theirs."""
+        await self.store.insert_messages([self._message(1), self._message(2, user_id="u2"), self._message(1, room="b")])
+        await self.store.rename_author("u1", "renamed")
+        names = [m.user for m in await self.store.get_messages("lobby", [1, 2])] + \
+            [m.user for m in await self.store.get_messages("b", [1])]
+        self.assertEqual(names, ["renamed", "alice", "renamed"])
+
     async def test_room_heads_only_advance(self):
         """advance_rooms raises last seq and time and never lowers them."""
         later = NOW + timedelta(minutes=1)
@@ -217,6 +280,7 @@ class ChatContract:
 
     async def test_deleting_a_user_ends_their_memberships(self):
         """A deleted user is no longer counted as a member of their rooms."""
+        await self._user("root")  # the first user, the admin
         user = await self._user("zed")
         await self.store.add_membership("lobby", user.id, NOW, 0)
         await self.store.add_membership("other", user.id, NOW, 0)

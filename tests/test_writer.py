@@ -212,7 +212,8 @@ class IdempotencyTests(WriterTestCase):
         original, _ = self.result(first)
         again = self.submit(text="hello (resent)", client_id="c1")
         message, duplicate = self.result(again)  # answered at once, no batch needed
-        self.assertIs(message, original)
+        # What is remembered is what an ack needs (not the text).
+        self.assertEqual((message.room, message.seq, message.id, message.ts), (original.room, original.seq, original.id, original.ts))
         self.assertTrue(duplicate)
         self.flush()
         self.assertEqual(self.writer.batches, 1)
@@ -434,3 +435,41 @@ class PacingTests(WriterTestCase):
         self.clock.advance(writer_module.BATCH_WINDOW)
         self.assertEqual(self.result(second)[0].seq, 2)
         self.assertEqual(self.writer.batches, 2)
+
+
+class MemoryBoundTests(WriterTestCase):
+    """Issue 9, finding 4: what the writer remembers of stored messages is bounded and small."""
+
+    def test_remembered_client_ids_do_not_keep_message_texts(self):
+        """2,000 stored 4,000-emoji messages with client_ids (32 MB of text) leave the writer holding
+        well under a megabyte, and a resend is still acked with the original seq."""
+        import gc
+        import tracemalloc
+
+        class Forgetful(MemoryStore):
+            """Stores nothing, so that only what the writer itself keeps stays in memory."""
+
+            def insert_messages(self, messages):
+                from twisted.internet.defer import succeed
+                return succeed(None)
+
+        self.store = Forgetful()
+        self.rooms = RoomBook(self.store, budget=0)  # no history cache either
+        self.writer = MessageWriter(self.store, self.rooms, self.clock)
+        text = "\U0001F600" * 4000
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for n in range(2000):
+                self.submit(text=text, client_id=f"c{n}")
+                if n % 100 == 99:
+                    self.clock.pump([writer_module.BATCH_WINDOW] * 5)  # a few batches of ~47 messages
+            self.clock.pump([writer_module.BATCH_WINDOW] * 50)
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        self.assertLess(held, 1_500_000)
+        resent = self.result(self.submit(text=text, client_id="c1999"))
+        self.assertEqual((resent[0].seq, resent[1]), (2000, True))

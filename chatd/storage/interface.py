@@ -34,13 +34,16 @@ class IStore(Interface):
         """Up to ``limit`` UserRecords in creation order, after the id ``after``, optionally among ``ids``."""
 
     def update_user(user_id, changes):
-        """Apply ``changes`` (field → value) and return the new UserRecord, or None if absent. DuplicateKey."""
+        """Apply ``changes`` (field → value) and return the new UserRecord, or None if absent. DuplicateKey.
+        A change that would leave no admin who is not banned (a demotion or ban of the last one) fails with
+        LastAdmin, decided atomically in the store: two admins demoting themselves at once cannot both succeed."""
 
     def delete_user(user_id):
-        """Remove the user and their memberships (uncounting them from their rooms); True if there was one."""
+        """Remove the user and their memberships (uncounting them from their rooms); True if there was one.
+        LastAdmin, as for update_user, when they are the last admin who is not banned."""
 
-    def count_admins():
-        """How many users have the admin role and are not banned."""
+    def rename_author(user_id, username):
+        """Show ``username`` as the author of every message ``user_id`` wrote (after a rename or deletion)."""
 
     def revoke_token(jti, expires_at):
         """Remember ``jti`` as revoked until ``expires_at`` (a UTC datetime)."""
@@ -68,7 +71,8 @@ class IStore(Interface):
         """The Message ``user_id`` sent to ``room`` with ``client_id``, or None."""
 
     def update_message(room, seq, changes):
-        """Set message fields (a None value removes the field); the new Message, or None if absent."""
+        """Set fields of a message that is not deleted (a None value removes the field), in one conditional
+        write; the new Message, or None if it is absent or deleted (an edit racing a deletion loses)."""
 
     def room_heads(rooms):
         """{name: RoomHead} for the rooms among ``rooms`` that the store has seen."""

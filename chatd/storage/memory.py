@@ -20,6 +20,7 @@ from chatd.storage.records import (
     DuplicateKey,
     FileRecord,
     InsertStopped,
+    LastAdmin,
     Membership,
     Message,
     RoomHead,
@@ -110,6 +111,12 @@ class MemoryStore(Service):
             users = [user for user in users if user.id in set(ids)]
         return users[:limit]
 
+    def _keep_an_admin(self, user: UserRecord, after: UserRecord | None) -> None:
+        """LastAdmin if ``user`` is the only active admin and ``after`` (None: deleted) is not one."""
+        if _active_admin(user) and not (after is not None and _active_admin(after)):
+            if sum(1 for other in self._users.values() if _active_admin(other)) <= 1:
+                raise LastAdmin()
+
     @_answer
     def update_user(self, user_id, changes):
         user = self._users.get(user_id)
@@ -117,6 +124,7 @@ class MemoryStore(Service):
             return None
         updated = replace(user, **changes)
         self._clash(user_id, updated.username, updated.email)
+        self._keep_an_admin(user, updated)
         self._users[user_id] = updated
         if changes:
             self._changes.append((time.time(), user_id))
@@ -128,9 +136,11 @@ class MemoryStore(Service):
 
     @_answer
     def delete_user(self, user_id):
-        user = self._users.pop(user_id, None)
+        user = self._users.get(user_id)
         if user is None:
             return False
+        self._keep_an_admin(user, None)
+        del self._users[user_id]
         self._changes.append((time.time(), user_id))
         for room in user.rooms:
             self._memberships.pop((room, user_id), None)
@@ -138,8 +148,10 @@ class MemoryStore(Service):
         return True
 
     @_answer
-    def count_admins(self):
-        return sum(1 for user in self._users.values() if user.role == "admin" and not user.banned)
+    def rename_author(self, user_id, username):
+        for key, message in self._messages.items():
+            if message.user_id == user_id:
+                self._messages[key] = replace(message, user=username)
 
     @_answer
     def revoke_token(self, jti, expires_at):
@@ -177,7 +189,7 @@ class MemoryStore(Service):
     @_answer
     def update_message(self, room, seq, changes):
         message = self._messages.get((room, seq))
-        if message is None:
+        if message is None or message.deleted:
             return None
         defaults = {"text": None, "client_id": None, "file": None, "edited_at": None, "deleted": False}
         updated = replace(message, **{k: (defaults[k] if v is None else v) for k, v in changes.items()})
@@ -255,6 +267,10 @@ class MemoryStore(Service):
     @_answer
     def delete_file(self, file_id):
         return self._files.pop(file_id, None) is not None
+
+
+def _active_admin(user: UserRecord) -> bool:
+    return user.role == "admin" and not user.banned
 
 
 class _MemoryFileWriter:

@@ -119,11 +119,14 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, Service):
             # (room, seq) is unique through _id = "room:seq"; this one makes client_id idempotent.
             (db.messages, _ascending("dedupe"), {"unique": True, "name": "dedupe_unique"}),
             (db.memberships, _ascending("user_id"), {"name": "user_id"}),
+            # A renamed or deleted user's messages are found by author to show the new name.
+            (db.messages, _ascending("user_id"), {"name": "user_id"}),
             # GridFS reads a file's chunks by (files_id, n).
             (db.files.chunks, _ascending("files_id", "n"), {"unique": True, "name": "files_id_n"}),
         ]
         for collection, keys, options in indexes:
             await self._call(collection.create_index, keys, **options)
+        await self._init_admin_seats()
 
     async def _call(self, operation, *args, **kwargs):
         """Run one txmongo operation within the timeout, translating failures."""

@@ -125,9 +125,18 @@ class ChatQueries:
         unsets = {k: "" for k, v in changes.items() if v is None}
         update = {**({"$set": sets} if sets else {}), **({"$unset": unsets} if unsets else {})}
         _id = message_id(room, seq)
-        await self._call(self._db.messages.update_one, {"_id": _id}, update)
+        # Conditional: a message deleted meanwhile (an edit racing a deletion) is left as it is.
+        # ($in with null, rather than $ne, matches the absent field on every MongoDB-wire server.)
+        result = await self._call(self._db.messages.update_one, {"_id": _id, "deleted": {"$in": [False, None]}}, update)
+        if not result.matched_count:
+            return None
         doc = await self._call(self._db.messages.find_one, {"_id": _id})
         return _message(doc) if doc else None
+
+    @returns_deferred
+    async def rename_author(self, user_id: str, username: str) -> None:
+        """Show ``username`` as the author of every message of ``user_id``."""
+        await self._call(self._db.messages.update_many, {"user_id": user_id}, {"$set": {"user": username}})
 
     # -- rooms -------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from bson.errors import InvalidId
 from pymongo import UpdateOne
 from txmongo import filter as qf
 
-from chatd.storage.records import UserRecord
+from chatd.storage.records import LastAdmin, UserRecord
 from chatd.storage.util import returns_deferred
 
 
@@ -76,10 +76,57 @@ def _user_fields(changes: dict) -> dict:
 
 
 CHANGE_FEED_KEPT = 3600  # seconds a user change stays in the feed
+ADMINS = "admins"  # the counters document that counts admin seats
+
+
+def _ends_admin(changes: dict) -> bool:
+    """Whether ``changes`` may take away a user's admin powers."""
+    return changes.get("role", "admin") != "admin" or changes.get("banned") is True
 
 
 class UserQueries:
-    """Users and revoked tokens."""
+    """Users and revoked tokens.
+
+    The last-admin rule is kept by the store, atomically, without transactions:
+    every admin who is not banned holds an ``admin_seat`` on their user document,
+    and ``counters.admins.n`` counts the seats. Giving up a seat first takes it
+    from the user (one conditional write: two requests for the same user cannot
+    both do it), then takes one from the count only while it is above one (one
+    conditional write: two admins demoting themselves at once cannot both get
+    past it). A seat is taken back if either step fails. The count may lag
+    behind the truth after a crash between two writes, always on the safe side
+    (fewer seats than admins), and mends itself at the next change of that user.
+    """
+
+    async def _init_admin_seats(self) -> None:
+        """Give every admin a seat and count them, once per database (stores from before seats)."""
+        if await self._call(self._db.counters.find_one, {"_id": ADMINS}) is not None:
+            return
+        active = {"role": "admin", "banned": False}
+        await self._call(self._db.users.update_many, active, {"$set": {"admin_seat": True}})
+        count = await self._call(self._db.users.count_documents, active)
+        await self._call(self._db.counters.update_one, {"_id": ADMINS}, {"$setOnInsert": {"n": count}}, upsert=True)
+
+    async def _release_admin_seat(self, oid: ObjectId) -> None:
+        """Take the user's admin seat away, unless it is the last one (LastAdmin); nothing if they hold none."""
+        released = await self._call(self._db.users.update_one, {"_id": oid, "admin_seat": True},
+                                    {"$set": {"admin_seat": False}})
+        if not released.matched_count:
+            return
+        counted = await self._call(self._db.counters.update_one, {"_id": ADMINS, "n": {"$gt": 1}}, {"$inc": {"n": -1}})
+        if not counted.matched_count:
+            await self._call(self._db.users.update_one, {"_id": oid}, {"$set": {"admin_seat": True}})
+            raise LastAdmin()
+
+    async def _claim_admin_seat(self, oid: ObjectId) -> None:
+        """Give an admin who is not banned and holds no seat their seat (and count it)."""
+        claimed = await self._call(
+            self._db.users.update_one,
+            {"_id": oid, "role": "admin", "banned": False, "admin_seat": {"$in": [False, None]}},
+            {"$set": {"admin_seat": True}},
+        )
+        if claimed.matched_count:
+            await self._call(self._db.counters.update_one, {"_id": ADMINS}, {"$inc": {"n": 1}}, upsert=True)
 
     @returns_deferred
     async def create_user(self, username, email, password_hash, created_at) -> UserRecord:
@@ -106,6 +153,8 @@ class UserQueries:
         )
         result = await self._call(self._db.users.insert_one, doc)
         doc["_id"] = result.inserted_id
+        if doc["role"] == "admin":
+            await self._claim_admin_seat(result.inserted_id)
         return _user(doc)
 
     @returns_deferred
@@ -148,7 +197,12 @@ class UserQueries:
         if oid is None:
             return None
         if changes:
-            result = await self._call(self._db.users.update_one, {"_id": oid}, {"$set": _user_fields(changes)})
+            if _ends_admin(changes):
+                await self._release_admin_seat(oid)
+            try:
+                result = await self._call(self._db.users.update_one, {"_id": oid}, {"$set": _user_fields(changes)})
+            finally:
+                await self._claim_admin_seat(oid)  # a granted role, or a seat released for a refused write
             if result.matched_count:
                 await self._changed(user_id)
         return _user(await self._call(self._db.users.find_one, {"_id": oid}))
@@ -161,6 +215,7 @@ class UserQueries:
         doc = await self._call(self._db.users.find_one, {"_id": oid}, projection={"rooms": 1})
         if doc is None:
             return False
+        await self._release_admin_seat(oid)
         # Memberships first: if the store fails midway, the user still exists and a retry
         # finishes the job (rather than a deleted user counted as a member forever).
         rooms = list(doc.get("rooms", ()))
@@ -184,10 +239,6 @@ class UserQueries:
     async def users_changed_since(self, since: float) -> list[str]:
         docs = await self._call(self._db.user_changes.find, {"at": {"$gte": since}}, projection={"user": 1})
         return list(dict.fromkeys(doc["user"] for doc in docs))
-
-    @returns_deferred
-    async def count_admins(self) -> int:
-        return await self._call(self._db.users.count_documents, {"role": "admin", "banned": False})
 
     @returns_deferred
     async def revoke_token(self, jti: str, expires_at: datetime) -> None:

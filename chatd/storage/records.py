@@ -92,6 +92,10 @@ class DuplicateKey(Exception):
         self.field = field
 
 
+class LastAdmin(Exception):
+    """The change would leave no admin who is not banned, so the store refused it."""
+
+
 class InsertStopped(Exception):
     """An ordered batch insert stopped at ``index``: the messages before it are stored, none after.
 

@@ -68,13 +68,15 @@ class ApiRoutes:
 
     @app.route("/auth/register", methods=["POST"])
     async def register(self, request):
-        self.accounts.limit_address(client_address(request))
-        return json_body(request, 201, await self.accounts.register(_body(request)))
+        address = client_address(request)
+        self.accounts.limit_address(address)
+        return json_body(request, 201, await self.accounts.register(_body(request), address))
 
     @app.route("/auth/login", methods=["POST"])
     async def login(self, request):
-        self.accounts.limit_address(client_address(request))
-        return json_body(request, 200, await self.accounts.login(_body(request)))
+        address = client_address(request)
+        self.accounts.limit_address(address)
+        return json_body(request, 200, await self.accounts.login(_body(request), address))
 
     @app.route("/auth/refresh", methods=["POST"])
     async def refresh(self, request):
@@ -105,7 +107,8 @@ class ApiRoutes:
     @app.route("/users/<user_id>", methods=["PATCH", "PUT"])
     async def update_user(self, request, user_id):
         principal = await self._principal(request)
-        return json_body(request, 200, await self.accounts.update_user(principal, user_id, _body(request)))
+        changes = _body(request)
+        return json_body(request, 200, await self.accounts.update_user(principal, user_id, changes, client_address(request)))
 
     @app.route("/users/<user_id>", methods=["DELETE"])
     async def delete_user(self, request, user_id):

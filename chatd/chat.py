@@ -26,6 +26,7 @@ from chatd.accounts import CLOSE_BANNED, CLOSE_REVOKED, DELETED_AUTHOR, Accounts
 from chatd.history import History
 from chatd.metrics import Metrics
 from chatd.ratelimit import Rate, TokenBucket
+from chatd.receipts import ReadReceipts
 from chatd.registry import Registry
 from chatd.roomstate import RoomBook
 from chatd.storage.records import StoreUnavailable
@@ -34,6 +35,7 @@ from chatd.writer import MessageWriter
 
 CLOSE_POLICY = 1008
 CLOSE_SLOW_CONSUMER = 4008
+MAX_ROOMS_PER_USER = 500
 
 
 class ChatService:
@@ -43,7 +45,8 @@ class ChatService:
 
     def __init__(self, store, accounts: Accounts, registry: Registry, rooms: RoomBook, writer: MessageWriter,
                  history: History, clock, socket_rate: Rate, prepare=lambda payload: payload,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, receipts: ReadReceipts | None = None,
+                 max_rooms: int = MAX_ROOMS_PER_USER) -> None:
         self._store = store
         self._accounts = accounts
         self.registry = registry
@@ -55,6 +58,8 @@ class ChatService:
         self._prepare = prepare  # frames a payload once for many sockets
         self._expiry: dict = {}
         self.metrics = metrics or Metrics()
+        self._receipts = receipts or ReadReceipts(store, clock)
+        self._max_rooms = max_rooms
         self.slow_consumers = 0  # sockets closed for not reading (4008)
         self.peak_outbox = 0  # the largest backlog any socket has had, in bytes
         # Frame type → (handler, whether it awaits the store): looked up once per frame.
@@ -277,6 +282,10 @@ class ChatService:
         state.busy += 1  # keep this state (and its cache) while the join awaits the store
         try:
             if not self.registry.is_member(conn.user_id, frame.room):
+                if self.registry.member_room_count(conn.user_id) >= self._max_rooms:
+                    self.metrics.refused("rooms_per_user")
+                    raise frames.FrameError(
+                        "forbidden", f"You are a member of {self._max_rooms} rooms, the most allowed; leave one first.")
                 joined_at = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
                 if await self._store.add_membership(frame.room, conn.user_id, joined_at, state.last_seq):
                     self._presence(frame.room, conn.username, "join", conn.user_id)
@@ -338,9 +347,9 @@ class ChatService:
         self._require_joined(conn, frame.room)
         state = await self._rooms.get(frame.room)
         seq = min(frame.seq, state.last_seq)
-        await self._store.mark_read(frame.room, conn.user_id, seq)
-        payload = frames.encode({"type": "read", "room": frame.room, "user": conn.username, "seq": seq})
-        self.deliver(frame.room, payload, droppable=True, skip_user=conn.user_id)
+        if self._receipts.mark(frame.room, conn.user_id, seq):  # stored within a second, with the next ones
+            payload = frames.encode({"type": "read", "room": frame.room, "user": conn.username, "seq": seq})
+            self.deliver(frame.room, payload, droppable=True, skip_user=conn.user_id)
 
     async def _on_refresh(self, conn, frame: frames.Refresh) -> None:
         try:

@@ -31,6 +31,12 @@ class Config:
     auth_rate: Rate = Rate(5, 20)
     socket_rate: Rate = Rate(20, 50)
     bcrypt_cost: int = 12
+    # Caps on what one user or address may hold (docs/BEHAVIOUR.md, Limits).
+    max_sockets_per_user: int = 32
+    max_sockets_per_address: int = 256
+    handshake_rate: Rate = Rate(10, 50)
+    upload_quota: int = 1 << 30  # bytes per user per hour
+    max_rooms_per_user: int = 500
     # Not options: how long one store operation may take before the API answers 503, and how
     # often sockets are pinged (a peer that does not answer within as long again is dropped).
     store_timeout: float = 5.0

@@ -64,13 +64,13 @@ def too_large(message: str) -> ApiError:
     return ApiError(413, "too_large", message)
 
 
-def rate_limited(retry_after: float) -> ApiError:
+def rate_limited(retry_after: float, message: str | None = None) -> ApiError:
     """429 with a whole number of seconds to wait (at least 1)."""
     seconds = max(1, math.ceil(retry_after))
     return ApiError(
         429,
         "rate_limited",
-        f"Too many requests; try again in {seconds} s.",
+        message or f"Too many requests; try again in {seconds} s.",
         headers={"Retry-After": str(seconds)},
     )
 

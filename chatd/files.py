@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from chatd import errors
 from chatd.accounts import Principal
 from chatd.frames import ROOM
+from chatd.ratelimit import KeyedRateLimiter, Rate
 from chatd.storage.records import FileRecord, StoreUnavailable
 
 SNIFF_BYTES = 8 * 1024
@@ -85,19 +86,38 @@ def clean_name(raw: str) -> str:
     return base[:MAX_NAME]
 
 
+def _megabytes(size: int) -> str:
+    """A size as people read it: 26214400 → "25 MB" (binary megabytes, as file managers show them)."""
+    megabytes = size / (1024 * 1024)
+    return f"{megabytes:.0f} MB" if megabytes >= 10 else f"{megabytes:.1f} MB"
+
+
 def file_view(record: FileRecord) -> dict:
     return {"id": record.id, "name": record.name, "size": record.size, "content_type": record.content_type,
             "url": f"/api/files/{record.id}"}
 
 
 class Files:
-    """Uploads and downloads; ``writer`` is the MessageWriter that gives the room its file message."""
+    """Uploads and downloads; ``writer`` is the MessageWriter that gives the room its file message.
 
-    def __init__(self, store, writer, clock, max_upload: int) -> None:
+    Each user may upload ``quota`` bytes an hour (refilled continuously), counted as the bytes
+    arrive, so parallel uploads share it; past it an upload is refused with 429 and ``refused``
+    counts it for /metrics.
+    """
+
+    def __init__(self, store, writer, clock, max_upload: int, quota: int = 1 << 30, refused=lambda limit: None) -> None:
         self._store = store
         self._writer = writer
         self._clock = clock
         self.max_upload = max_upload
+        self._quota = KeyedRateLimiter(Rate(quota / 3600, quota), clock)
+        self._refused = refused
+
+    def _spend_quota(self, user_id: str, size: int) -> None:
+        wait = self._quota.take(user_id, size) if size else self._quota.wait(user_id)
+        if wait:
+            self._refused("upload_quota")
+            raise errors.rate_limited(wait, "You have uploaded as much as allowed for now; try again later.")
 
     @errors.store_errors_as_503
     async def upload(self, principal: Principal, room: str, name: str, chunks: Iterable[bytes]) -> dict:
@@ -106,6 +126,7 @@ class Files:
             raise errors.not_found("No such room.")
         if room not in principal.user.rooms:
             raise errors.forbidden("Only members of the room may upload to it; join it first.")
+        self._spend_quota(principal.user.id, 0)
         record = await self._store_bytes(principal, room, clean_name(name), iter(chunks))
         view = file_view(record)
         try:
@@ -128,7 +149,8 @@ class Files:
             for chunk in itertools.chain([head], chunks):
                 size += len(chunk)
                 if size > self.max_upload:
-                    raise errors.too_large(f"Files are limited to {self.max_upload} bytes.")
+                    raise errors.too_large(f"Files are limited to {_megabytes(self.max_upload)}.")
+                self._spend_quota(principal.user.id, len(chunk))
                 pending.append(chunk)
                 pending_size += len(chunk)
                 if pending_size >= WRITE_SIZE:

@@ -20,10 +20,11 @@ JOIN_HISTORY_BYTES = 512 * 1024
 class History:
     """Reads history for joins and the REST routes, from the room cache first and the store by id."""
 
-    def __init__(self, store, rooms: RoomBook, registry) -> None:
+    def __init__(self, store, rooms: RoomBook, registry, receipts=None) -> None:
         self._store = store
         self._rooms = rooms
         self._registry = registry
+        self._receipts = receipts  # read positions heard but maybe not stored yet
 
     async def bodies(self, state: RoomState, after: int, upto: int) -> list[bytes]:
         """Message bodies with after < seq <= upto, oldest first."""
@@ -84,7 +85,8 @@ class History:
         sessions = []
         for membership in sorted(await self._store.memberships(user.id, list(user.rooms)), key=lambda m: m.room):
             state = await self._rooms.current(membership.room)
-            seen = max(membership.read_seq, membership.joined_seq)
+            heard = self._receipts.position(membership.room, user.id) if self._receipts is not None else 0
+            seen = max(membership.read_seq, membership.joined_seq, heard)
             sessions.append({
                 "room": membership.room,
                 "joined_at": iso8601(membership.joined_at),

@@ -64,6 +64,9 @@ class Metrics:
             "chatd_slow_consumers_dropped", "Sockets closed (4008) for not reading their frames", registry=registry)
         self.rate_limited = Counter(
             "chatd_rate_limited", "Requests and frames refused by a rate limit", ["kind"], registry=registry)
+        self.limit_refusals = Counter(
+            "chatd_limit_refusals", "Handshakes, joins, uploads and changes refused by a cap, by cap", ["limit"],
+            registry=registry)
         self.http_requests = Counter(
             "chatd_http_requests", "HTTP requests answered, by route and status", ["route", "status"], registry=registry)
         self.connections_open = Gauge("chatd_connections_open", "Open WebSocket connections", registry=registry)
@@ -78,6 +81,10 @@ class Metrics:
         self.users_online.set_function(registry.online_user_count)
         self.rooms_active.set_function(registry.active_room_count)
         self.bcrypt_queue.set_function(lambda: hasher.pending)
+
+    def refused(self, limit: str) -> None:
+        """Count one refusal by the cap named ``limit`` (sockets_per_user, upload_quota, ...)."""
+        self.limit_refusals.labels(limit).inc()
 
     def http_request(self, path: str, status: int) -> None:
         self.http_requests.labels(route_of(path), str(status)).inc()

@@ -70,14 +70,15 @@ class TokenBucket:
         self._tokens = min(self._rate.burst, self._tokens + elapsed * self._rate.per_second)
         self._stamp = now
 
-    def take(self, now: float) -> float:
+    def take(self, now: float, amount: float = 1) -> float:
+        """Spend ``amount`` tokens (0 answered) or none (the seconds until they would be there)."""
         if self._rate.unlimited:
             return 0.0
         self._refill(now)
-        if self._tokens >= 1:
-            self._tokens -= 1
+        if self._tokens >= amount:
+            self._tokens -= amount
             return 0.0
-        return (1 - self._tokens) / self._rate.per_second
+        return (amount - self._tokens) / self._rate.per_second
 
     def wait(self, now: float) -> float:
         """Seconds until a token is available (0: one is), without spending it."""
@@ -100,8 +101,8 @@ class KeyedRateLimiter:
         self._buckets: dict[str, TokenBucket] = {}
         self._prune_at = prune_at
 
-    def take(self, key: str) -> float:
-        """Spend a token for ``key``: 0 if allowed, else the seconds until one is free."""
+    def take(self, key: str, amount: float = 1) -> float:
+        """Spend ``amount`` tokens for ``key``: 0 if allowed, else the seconds until they are there."""
         if self._rate.unlimited:
             return 0.0
         now = self._clock.seconds()
@@ -110,7 +111,7 @@ class KeyedRateLimiter:
             if len(self._buckets) >= self._prune_at:
                 self._prune(now)
             bucket = self._buckets[key] = TokenBucket(self._rate, now)
-        return bucket.take(now)
+        return bucket.take(now, amount)
 
     def wait(self, key: str) -> float:
         """Seconds until ``key`` may spend a token (0: now), without spending one."""

@@ -105,6 +105,11 @@ class Registry:
         user = self._users.get(user_id)
         return user is not None and room in user.rooms
 
+    def member_room_count(self, user_id: str) -> int:
+        """How many rooms an online user is a member of."""
+        user = self._users.get(user_id)
+        return len(user.rooms) if user is not None else 0
+
     def became_member(self, user_id: str, room: str) -> None:
         user = self._users.get(user_id)
         if user is not None:

@@ -11,6 +11,7 @@ import gc
 
 from prometheus_client.twisted import MetricsResource
 from twisted.application.service import MultiService, Service
+from twisted.internet.defer import DeferredList
 
 from chatd import secret
 from chatd.accounts import Accounts
@@ -18,6 +19,7 @@ from chatd.chat import ChatService
 from chatd.editing import MessageEditor
 from chatd.files import Files
 from chatd.history import History
+from chatd.receipts import ReadReceipts
 from chatd.loginguard import LoginGuard
 from chatd.metrics import Metrics
 from chatd.registry import Registry
@@ -64,16 +66,17 @@ class _CloseSocketsOnStop(Service):
 
 
 class _FlushOnStop(Service):
-    """Writes what the message writer still holds (room heads) before the store stops."""
+    """Writes what the message writer (room heads) and the read receipts still hold before the store stops."""
 
     name = "writer"
 
-    def __init__(self, writer: MessageWriter) -> None:
+    def __init__(self, writer: MessageWriter, receipts: ReadReceipts) -> None:
         self._writer = writer
+        self._receipts = receipts
 
     def stopService(self):
         super().stopService()
-        return self._writer.stop()
+        return DeferredList([self._writer.stop(), self._receipts.stop()])
 
 
 class _CollectorTuning(Service):
@@ -133,13 +136,15 @@ class ChatdService(MultiService):
         registry = Registry()
         metrics.watch(registry, hasher)
         rooms = RoomBook(store)
-        history = History(store, rooms, registry)
+        receipts = ReadReceipts(store, reactor)
+        history = History(store, rooms, registry, receipts)
         self.writer = MessageWriter(store, rooms, reactor)
-        _FlushOnStop(self.writer).setServiceParent(self)  # after the store: stops before it
+        _FlushOnStop(self.writer, receipts).setServiceParent(self)  # after the store: stops before it
         self.chat = ChatService(store, self.accounts, registry, rooms, self.writer, history, reactor,
-                                config.socket_rate, prepare=prepare, metrics=metrics)
+                                config.socket_rate, prepare=prepare, metrics=metrics, receipts=receipts,
+                                max_rooms=config.max_rooms_per_user)
         store.changes = self.chat  # bans, deletions, revocations made elsewhere close sockets here
-        files = Files(store, self.writer, reactor, config.max_upload)
+        files = Files(store, self.writer, reactor, config.max_upload, config.upload_quota, metrics.refused)
         editor = MessageEditor(store, rooms, self.chat.deliver, reactor, files)
         origins = OriginPolicy(config.allowed_origins)
         websocket = ChatFactory(self.chat, self.accounts, origins, config.ping_interval)

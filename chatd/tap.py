@@ -29,6 +29,12 @@ _PARAMETERS = {
     "auth-rate": ("CHATD_AUTH_RATE", "5/s,20", "register/login/refresh per client address: rate,burst; 0 = off"),
     "socket-rate": ("CHATD_SOCKET_RATE", "20/s,50", "frames per WebSocket connection: rate,burst"),
     "bcrypt-cost": ("CHATD_BCRYPT_COST", "12", "bcrypt work factor (4-31)"),
+    "max-sockets-per-user": ("CHATD_MAX_SOCKETS_PER_USER", "32", "open WebSockets one user may hold"),
+    "max-sockets-per-address": ("CHATD_MAX_SOCKETS_PER_ADDRESS", "256",
+                                "open WebSockets one client address (an IPv6 /64) may hold"),
+    "handshake-rate": ("CHATD_HANDSHAKE_RATE", "10/s,50", "WebSocket handshakes per client address: rate,burst; 0 = off"),
+    "upload-quota": ("CHATD_UPLOAD_QUOTA", "1073741824", "bytes one user may upload per hour"),
+    "max-rooms-per-user": ("CHATD_MAX_ROOMS_PER_USER", "500", "rooms one user may be a member of"),
 }
 
 
@@ -98,6 +104,11 @@ class Options(usage.Options):
             auth_rate=_rate("auth-rate", self._value("auth-rate")),
             socket_rate=_rate("socket-rate", self._value("socket-rate")),
             bcrypt_cost=_positive_int("bcrypt-cost", self._value("bcrypt-cost"), 4, 31),
+            max_sockets_per_user=_positive_int("max-sockets-per-user", self._value("max-sockets-per-user")),
+            max_sockets_per_address=_positive_int("max-sockets-per-address", self._value("max-sockets-per-address")),
+            handshake_rate=_rate("handshake-rate", self._value("handshake-rate")),
+            upload_quota=_positive_int("upload-quota", self._value("upload-quota")),
+            max_rooms_per_user=_positive_int("max-rooms-per-user", self._value("max-rooms-per-user")),
         )
 
 

@@ -65,6 +65,8 @@ class FakeConnection:
 
 
 class ChatLimitsTestCase(SynchronousTestCase):
+    max_rooms = 500
+
     def setUp(self):
         self.clock = Clock()
         self.clock.advance(START)
@@ -81,6 +83,7 @@ class ChatLimitsTestCase(SynchronousTestCase):
             history=History(self.store, rooms, self.registry),
             clock=self.clock,
             socket_rate=Rate(1, 3),
+            max_rooms=self.max_rooms,
         )
 
     def open(self, conn=None):
@@ -237,3 +240,29 @@ class ExpiryTests(ChatLimitsTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertEqual(self.registry.connection_count(), 0)
         self.assertFalse(self.registry.is_online("u1"))
+
+
+class RoomCapTests(ChatLimitsTestCase):
+    """Issue 9, finding 5: the rooms one user may be a member of are capped (``--max-rooms-per-user``)."""
+
+    max_rooms = 3
+
+    def test_join_past_the_cap_is_forbidden_and_leaving_makes_room(self):
+        """With a cap of 3, a fourth room is refused with ``forbidden`` (counted in /metrics); rejoining a
+        room one is already a member of is fine; after a leave, a new room can be joined."""
+        conn = self.open()
+        for room in ("a", "b", "c"):
+            self.service.received(conn, json.dumps({"type": "join", "room": room}).encode(), False)
+            self.clock.advance(1)  # the frame rate refills
+        self.service.received(conn, b'{"type":"join","room":"d"}', False)
+        self.assertEqual(conn.sent[-1]["type"], "error")
+        self.assertEqual(conn.sent[-1]["code"], "forbidden")
+        self.assertEqual(self.service.metrics.limit_refusals.labels("rooms_per_user")._value.get(), 1)
+        self.clock.advance(1)
+        self.service.received(conn, b'{"type":"join","room":"a"}', False)
+        self.assertEqual(conn.sent[-1]["type"], "joined")
+        self.clock.advance(1)
+        self.service.received(conn, b'{"type":"leave","room":"b"}', False)
+        self.clock.advance(1)
+        self.service.received(conn, b'{"type":"join","room":"d"}', False)
+        self.assertEqual(conn.sent[-1]["type"], "joined")

@@ -139,3 +139,29 @@ class RefusalTests(SynchronousTestCase):
         directory = self.mktemp()
         os.makedirs(directory)
         self.assertEqual(parse(["--static", directory]).static, directory)
+
+
+class CapsTests(SynchronousTestCase):
+    """The caps of issue 9 (docs/BEHAVIOUR.md, Limits): defaults, environment, options, refusals."""
+
+    def test_defaults_a_small_team_never_meets(self):
+        """32 sockets a user, 256 an address, 10 handshakes/s (burst 50) an address, 1 GiB of uploads an
+        hour a user, 500 rooms a user."""
+        config = parse()
+        self.assertEqual((config.max_sockets_per_user, config.max_sockets_per_address, config.handshake_rate,
+                          config.upload_quota, config.max_rooms_per_user), (32, 256, Rate(10, 50), 1 << 30, 500))
+
+    def test_from_environment_and_options(self):
+        """Each cap has its CHATD_* variable, and the option wins."""
+        config = parse(["--max-rooms-per-user", "7"], CHATD_MAX_SOCKETS_PER_USER="4", CHATD_MAX_SOCKETS_PER_ADDRESS="9",
+                       CHATD_HANDSHAKE_RATE="0", CHATD_UPLOAD_QUOTA="1000", CHATD_MAX_ROOMS_PER_USER="3")
+        self.assertEqual((config.max_sockets_per_user, config.max_sockets_per_address, config.upload_quota,
+                          config.max_rooms_per_user), (4, 9, 1000, 7))
+        self.assertTrue(config.handshake_rate.unlimited)
+
+    def test_nonsense_is_refused(self):
+        """A cap that is not a whole number from 1, or a malformed rate, stops twistd with a usage error."""
+        for argv in (["--max-sockets-per-user", "0"], ["--upload-quota", "lots"], ["--handshake-rate", "fast"],
+                     ["--max-rooms-per-user", "-1"], ["--max-sockets-per-address", "1.5"]):
+            with self.subTest(argv=argv):
+                self.assertRaises(UsageError, parse, argv)

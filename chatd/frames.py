@@ -164,12 +164,18 @@ def encode(frame: dict) -> bytes:
 
 
 def message_body(message: Message) -> bytes:
-    """SPEC.md's Message as JSON; the unit of history and of the ``message`` frame."""
+    """SPEC.md's Message as JSON; the unit of history and of the ``message`` frame.
+
+    Beyond SPEC.md, every body (tombstones too) carries ``user_id``: a username
+    can change hands after a rename, the author's id cannot, so the page decides
+    "own message" and whom a ban is for by id (docs/BEHAVIOUR.md).
+    """
     body: dict = {
         "room": message.room,
         "seq": message.seq,
         "id": message.id,
         "user": message.user,
+        "user_id": message.user_id,
         "ts": iso8601(message.ts),
     }
     if message.deleted:

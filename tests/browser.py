@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
+import time
+import zlib
 from pathlib import Path
 
 from twisted.internet import threads
@@ -47,6 +50,15 @@ def in_browser(scenario, *args):
     return threads.deferToThread(run)
 
 
+def tiny_png(width: int = 24, height: int = 16) -> bytes:
+    """A real PNG (red), so the browser decodes it and the preview has a size."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 def screenshot(page, name: str) -> None:
     """Save a screenshot under $CHATD_SCREENSHOTS (how docs/screenshots/ is made); nothing otherwise."""
     directory = os.environ.get("CHATD_SCREENSHOTS")
@@ -58,11 +70,16 @@ def screenshot(page, name: str) -> None:
 class ChatPage:
     """One browser page on the chat, with the steps a user takes."""
 
-    def __init__(self, browser, url: str, viewport=None) -> None:
+    def __init__(self, browser, url: str, viewport=None, init_script: str | None = None) -> None:
         self.context = browser.new_context(viewport=viewport or {"width": 1200, "height": 800})
+        if init_script:
+            self.context.add_init_script(init_script)  # runs in every document before the page's scripts
         self.page = self.context.new_page()
         self.errors: list[str] = []
+        self.console_errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", lambda message: message.type == "error" and self.console_errors.append(
+            f"{message.text} ({message.location.get('url')})"))
         self.page.set_default_timeout(WAIT_MS)
         self.page.goto(url)
 
@@ -77,6 +94,19 @@ class ChatPage:
     def signed_in(self) -> None:
         self.page.wait_for_selector("#chat:not([hidden])")
         self.wait_connected()
+
+    def wait_until(self, script: str, arg=None, timeout: int = WAIT_MS) -> None:
+        """Poll ``script`` (a JS expression or function of ``arg``) until it is truthy.
+
+        Not ``page.wait_for_function``: that compiles its predicate with eval inside
+        the page, which the page's CSP (no 'unsafe-eval') refuses, as it should.
+        ``page.evaluate`` runs from the DevTools side, outside the page's policy.
+        """
+        deadline = time.monotonic() + timeout / 1000
+        while not self.page.evaluate(script, arg):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} ms waiting for {script}")
+            self.page.wait_for_timeout(50)
 
     def wait_connected(self) -> None:
         self.page.wait_for_selector("#connection[data-state=online]")
@@ -101,3 +131,16 @@ class ChatPage:
 
     def texts(self) -> list[str]:
         return self.page.locator("#message-list .message .text").all_inner_texts()
+
+
+def two_in_lobby(browser, url: str, init_script: str | None = None) -> tuple[ChatPage, ChatPage]:
+    """alice (the first user: an admin) and bob, registered, connected and joined to "lobby"."""
+    alice, bob = ChatPage(browser, url, init_script=init_script), ChatPage(browser, url, init_script=init_script)
+    screenshot(alice.page, "login")
+    alice.register("alice")
+    alice.signed_in()
+    bob.register("bob")
+    bob.signed_in()
+    alice.join("lobby")
+    bob.join("lobby")
+    return alice, bob

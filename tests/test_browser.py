@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 from twisted.internet import defer, reactor, threads
 from twisted.trial.unittest import TestCase
 
 from chatd.storage.embedded import free_loopback_port
-from tests.browser import ChatPage, in_browser, require_browser, screenshot
+from tests.browser import ChatPage, in_browser, require_browser, screenshot, tiny_png, two_in_lobby
 from tests.harness import Server, start_server
 
 XSS_TEXTS = ['<img src=x onerror="window.__xss = 1">', "<script>window.__xss = 2</script>"]
-
-
-def tiny_png(width: int = 24, height: int = 16) -> bytes:
-    """A real PNG (red), so the browser decodes it and the preview has a size."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 class BrowserTests(TestCase):
@@ -33,15 +21,7 @@ class BrowserTests(TestCase):
         self.server = await start_server(self, listen=[f"tcp:{self.port}:interface=127.0.0.1"])
 
     def _two_in_lobby(self, browser):
-        alice, bob = ChatPage(browser, self.server.url), ChatPage(browser, self.server.url)
-        screenshot(alice.page, "login")
-        alice.register("alice")
-        alice.signed_in()
-        bob.register("bob")
-        bob.signed_in()
-        alice.join("lobby")
-        bob.join("lobby")
-        return alice, bob
+        return two_in_lobby(browser, self.server.url)
 
     async def test_two_users_chat_both_ways_with_typing_and_presence(self):
         def scenario(browser):
@@ -118,7 +98,7 @@ class BrowserTests(TestCase):
             alice, bob = self._two_in_lobby(browser)
             alice.page.set_input_files("#file-input", files=[{"name": "red.png", "mimeType": "image/png", "buffer": png}])
             # Re-queried each time: the list is redrawn as frames arrive.
-            bob.page.wait_for_function("""() => [...document.querySelectorAll("#message-list .file img[alt='red.png']")]
+            bob.wait_until("""() => [...document.querySelectorAll("#message-list .file img[alt='red.png']")]
                 .some((img) => img.complete && img.naturalWidth === 24 && img.src.startsWith('blob:'))""")
 
         await in_browser(scenario)
@@ -168,15 +148,15 @@ class BrowserTests(TestCase):
 
             for n in range(60):  # more than the 50 a join brings; past the rate limit, resent until stored
                 bob.send(f"line {n}")
-            bob.page.wait_for_function("document.querySelectorAll('.message.pending').length === 0", timeout=60_000)
-            alice.page.wait_for_function(
+            bob.wait_until("document.querySelectorAll('.message.pending').length === 0", timeout=60_000)
+            alice.wait_until(
                 "document.querySelectorAll('#message-list .message:not(.deleted)').length === 61", timeout=30_000)
             fresh = ChatPage(browser, self.server.url)
             fresh.page.evaluate("sessionStorage.clear()")
             fresh.register("carol")
             fresh.signed_in()
             fresh.join("side")
-            fresh.page.wait_for_function("document.querySelectorAll('#message-list .message').length === 50")
+            fresh.wait_until("document.querySelectorAll('#message-list .message').length === 50")
             assert "in the side room" not in fresh.texts(), fresh.texts()
             fresh.page.locator("#messages").evaluate("list => { list.scrollTop = 0; }")
             fresh.wait_message("in the side room")
@@ -200,7 +180,7 @@ class BrowserTests(TestCase):
             dora.register("dora")
             dora.signed_in()
             first = dora.page.evaluate("JSON.parse(sessionStorage.getItem('chatd.session')).token")
-            dora.page.wait_for_function(
+            dora.wait_until(
                 "token => JSON.parse(sessionStorage.getItem('chatd.session')).token !== token", arg=first)
             dora.join("lobby")
             dora.page.fill("#text", "first line")
@@ -257,7 +237,7 @@ class BrowserTests(TestCase):
             alice.page.wait_for_selector("#notify", state="hidden")
             alice.page.evaluate("window.__hidden = true")
             bob.send("are you there?")
-            alice.page.wait_for_function("window.__notes.length === 1")
+            alice.wait_until("window.__notes.length === 1")
             assert alice.page.evaluate("window.__notes") == [["bob in lobby", "are you there?"]]
 
             transfer = bob.page.evaluate_handle(

@@ -64,7 +64,8 @@ class EditTests(TestCase):
         history = await self._history()
         self.assertEqual([m["seq"] for m in history], self.seqs)  # still gap-free
         tombstone = history[1]
-        self.assertEqual(set(tombstone), {"room", "seq", "id", "user", "ts", "deleted"})
+        self.assertEqual(set(tombstone), {"room", "seq", "id", "user", "user_id", "ts", "deleted"})
+        self.assertEqual(tombstone["user_id"], self.alice["user"]["id"])
         self.assertTrue(tombstone["deleted"])
         # Joining again shows the tombstone too.
         self.b.send({"type": "join", "room": "lobby"})

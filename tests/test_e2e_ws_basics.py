@@ -122,7 +122,7 @@ class FrameTests(TestCase):
         await self.b.next("hello")
 
     async def test_join_send_ack_broadcast(self):
-        """Two users join a room; a message is acked to its sender and delivered to both, in seq order."""
+        """Two users join a room; a message (with its author's user_id) is acked to its sender and delivered to both, in seq order."""
         self.a.send({"type": "join", "room": "lobby"})
         joined = await self.a.next("joined")
         self.assertEqual((joined["room"], joined["members"], joined["history"]), ("lobby", ["alice"], []))
@@ -136,8 +136,9 @@ class FrameTests(TestCase):
         self.assertEqual((ack["client_id"], ack["room"], ack["seq"], ack["id"]), ("c1", "lobby", 1, "lobby:1"))
         for ws in (self.a, self.b):
             message = await ws.next("message")
-            self.assertEqual({k: message[k] for k in ("room", "seq", "id", "user", "text", "client_id")},
-                             {"room": "lobby", "seq": 1, "id": "lobby:1", "user": "alice", "text": "hi bob", "client_id": "c1"})
+            self.assertEqual({k: message[k] for k in ("room", "seq", "id", "user", "user_id", "text", "client_id")},
+                             {"room": "lobby", "seq": 1, "id": "lobby:1", "user": "alice",
+                              "user_id": self.alice["user"]["id"], "text": "hi bob", "client_id": "c1"})
             self.assertEqual(message["ts"], ack["ts"])
         self.b.send({"type": "message", "room": "lobby", "text": "hello alice"})
         ack = await self.b.next("ack")

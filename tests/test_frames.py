@@ -223,9 +223,9 @@ class MessageBodyTests(SynchronousTestCase):
     """SPEC.md's Message shape, used in history and in ``message`` frames."""
 
     def test_normal(self):
-        """A plain message has room, seq, id, user, text and an ISO 8601 UTC ts, nothing else."""
+        """A plain message has room, seq, id, user, the author's user_id, text and an ISO 8601 UTC ts, nothing else."""
         body = json.loads(frames.message_body(stored()))
-        self.assertEqual(body, {"room": "lobby", "seq": 7, "id": "lobby:7", "user": "alice",
+        self.assertEqual(body, {"room": "lobby", "seq": 7, "id": "lobby:7", "user": "alice", "user_id": "u1",
                                 "ts": "2024-05-01T12:00:00.123Z", "text": "hello"})
 
     def test_client_id(self):
@@ -242,11 +242,11 @@ class MessageBodyTests(SynchronousTestCase):
         self.assertNotIn("deleted", body)
 
     def test_deleted_is_tombstone(self):
-        """A deleted message is exactly room, seq, id, user, ts and ``deleted: true`` (no text)."""
+        """A deleted message is exactly room, seq, id, user, user_id, ts and ``deleted: true`` (no text)."""
         edited_at = datetime(2024, 5, 1, 13, 0, tzinfo=timezone.utc)
         body = json.loads(frames.message_body(stored(deleted=True, client_id="c1", edited_at=edited_at,
                                                      file={"id": "f"})))
-        self.assertEqual(body, {"room": "lobby", "seq": 7, "id": "lobby:7", "user": "alice",
+        self.assertEqual(body, {"room": "lobby", "seq": 7, "id": "lobby:7", "user": "alice", "user_id": "u1",
                                 "ts": "2024-05-01T12:00:00.123Z", "deleted": True})
 
     def test_file(self):

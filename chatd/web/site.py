@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from twisted.application.service import Service
 from twisted.internet import defer, endpoints
 from twisted.logger import Logger
@@ -40,11 +42,81 @@ def access_log_line(timestamp: str, request) -> str:
     )
 
 
+# The page's policy: no inline script or style, nothing framed, nothing fetched or posted elsewhere.
+# img-src admits blob: (file previews are fetched with the token) and data:; connect-src 'self'
+# covers the same-host ws:/wss: socket (CSP3).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+STATIC_HEADERS = {
+    b"content-security-policy": CONTENT_SECURITY_POLICY.encode("ascii"),
+    b"x-content-type-options": b"nosniff",
+    b"x-frame-options": b"DENY",
+}
+
+
+def _harden(request) -> None:
+    for name, value in STATIC_HEADERS.items():
+        request.setHeader(name, value)
+
+
+class _NotFound(NoResource):
+    """404 for a missing, hidden or outside file; the same page and headers whichever it was."""
+
+    def __init__(self) -> None:
+        super().__init__("File not found.")
+
+    def render(self, request):
+        _harden(request)
+        return super().render(request)
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or below it (both already real paths)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
 class StaticFiles(static.File):
-    """The browser page; directories without an index are 404, not listings."""
+    """The browser page from ``--static``, with the page's security headers on every response.
+
+    Only what is meant to be published is served: a path segment starting with
+    ``.`` (``/.env``, ``/.git/config``) and anything whose real path, symlinks
+    resolved, lies outside the real path of the static root (a symlink to the
+    JWT secret) are 404, exactly like a missing file, so a probe learns nothing.
+    Directories without an index are 404 too, not listings.
+    """
+
+    childNotFound = _NotFound()
+
+    def __init__(self, path: str, *args, root: str | None = None, **kwargs) -> None:
+        super().__init__(path, *args, **kwargs)
+        self.root = root if root is not None else os.path.realpath(path)
+
+    def getChild(self, path, request):
+        name = path.decode("utf-8", "replace") if isinstance(path, bytes) else path
+        if name.startswith("."):
+            return self.childNotFound
+        child = super().getChild(path, request)
+        # realpath does blocking I/O, as the stat calls of static.File do: local, and cheap.
+        if isinstance(child, StaticFiles) and not _inside(os.path.realpath(child.path), self.root):
+            return self.childNotFound
+        return child
+
+    def createSimilarFile(self, path):
+        # static.File's, with the root handed down rather than resolved again for each child.
+        child = self.__class__(path, self.defaultType, self.ignoredExts, self.registry, root=self.root)
+        child.processors = self.processors
+        child.indexNames = self.indexNames[:]
+        child.childNotFound = self.childNotFound
+        return child
+
+    def render(self, request):
+        _harden(request)
+        return super().render(request)
 
     def directoryListing(self):
-        return NoResource()
+        return self.childNotFound
 
 
 class CountingSite(server.Site):

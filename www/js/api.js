@@ -47,7 +47,6 @@ export class Api {
   editMessage(room, seq, text) { return this.request('PATCH', `/api/rooms/${encodeURIComponent(room)}/messages/${seq}`, { text }); }
   deleteMessage(room, seq) { return this.request('DELETE', `/api/rooms/${encodeURIComponent(room)}/messages/${seq}`); }
   ban(userId, reason) { return this.request('POST', `/api/users/${encodeURIComponent(userId)}/ban`, { reason }); }
-  users(after) { return this.request('GET', `/api/users?limit=200${after ? `&after=${after}` : ''}`); }
 
   // A file's bytes need the token, so images and downloads are fetched, not linked.
   async fileBlob(url) {

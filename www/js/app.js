@@ -29,6 +29,10 @@ const state = {
 const api = new Api(() => state.session && state.session.token);
 const socket = new ChatSocket({ getToken: () => state.session.token, onFrame, onState: showConnection, onClosed });
 
+// Whose a message is goes by the author's id, never the username: a name can change hands after a rename.
+const myId = () => state.session.user.id;
+const myName = () => state.session.user.username;
+
 // -- signing in ----------------------------------------------------------------------------------
 
 function saveSession(session) {
@@ -172,6 +176,9 @@ function onFrame(frame) {
   switch (frame.type) {
     case 'hello':
       state.me = frame.user;
+      // The server's account as of now: a rename made elsewhere shows after a reconnect.
+      saveSession({ ...state.session, user: frame.user });
+      $('me').textContent = frame.user.username;
       // After a reconnect: every room again, from the last message seen, and unsent messages again
       // (the same client_id is stored once, so nothing is duplicated).
       for (const each of state.rooms.values()) sendJoin(each);
@@ -276,7 +283,7 @@ async function loadLatest(room) {
 }
 
 function onNewMessage(room, message) {
-  const fromOthers = message.user !== state.session.user.username;
+  const fromOthers = message.user_id !== myId();
   const watching = room.name === state.active && !document.hidden;
   if (fromOthers && !watching) room.unread += 1;
   if (fromOthers) clearTyping(room, message.user);
@@ -305,6 +312,10 @@ function joinRoom(event) {
   $('join-error').textContent = '';
   if (!ROOM_NAME.test(name)) {
     $('join-error').textContent = '1 to 64 letters, digits, _ . or -';
+    return;
+  }
+  if (name === '.' || name === '..') { // a URL would read them as "this" and "the parent" path segment
+    $('join-error').textContent = `"${name}" cannot be a room name; use a letter or digit too.`;
     return;
   }
   if (!state.rooms.has(name)) {
@@ -353,10 +364,10 @@ function renderRoom({ follow = false } = {}) {
   if (!room) return;
   const list = $('messages');
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  const me = state.session.user.username;
+  const me = myName();
   const isAdmin = state.me ? state.me.role === 'admin' : state.session.user.role === 'admin';
   const messages = room.ordered();
-  const lastOwnRead = [...messages].reverse().find((m) => m.user === me && !m.deleted);
+  const lastOwnRead = [...messages].reverse().find((m) => m.user_id === myId() && !m.deleted);
   const items = [];
   let day = null;
   const notices = [...room.notices];
@@ -369,19 +380,19 @@ function renderRoom({ follow = false } = {}) {
       items.push(element('li', { className: 'day', text: messageDay, attrs: { role: 'separator' } }));
       day = messageDay;
     }
-    const own = message.user === me;
+    const own = message.user_id === myId();
     const actions = [];
     if (!message.deleted) {
       if (own && !message.file) actions.push({ label: 'Edit', run: () => editMessage(room, message) });
       if (own || isAdmin) actions.push({ label: 'Delete', run: () => deleteMessage(room, message) });
-      if (isAdmin && !own) actions.push({ label: `Ban ${message.user}`, run: () => banUser(message.user) });
+      if (isAdmin && !own) actions.push({ label: `Ban ${message.user}`, run: () => banUser(message) });
     }
     const seenBy = lastOwnRead && message.seq === lastOwnRead.seq ? room.readers(message.seq).filter((u) => u !== me) : [];
     items.push(messageItem(message, { own, pending: false, seenBy, actions, renderFile }));
   }
   for (const notice of notices) items.push(element('li', { className: 'notice', text: notice.text }));
   for (const [clientId, pending] of room.pending) {
-    items.push(messageItem({ user: me, ts: pending.ts, text: pending.text, client_id: clientId }, { own: true, pending: true, renderFile }));
+    items.push(messageItem({ user: me, user_id: myId(), ts: pending.ts, text: pending.text, client_id: clientId }, { own: true, pending: true, renderFile }));
   }
   $('message-list').replaceChildren(...items);
   $('room').dataset.joined = String(room.joined); // uploads need the membership a join stores
@@ -477,20 +488,11 @@ async function deleteMessage(room, message) {
   try { await api.deleteMessage(room.name, message.seq); } catch (e) { showRoomError(e.message); }
 }
 
-async function banUser(username) {
-  const reason = prompt(`Ban ${username}? Reason (optional):`, '');
+// Bans the message's author by id: looking the name up would ban whoever holds it now.
+async function banUser(message) {
+  const reason = prompt(`Ban ${message.user}? Reason (optional):`, '');
   if (reason === null) return;
-  try {
-    let after = null;
-    for (let page = 0; page < 50; page += 1) { // find the user's id; bounded
-      const result = await api.users(after);
-      const user = result.users.find((u) => u.username === username);
-      if (user) { await api.ban(user.id, reason || undefined); return; }
-      if (!result.next) break;
-      after = result.next;
-    }
-    showRoomError(`No user ${username}.`);
-  } catch (e) { showRoomError(e.message); }
+  try { await api.ban(message.user_id, reason || undefined); } catch (e) { showRoomError(e.message); }
 }
 
 // -- files -----------------------------------------------------------------------------------------

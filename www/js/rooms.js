@@ -40,7 +40,7 @@ export class Room {
   remove(seq) {
     const message = this.messages.get(seq);
     if (message) {
-      this.messages.set(seq, { room: message.room, seq, id: message.id, user: message.user, ts: message.ts, deleted: true });
+      this.messages.set(seq, { room: message.room, seq, id: message.id, user: message.user, user_id: message.user_id, ts: message.ts, deleted: true });
     }
   }
 

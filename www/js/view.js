@@ -33,7 +33,7 @@ export const INLINE_IMAGES = ['image/png', 'image/jpeg', 'image/gif', 'image/web
 export function messageItem(message, { own, pending, seenBy, actions, renderFile }) {
   const item = element('li', {
     className: `message${own ? ' own' : ''}${pending ? ' pending' : ''}${message.deleted ? ' deleted' : ''}`,
-    attrs: { 'data-seq': message.seq ?? '', 'data-user': message.user },
+    attrs: { 'data-seq': message.seq ?? '', 'data-user': message.user, 'data-user-id': message.user_id ?? '' },
   });
   const head = element('div', { className: 'meta' }, [
     element('span', { className: 'author', text: message.user }),

@@ -164,6 +164,7 @@ class _Conversation:
         self.nonce = client_nonce + nonce_suffix
         self.server_first = b"r=%s,s=%s,i=%d" % (self.nonce, base64.b64encode(keys.salt), keys.iterations)
         self.proved = False
+        self.skip_empty_exchange = False  # saslStart's option: answer done at the proof
 
     def verify(self, client_final: bytes) -> bytes:
         """Check the client's proof; the server-final message (``v=`` signature) if it holds."""
@@ -245,6 +246,8 @@ class AuthGate:
         """
         name = next(iter(command), None) if isinstance(command, dict) else None
         if name in SASL:
+            if connection_id is None:  # nobody to remember the outcome for
+                return _error(17, "ProtocolError", "No connection to authenticate")
             with self._lock:
                 state = self._connections.setdefault(connection_id, _Connection())
             return self._start(state, command) if name == "saslStart" else self._continue(state, command)
@@ -261,6 +264,8 @@ class AuthGate:
             conversation = _Conversation(self._keys, self._user, _payload(command.get("payload")), self._nonce())
         except (_Failed, ValueError):  # UnicodeDecodeError is a ValueError
             return AUTHENTICATION_FAILED
+        options = command.get("options")
+        conversation.skip_empty_exchange = isinstance(options, dict) and bool(options.get("skipEmptyExchange"))
         state.conversation = conversation
         state.conversation_id += 1
         return {"conversationId": state.conversation_id, "done": False, "payload": conversation.server_first, "ok": 1.0}
@@ -272,7 +277,8 @@ class AuthGate:
             return _error(17, "ProtocolError", "No SASL session state found")
         if conversation.proved:  # the empty last step of a driver that did not ask to skip it
             state.conversation = None
-            if command.get("payload") not in (b"", ""):
+            payload = command.get("payload")
+            if not isinstance(payload, (bytes, str)) or payload:
                 return AUTHENTICATION_FAILED
             state.authenticated = True
             return {"conversationId": state.conversation_id, "done": True, "payload": b"", "ok": 1.0}
@@ -281,8 +287,7 @@ class AuthGate:
         except (_Failed, ValueError):
             state.conversation = None
             return AUTHENTICATION_FAILED
-        options = command.get("options")
-        if isinstance(options, dict) and options.get("skipEmptyExchange"):
+        if conversation.skip_empty_exchange:
             state.conversation = None
             state.authenticated = True
             return {"conversationId": state.conversation_id, "done": True, "payload": server_final, "ok": 1.0}

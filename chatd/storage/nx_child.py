@@ -142,11 +142,13 @@ def _forgets_connection(close_streams, gate: AuthGate):
     return wrapper
 
 
-def require_authentication(gate: AuthGate) -> None:
-    """Put ``gate`` in front of every entry point nx's server calls for a client's message."""
-    from nx_27017.handler import NeoSQLiteHandler
+def require_authentication(gate: AuthGate, handler: type | None = None) -> None:
+    """Put ``gate`` in front of every entry point nx's server calls for a client's message.
 
-    handler = NeoSQLiteHandler
+    ``handler`` is nx's handler class (tests pass a stand-in).
+    """
+    if handler is None:
+        from nx_27017.handler import NeoSQLiteHandler as handler
     handler.handle_command = _gated_command(handler.handle_command, gate)
     handler.handle_insert = _gated_command(handler.handle_insert, gate)
     handler.handle_query = _gated_query(handler.handle_query, gate)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-from pathlib import Path
 
 from twisted.logger import Logger
 

@@ -38,7 +38,8 @@ class FirstRunTests(TestCase):
         environ = {k: v for k, v in os.environ.items() if not k.startswith("CHATD_")}
         environ.update(CHATD_LISTEN=f"tcp:{port}:interface=127.0.0.1", CHATD_BCRYPT_COST="4")
         with open(output / "stdout", "wb") as log:
-            process = subprocess.Popen([TWISTD, "-n", "chatd"], cwd=cwd, env=environ, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen([TWISTD, "-n", "chatd"], cwd=cwd, env=environ,
+                                       stdout=log, stderr=subprocess.STDOUT)
 
         def stop():
             if process.poll() is None:

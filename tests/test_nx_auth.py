@@ -96,7 +96,8 @@ class GateTests(SynchronousTestCase):
 
     def test_wrong_password_or_user_fails(self):
         """A wrong password or an unknown user gets AuthenticationFailed (18) and stays refused."""
-        for user, password in [("chatd", "wrong"), ("root", CREDENTIALS.password), ("chatd", CREDENTIALS.password + "x")]:
+        attempts = [("chatd", "wrong"), ("root", CREDENTIALS.password), ("chatd", CREDENTIALS.password + "x")]
+        for user, password in attempts:
             with self.subTest(user=user, password=password):
                 with self.assertRaises(OperationFailure) as raised:
                     pymongo_login(self.gate, "c1", user, password)

@@ -164,7 +164,8 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, Service):
         now = self._reactor.seconds()
         if self._refused_logged_at is None or now - self._refused_logged_at > 60:
             self._refused_logged_at = now
-            self._log.warn("the store refused chatd's login (wrong user or password in the store URI?); reconnecting")
+            self._log.warn("the store refused chatd's login or a command as unauthorized (a wrong user or password "
+                           "in the store URI, or a user without the rights chatd needs); reconnecting")
         for connection in self._pool.getprotocols():
             if connection.instance is not None and connection.instance.transport is not None:
                 connection.instance.transport.loseConnection()

@@ -170,7 +170,7 @@ def main(argv: list[str]) -> None:
     _die_with_parent()
     # nx's files (SQLite with its -wal and -shm, log, pid) are for chatd's eyes only.
     os.umask(0o077)
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # the rest is nx's
     parser.add_argument("--auth-file", type=Path, help="a file holding the one user and password (mode 0600)")
     ours, rest = parser.parse_known_args(argv)
     patch_handler()

@@ -131,8 +131,12 @@ class RestartUnderLoadTests(TestCase):
     timeout = 180
 
     async def test_requests_during_store_restarts(self):
-        """Requests run non-stop while the store is killed twice: each is answered 200 or 503, never 500, and
-        every request after the restarts succeeds (no connection is left unauthenticated)."""
+        """Requests run non-stop while the store is killed twice: each is answered 200 or 503, never 500, no
+        command ever reaches the store before its connection logged in, and every request after the restarts
+        succeeds."""
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
         server = await start_server(self, mongo=None)
         http = server.client()
         session = await http.register("dave")
@@ -161,6 +165,8 @@ class RestartUnderLoadTests(TestCase):
             await defer.gatherResults(workers)
         self.assertLessEqual(set(every), {200, 503})
         self.assertEqual(embedded.restarts, 2)
+        # MongoStore turns an Unauthorized reply into a 503 and this warning: there must have been none.
+        self.assertEqual([e for e in events if "refused chatd's login" in (formatEvent(e) or "")], [])
 
 
 class ExternalStorePasswordTests(TestCase):

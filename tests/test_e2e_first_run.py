@@ -11,10 +11,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from twisted.internet import utils
+from twisted.internet import defer, reactor, utils
 from twisted.trial.unittest import TestCase
 
-from chatd.storage.embedded import free_loopback_port
+from chatd.storage.embedded import EmbeddedStore, free_loopback_port
+from chatd.storage.mongo import MongoStore
 from tests.harness import Client, wait_until
 from tests.wsclient import connect
 
@@ -90,3 +91,26 @@ class FirstRunTests(TestCase):
         admin = await utils.getProcessOutputAndValue(CHATD_ADMIN, ["--data-dir", "./chatd-data", "promote", "friend"],
                                                      env=environ, path=str(cwd))
         self.assertEqual((admin[2], admin[0].decode().strip()), (0, "friend is now an admin"), admin[1])
+
+
+class RelativeDataDirTests(TestCase):
+    timeout = 60
+
+    async def test_embedded_store_given_a_relative_data_dir(self):
+        """EmbeddedStore on its own, given a relative data dir, hands its child absolute paths and serves."""
+        relative = self.mktemp()  # relative to the test's working directory
+        self.assertFalse(os.path.isabs(relative))
+        embedded = EmbeddedStore(reactor, relative)
+        embedded.startService()
+        self.addCleanup(lambda: defer.ensureDeferred(embedded.stopService()))
+        store = MongoStore(reactor, embedded.uri, timeout=2.0)
+        store.startService()
+        self.addCleanup(lambda: defer.ensureDeferred(store.stopService()))
+        await wait_until(lambda: store.ready, 30, "the store to be ready")
+        await store.ping()
+
+        argv = Path(f"/proc/{embedded.pid}/cmdline").read_bytes().split(b"\0")
+        paths = [argv[i + 1].decode() for i, arg in enumerate(argv)
+                 if arg in (b"--data-dir", b"--pid-file", b"--log-file", b"--auth-file")]
+        self.assertEqual(len(paths), 4)
+        self.assertTrue(all(path.startswith(os.path.abspath(relative) + "/") for path in paths), paths)

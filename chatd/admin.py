@@ -33,6 +33,7 @@ class AdminError(Exception):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line of ``chatd-admin``, with ``--data-dir`` made absolute."""
     parser = argparse.ArgumentParser(prog="chatd-admin", description=__doc__.split("\n\n")[0])
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--mongo", default=os.environ.get("CHATD_MONGO_URI"), help="a mongodb:// URI (CHATD_MONGO_URI)")
@@ -44,7 +45,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ban.add_argument("user", help="username or email")
     ban.add_argument("--reason", help="kept with the user and shown to them at login")
     commands.add_parser("unban", help="lift a ban").add_argument("user", help="username or email")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # As chatd does at start: a relative data dir means the same directory for the store's child.
+    args.data_dir = os.path.abspath(args.data_dir)
+    return args
 
 
 async def apply(store, command: str, login: str, reason: str | None = None) -> str:
@@ -70,7 +74,10 @@ async def apply(store, command: str, login: str, reason: str | None = None) -> s
 
 
 def _running_store_uri(data_dir: Path) -> str | None:
-    """The URI of the embedded store a running chatd keeps in ``data_dir``, if one runs."""
+    """The URI of the embedded store a running chatd keeps in ``data_dir``, if one runs.
+
+    It holds the store's password (the file is 0600): it is used, never printed.
+    """
     embedded = EmbeddedStore(None, str(data_dir))
     try:
         clear_stale_pid_file(embedded.pid_file)  # removes what a killed chatd left behind
@@ -93,6 +100,7 @@ async def _ready(reactor, store) -> None:
 
 
 async def run(reactor, args: argparse.Namespace) -> str:
+    """Carry out the command line ``args`` on its store (started here if no chatd runs it); the line to print."""
     services = []
     if args.mongo:
         store = MongoStore(reactor, lambda: args.mongo)
@@ -118,6 +126,7 @@ async def run(reactor, args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``chatd-admin``: run one command; exit status 1 with a message for a refusal."""
     args = parse_args(argv)
 
     async def command(reactor):

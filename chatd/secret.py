@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import stat
-from pathlib import Path
 
 from twisted.logger import Logger
+
+from chatd import datadir
 
 MIN_BYTES = 32
 FILE_NAME = "jwt-secret"
@@ -17,14 +17,11 @@ _log = Logger()
 
 def load_or_create(data_dir: str) -> bytes:
     """Read ``data_dir/jwt-secret``, creating it with 48 random bytes the first time."""
-    path = Path(data_dir) / FILE_NAME
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = datadir.prepare(data_dir) / FILE_NAME  # an older chatd's readable secret is restricted there
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        if stat.S_IMODE(path.stat().st_mode) & 0o077:
-            _log.warn("{path} was readable by others; restricting it to mode 0600", path=str(path))
-            path.chmod(0o600)
+        pass
     else:
         with os.fdopen(fd, "w") as out:
             out.write(base64.urlsafe_b64encode(secrets.token_bytes(48)).decode("ascii") + "\n")

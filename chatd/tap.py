@@ -1,8 +1,11 @@
 """``twistd chatd``: options (SPEC.md, Running) and the service they build.
 
 Each option may also come from its environment variable; a command-line value
-wins. ``makeService`` only builds objects: sockets, the store and threads start
-with the service.
+wins. Paths (``--data-dir``, ``--static``, an ``ssl:`` listener's key and
+certificate files) are made absolute against the working directory here, at
+start, so they mean the same wherever they are used later (the embedded store's
+child runs in another directory). ``makeService`` only builds objects: sockets,
+the store and threads start with the service.
 """
 
 from __future__ import annotations
@@ -45,6 +48,57 @@ def _positive_int(name: str, text: str, low: int = 1, high: int | None = None) -
     return int(text)
 
 
+# The file names an ``ssl:`` endpoint string may carry (Twisted's ``_parseSSL``, and
+# ``caCertsDir`` as some endpoint plugins spell it).
+_SSL_PATH_KEYS = frozenset({"privateKey", "certKey", "extraCertChain", "dhParameters", "caCertsDir"})
+
+
+def _split_unescaped(text: str, separator: str, limit: int = -1) -> list[str]:
+    """Split ``text`` at each ``separator`` not escaped by a backslash, keeping the escapes as written."""
+    parts, current, escaped = [], "", False
+    for character in text:
+        if escaped:
+            current, escaped = current + character, False
+        elif character == "\\":
+            current, escaped = current + character, True
+        elif character == separator and limit != 0:
+            parts.append(current)
+            current, limit = "", limit - 1
+        else:
+            current += character
+    return parts + [current]
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def _absolute(cwd: str, path: str) -> str:
+    return os.path.normpath(os.path.join(cwd, path))
+
+
+def absolute_listen(description: str, cwd: str) -> str:
+    """``description`` with the file names of an ``ssl:`` endpoint made absolute against ``cwd``.
+
+    Everything else stays as written, byte for byte; a rewritten value is
+    escaped the way Twisted's endpoint parser reads it (``\\:`` for a colon).
+    """
+    segments = _split_unescaped(description, ":")
+    if _unescape(segments[0]) != "ssl":
+        return description
+    for i, segment in enumerate(segments[1:], 1):
+        key_value = _split_unescaped(segment, "=", limit=1)
+        if len(key_value) == 2 and _unescape(key_value[0]) in _SSL_PATH_KEYS:
+            path = _unescape(key_value[1])
+            if path and not os.path.isabs(path):
+                segments[i] = f"{key_value[0]}={_escape(_absolute(cwd, path))}"
+    return ":".join(segments)
+
+
 def _rate(name: str, text: str) -> Rate:
     try:
         return Rate.parse(text)
@@ -75,7 +129,9 @@ class Options(usage.Options):
         return self._environ.get(variable) or default
 
     def postOptions(self) -> None:
+        cwd = os.getcwd()
         listen = self["listen"] or self._environ.get("CHATD_LISTEN", "").split() or ["tcp:8080"]
+        listen = [absolute_listen(description, cwd) for description in listen]
         secret = self._value("jwt-secret")
         if secret is not None and len(secret.encode("utf-8")) < MIN_BYTES:
             raise usage.UsageError(f"--jwt-secret must be at least {MIN_BYTES} bytes")
@@ -88,13 +144,13 @@ class Options(usage.Options):
         if redis is not None:
             # Refused rather than ignored: several processes would silently not share live chat.
             raise usage.UsageError("--redis is not supported yet: run a single chatd process without it")
-        static = self._value("static")
+        static = _absolute(cwd, self._value("static"))
         if not os.path.isdir(static):
             raise usage.UsageError(f"--static: {static!r} is not a directory")
         self.config = Config(
             listen=listen,
             mongo=mongo,
-            data_dir=self._value("data-dir"),
+            data_dir=_absolute(cwd, self._value("data-dir")),
             jwt_secret=secret.encode("utf-8") if secret is not None else None,
             token_ttl=_positive_int("token-ttl", self._value("token-ttl")),
             redis=redis,

@@ -58,20 +58,27 @@ def wait_for_port(port: int, seconds: float = 20.0) -> None:
 
 
 class NxProcess:
-    """An nx-27017 child of the test run itself (not supervised by chatd)."""
+    """An nx-27017 child of the test run itself (not supervised by chatd).
 
-    def __init__(self, port: int | None = None, directory: str | None = None) -> None:
+    The shared test store admits anyone (it holds only test databases); with
+    ``auth_file`` (a chatd.storage.nx_auth.Credentials file) it requires that
+    password, as chatd's embedded store does.
+    """
+
+    def __init__(self, port: int | None = None, directory: str | None = None, auth_file: str | None = None) -> None:
         self.directory = directory or tempfile.mkdtemp(prefix="chatd-nx-")
         self.port = port or free_loopback_port()
+        self.auth_file = os.path.abspath(auth_file) if auth_file else None  # the child runs in ROOT
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "NxProcess":
         pid_file = Path(self.directory, "nx.pid")
         pid_file.unlink(missing_ok=True)
+        auth = ["--auth-file", self.auth_file] if self.auth_file else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "chatd.storage.nx_child", "--port", str(self.port),
              "--data-dir", self.directory, "--pid-file", str(pid_file),
-             "--log-file", str(Path(self.directory, "nx.log"))],
+             "--log-file", str(Path(self.directory, "nx.log")), *auth],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)

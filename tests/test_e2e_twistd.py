@@ -13,6 +13,7 @@ from pathlib import Path
 from twisted.trial.unittest import TestCase
 
 from chatd.storage.embedded import free_loopback_port
+from chatd.storage.nx_auth import Credentials
 from tests.harness import ROOT, Client, wait_until
 
 TWISTD = [str(Path(sys.executable).with_name("twistd"))]  # the venv's twistd script
@@ -55,7 +56,9 @@ class DaemonTests(TestCase):
         await http.request("GET", "/api/users?after=x", token=session["token"])
         await http.request("GET", f"/ws?token={session['token']}")  # the token is in a URL the log sees
 
-        store_pid = int((log.parent / "data" / "nx-27017.pid").read_text())
+        data_dir = log.parent / "data"
+        store_pid = int((data_dir / "nx-27017.pid").read_text())
+        store_password = Credentials.read(data_dir / "store-credentials").password
         process.send_signal(signal.SIGTERM)
         await wait_until(lambda: process.poll() is not None, 30, "chatd to exit on SIGTERM")
         # twistd re-raises the signal that stopped it, so the exit status reports SIGTERM.
@@ -69,6 +72,9 @@ class DaemonTests(TestCase):
         self.assertNotIn(session["token"].split(".")[2], text)  # not even the signature
         self.assertNotIn("very secret password", text)
         self.assertNotIn("Traceback", text)
+        # The embedded store's password is in its URI; neither chatd's log nor the store's shows it.
+        self.assertNotIn(store_password, text)
+        self.assertNotIn(store_password, (data_dir / "nx-27017.log").read_text())
 
     async def test_twistd_plugin_runs_serves_and_stops(self):
         """`twistd -n chatd` starts with the embedded store, serves, logs no secret and stops cleanly with its store."""

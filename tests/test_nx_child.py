@@ -1,8 +1,11 @@
-"""Unit tests for chatd.storage.nx_child: the two fixes applied to the embedded store's handler."""
+"""Unit tests for chatd.storage.nx_child: the fixes and the password gate applied to the embedded store's handler."""
 
+from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
+from txmongo.protocol import MongoProtocol
 
-from chatd.storage.nx_child import _finds_chunks_by_float_n, _says_primary
+from chatd.storage.nx_auth import AuthGate, Credentials
+from chatd.storage.nx_child import _finds_chunks_by_float_n, _says_primary, require_authentication
 
 
 class SaysPrimaryTests(SynchronousTestCase):
@@ -74,3 +77,95 @@ class FloatChunkNumberTests(SynchronousTestCase):
                 self.assertEqual(self.find(command_doc), command_doc)
         doc = self.find({"filter": {"files_id": 1.0, "n": 2.0}})
         self.assertIs(type(doc["filter"]["files_id"]), float)
+
+
+class _Handler:
+    """A stand-in for nx's handler: records what reaches it, answers like nx (OP_QUERY $cmd via handle_command)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def handle_command(self, msg):
+        self.seen.append(("command", msg["sections"][0][1]))
+        return msg["request_id"], {"ok": 1.0, "from": "nx"}
+
+    def handle_insert(self, msg):
+        self.seen.append(("insert", msg["sections"][0][1]))
+        return msg["request_id"], {"ok": 1.0, "n": 1}
+
+    def handle_query(self, msg):
+        self.seen.append(("query", msg["collection"]))
+        return msg["request_id"], [{"secret": "every user's email"}]
+
+    def close_streams_for_connection(self, conn_id):
+        self.seen.append(("closed", conn_id))
+
+
+def op_msg(command, conn="c1"):
+    """An OP_MSG as nx's server hands it to the handler."""
+    return {"request_id": 9, "sections": [("body", command)], "_conn_id": conn}
+
+
+def op_query(collection, query, conn="c1"):
+    """A legacy OP_QUERY as nx's server hands it to the handler."""
+    return {"request_id": 9, "collection": collection, "db": "chatd", "query": query, "_conn_id": conn}
+
+
+class GatedHandlerTests(SynchronousTestCase):
+    """With --auth-file, every way a message reaches nx's handler goes through the password gate."""
+
+    def setUp(self):
+        self.credentials = Credentials("chatd", "the password")
+        self.gate = AuthGate(self.credentials)
+        handler_class = type("Handler", (_Handler,), {})
+        require_authentication(self.gate, handler_class)
+        self.handler = handler_class()
+
+    def login(self, conn="c1"):
+        """Authenticate ``conn`` as txmongo does: SCRAM over OP_QUERY on ``chatd.$cmd``."""
+        protocol = MongoProtocol()
+
+        def send(database, command):
+            request_id, (reply,) = self.handler.handle_query(op_query("$cmd", dict(command), conn))
+            return defer.succeed(reply)
+
+        protocol.send_op_query_command = send
+        self.successResultOf(protocol.authenticate_scram_sha1("chatd", "chatd", self.credentials.password))
+
+    def test_strangers_reach_nothing(self):
+        """Before authenticating, commands, inserts and legacy finds are refused (13) and nx never sees them."""
+        _, reply = self.handler.handle_command(op_msg({"find": "users", "$db": "chatd"}))
+        self.assertEqual(reply["code"], 13)
+        _, reply = self.handler.handle_insert(op_msg({"insert": "users", "$db": "chatd"}))
+        self.assertEqual(reply["code"], 13)
+        _, docs = self.handler.handle_query(op_query("users", {}))
+        self.assertEqual([d["code"] for d in docs], [13])
+        _, docs = self.handler.handle_query(op_query("$cmd", {"$query": {"listCollections": 1}}))
+        self.assertEqual([d["code"] for d in docs], [13])
+        self.assertEqual(self.handler.seen, [])
+
+    def test_handshake_runs_on_admin(self):
+        """A stranger's hello reaches nx, on ``admin`` whatever database it names (nx would create that file)."""
+        self.handler.handle_command(op_msg({"hello": 1, "$db": "made-up"}))
+        self.handler.handle_query(op_query("made-up.$cmd", {"ismaster": 1}))
+        self.assertEqual(self.handler.seen, [("command", {"hello": 1, "$db": "admin"}),
+                                             ("command", {"ismaster": 1, "$db": "admin"})])
+
+    def test_authenticated_connection_reaches_nx(self):
+        """After SCRAM over OP_QUERY (what txmongo sends), the same connection's commands go to nx unchanged."""
+        self.login()
+        self.assertEqual(self.handler.seen, [])  # the SASL conversation itself never reaches nx
+        self.assertEqual(self.handler.handle_command(op_msg({"find": "users", "$db": "chatd"}))[1]["from"], "nx")
+        self.handler.handle_insert(op_msg({"insert": "users", "$db": "chatd"}))
+        self.handler.handle_query(op_query("users", {}))
+        self.assertEqual(self.handler.seen, [("command", {"find": "users", "$db": "chatd"}),
+                                             ("insert", {"insert": "users", "$db": "chatd"}), ("query", "users")])
+        _, reply = self.handler.handle_command(op_msg({"find": "users", "$db": "chatd"}, conn="c2"))
+        self.assertEqual(reply["code"], 13)  # another connection is still a stranger
+
+    def test_closing_forgets_the_connection(self):
+        """nx's close hook still runs, and a connection id seen again starts unauthenticated."""
+        self.login()
+        self.handler.close_streams_for_connection("c1")
+        self.assertEqual(self.handler.seen, [("closed", "c1")])
+        self.assertEqual(self.handler.handle_command(op_msg({"find": "users", "$db": "chatd"}))[1]["code"], 13)

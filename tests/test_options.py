@@ -7,7 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.config import PACKAGED_STATIC
 from chatd.ratelimit import Rate
-from chatd.tap import Options
+from chatd.tap import Options, absolute_listen
 
 SECRET = "x" * 32
 
@@ -26,7 +26,7 @@ class DefaultsTests(SynchronousTestCase):
         """Every option has SPEC.md's default."""
         config = parse()
         self.assertEqual(config.listen, ["tcp:8080"])
-        self.assertEqual(config.data_dir, "./chatd-data")
+        self.assertEqual(config.data_dir, os.path.join(os.getcwd(), "chatd-data"))
         self.assertEqual(config.token_ttl, 3600)
         self.assertEqual(config.auth_rate, Rate(5, 20))
         self.assertEqual(config.socket_rate, Rate(20, 50))
@@ -58,7 +58,8 @@ class EnvironmentTests(SynchronousTestCase):
             CHATD_ALLOWED_ORIGINS="https://a.example, https://b.example ,",
             CHATD_MAX_UPLOAD="1024",
         )
-        self.assertEqual(config.listen, ["tcp:9000", "ssl:8443:privateKey=k.pem:certKey=c.pem"])
+        here = os.getcwd()
+        self.assertEqual(config.listen, ["tcp:9000", f"ssl:8443:privateKey={here}/k.pem:certKey={here}/c.pem"])
         self.assertEqual(config.token_ttl, 60)
         self.assertEqual(config.mongo, "mongodb://db:27017/chat")
         self.assertTrue(config.auth_rate.unlimited)
@@ -136,7 +137,7 @@ class RefusalTests(SynchronousTestCase):
 
     def test_static_directory(self):
         """An existing directory is served."""
-        directory = self.mktemp()
+        directory = os.path.abspath(self.mktemp())
         os.makedirs(directory)
         self.assertEqual(parse(["--static", directory]).static, directory)
 
@@ -165,3 +166,59 @@ class CapsTests(SynchronousTestCase):
                      ["--max-rooms-per-user", "-1"], ["--max-sockets-per-address", "1.5"]):
             with self.subTest(argv=argv):
                 self.assertRaises(UsageError, parse, argv)
+
+
+class PathTests(SynchronousTestCase):
+    """Relative paths are resolved against the working directory at start, so the embedded store's child
+    (which runs elsewhere) and anything that changes directory later use the same files."""
+
+    def test_data_dir_and_static_become_absolute(self):
+        """``--data-dir`` and ``--static`` (option or environment) come out absolute; absolute ones are kept."""
+        here = os.getcwd()
+        static = self.mktemp()  # relative to the test's working directory
+        os.makedirs(static)
+        config = parse(["--data-dir", "data/../chatd-data", "--static", static])
+        self.assertEqual((config.data_dir, config.static), (f"{here}/chatd-data", f"{here}/{static}"))
+        config = parse(CHATD_DATA_DIR="var", CHATD_STATIC=f"./{static}")
+        self.assertEqual((config.data_dir, config.static), (f"{here}/var", f"{here}/{static}"))
+        self.assertEqual(parse(["--data-dir", "/srv/chatd"]).data_dir, "/srv/chatd")
+
+    def test_admin_data_dir_becomes_absolute(self):
+        """``chatd-admin --data-dir`` (and its default) is resolved the same way."""
+        from chatd.admin import parse_args
+
+        self.patch(os, "environ", {})  # no CHATD_DATA_DIR from the environment running the tests
+        here = os.getcwd()
+        self.assertEqual(parse_args(["--data-dir", "d", "promote", "alice"]).data_dir, f"{here}/d")
+        self.assertEqual(parse_args(["promote", "alice"]).data_dir, f"{here}/chatd-data")
+
+    def test_ssl_key_files_become_absolute(self):
+        """Every file name of an ``ssl:`` listener is resolved; the rest of the string is unchanged."""
+        here = os.getcwd()
+        config = parse(["--listen", "tcp:8080:interface=127.0.0.1", "--listen",
+                        "ssl:8443:privateKey=tls/key.pem:certKey=/etc/tls/cert.pem:extraCertChain=chain.pem"
+                        ":dhParameters=dh.pem:sslmethod=TLSv1_2_METHOD:interface=::1"])
+        self.assertEqual(config.listen, [
+            "tcp:8080:interface=127.0.0.1",
+            f"ssl:8443:privateKey={here}/tls/key.pem:certKey=/etc/tls/cert.pem:extraCertChain={here}/chain.pem"
+            f":dhParameters={here}/dh.pem:sslmethod=TLSv1_2_METHOD:interface=::1",
+        ])
+
+    def test_escapes_are_kept_and_written(self):
+        """Twisted's backslash escapes survive: an escaped colon in a name, and in the directory, still parse."""
+        from twisted.internet.endpoints import _parse
+
+        description = r"ssl:8443:interface=\:\:1:privateKey=C\:keys/a\\b=c.pem:caCertsDir=ca"
+        resolved = absolute_listen(description, "/run:dir")
+        self.assertEqual(resolved, r"ssl:8443:interface=\:\:1:privateKey=/run\:dir/C\:keys/a\\b=c.pem"
+                                   r":caCertsDir=/run\:dir/ca")
+        args, kwargs = _parse(resolved)
+        self.assertEqual((args, kwargs), (["ssl", "8443"], {
+            "interface": "::1", "privateKey": r"/run:dir/C:keys/a\b=c.pem", "caCertsDir": "/run:dir/ca"}))
+
+    def test_other_endpoints_untouched(self):
+        """Only ``ssl:`` endpoints are rewritten; keys that are not file names are left as written."""
+        for description in ["tcp:8080", r"unix:/tmp/chat\:d.sock", "tcp:0:privateKey=k.pem",
+                            "ssl:8443:privateKey=/abs/k.pem", "ssl:8443:interface=127.0.0.1"]:
+            with self.subTest(description=description):
+                self.assertEqual(absolute_listen(description, "/elsewhere"), description)

@@ -4,6 +4,11 @@ With no ``--mongo``, chatd runs ``python -m chatd.storage.nx_child`` on a free
 loopback port with its SQLite file in ``--data-dir``, restarts it if it dies,
 and stops it on shutdown. Nothing else in chatd knows the store is embedded:
 the store connects to :meth:`EmbeddedStore.uri` like any MongoDB.
+
+Any local process can reach a loopback port, so the store admits only clients
+that know a password, generated once into ``<data-dir>/store-credentials``
+(mode 0600) and handed to the child as that file, never on its command line,
+which every local user can read in ``/proc``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
 
 import chatd
+from chatd import datadir
+from chatd.storage.nx_auth import Credentials
 
 DATABASE = "chatd"
 
@@ -97,8 +104,10 @@ class EmbeddedStore(Service):
 
     def __init__(self, reactor, data_dir: str, port: int | None = None, max_restart_delay: float = 10.0) -> None:
         self._reactor = reactor
-        self.data_dir = Path(data_dir)
+        # Absolute, whatever it is given: the child runs in another working directory.
+        self.data_dir = Path(os.path.abspath(data_dir))
         self.port = port
+        self._credentials: Credentials | None = None
         self._max_delay = max_restart_delay
         self._child: _ChildProtocol | None = None
         self._restart = None
@@ -109,8 +118,16 @@ class EmbeddedStore(Service):
     def pid_file(self) -> Path:
         return self.data_dir / "nx-27017.pid"
 
+    @property
+    def credentials_file(self) -> Path:
+        """The store's user and password (mode 0600), read by the child at each start."""
+        return self.data_dir / "store-credentials"
+
     def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/{DATABASE}"
+        """The store's address with its user and password, once started. Never log it."""
+        if self._credentials is None:
+            raise RuntimeError("the embedded store has not started")
+        return self._credentials.uri("127.0.0.1", self.port, DATABASE)
 
     @property
     def uri_file(self) -> Path:
@@ -123,18 +140,37 @@ class EmbeddedStore(Service):
         return transport.pid if transport is not None else None
 
     def startService(self) -> None:
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        datadir.prepare(self.data_dir)
         (self.data_dir / "store").mkdir(mode=0o700, exist_ok=True)
         clear_stale_pid_file(self.pid_file)
+        self._credentials = self._load_or_create_credentials()
         if self.port is None:
             self.port = free_loopback_port()  # kept across restarts: the store's URI stays valid
         super().startService()
         self._spawn()
 
+    def _load_or_create_credentials(self) -> Credentials:
+        try:
+            return Credentials.read(self.credentials_file)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as e:
+            # Only the store's child ever reads them, at its start: new ones lose nothing.
+            self._log.warn("replacing unreadable store credentials: {error}", error=str(e))
+        credentials = Credentials.generate()
+        credentials.write(self.credentials_file)
+        return credentials
+
     def _spawn(self) -> None:
         self._restart = None
         self.pid_file.unlink(missing_ok=True)
         self.uri_file.unlink(missing_ok=True)
+        try:
+            current = Credentials.read(self.credentials_file)
+        except (OSError, ValueError):
+            current = None
+        if current != self._credentials:  # removed or changed while chatd ran: the child must know ours
+            self._credentials.write(self.credentials_file)
         env = dict(os.environ)
         package_root = str(Path(chatd.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
@@ -147,11 +183,12 @@ class EmbeddedStore(Service):
             "--data-dir", str(self.data_dir / "store"),
             "--pid-file", str(self.pid_file),
             "--log-file", str(self.data_dir / "nx-27017.log"),
+            "--auth-file", str(self.credentials_file),
         ]
         self._child = _ChildProtocol(self)
         self._started_at = self._reactor.seconds()
         self._reactor.spawnProcess(self._child, sys.executable, argv, env=env, path=str(self.data_dir))
-        self.uri_file.write_text(self.uri() + "\n")
+        datadir.write_private(self.uri_file, self.uri() + "\n")
         self._log.info("embedded store starting on 127.0.0.1:{port} (pid {pid})", port=self.port, pid=self.pid)
 
     def _child_ended(self, child: _ChildProtocol, reason) -> None:

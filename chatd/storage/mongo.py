@@ -5,6 +5,9 @@ operation; the queries live in ``mongo_users`` and ``mongo_chat``. txmongo
 queues requests while it reconnects and would otherwise wait forever, so an
 unreachable store surfaces as :class:`StoreUnavailable` (503) instead of a hung
 request. txmongo reconnects by itself, at most ``max_delay`` seconds apart.
+
+The store's URI may hold a password (the embedded store's always does): it is
+handed to txmongo and never logged.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Callable
 
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 from twisted.application.service import Service
 from twisted.internet import defer, error as net_error
 from twisted.internet.task import deferLater
@@ -42,6 +45,10 @@ _UNREACHABLE = (
     net_error.ConnectError,
     ConnectionFailure,  # AutoReconnect and friends: txmongo lost the server mid-request
 )
+
+
+# MongoDB's Unauthorized and AuthenticationFailed: the store did not accept chatd's login.
+_REFUSED = frozenset({13, 18})
 
 
 def _ascending(*fields: str):
@@ -76,6 +83,7 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, Service):
         self.ready = False
         self._indexing: defer.Deferred | None = None
         self.metrics = None  # a chatd.metrics.Metrics, to time every operation
+        self._refused_logged_at: float | None = None
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -138,11 +146,32 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, Service):
             return await d.addTimeout(self.timeout, self._reactor)
         except DuplicateKeyError as e:
             raise DuplicateKey(duplicate_field(e.details or {})) from None
+        except OperationFailure as e:
+            if e.code not in _REFUSED:
+                raise
+            self._login_refused()
+            raise StoreUnavailable("not authorized") from None
         except _UNREACHABLE as e:
             raise StoreUnavailable(type(e).__name__) from None
         finally:
             if self.metrics is not None:
                 self.metrics.store_latency.labels(operation.__name__).observe(time.perf_counter() - started)
+
+    def _login_refused(self) -> None:
+        """The store refused a command as unauthenticated: log in again on a new connection.
+
+        txmongo uses a connection even when its login failed (a wrong password, or
+        a store that went away mid-login), and would then be refused forever;
+        dropping it makes txmongo reconnect, and log in first.
+        """
+        now = self._reactor.seconds()
+        if self._refused_logged_at is None or now - self._refused_logged_at > 60:
+            self._refused_logged_at = now
+            self._log.warn("the store refused chatd's login or a command as unauthorized (a wrong user or password "
+                           "in the store URI, or a user without the rights chatd needs); reconnecting")
+        for connection in self._pool.getprotocols():
+            if connection.instance is not None and connection.instance.transport is not None:
+                connection.instance.transport.loseConnection()
 
     @returns_deferred
     async def ping(self) -> None:

@@ -169,3 +169,27 @@ class GatedHandlerTests(SynchronousTestCase):
         self.handler.close_streams_for_connection("c1")
         self.assertEqual(self.handler.seen, [("closed", "c1")])
         self.assertEqual(self.handler.handle_command(op_msg({"find": "users", "$db": "chatd"}))[1]["code"], 13)
+
+
+class UpdateBytesTests(SynchronousTestCase):
+    """Issue 9, finding 1: a duplicate key in an update that also sets bytes is 11000, not error 8."""
+
+    def test_duplicate_with_bytes_is_a_duplicate_key_and_bytes_read_back(self):
+        """Through a real nx child with pymongo: renaming onto a taken key while setting a hash is a
+        DuplicateKeyError; setting bytes without a clash stores them and reads them back as bytes."""
+        import pymongo
+        from pymongo.errors import DuplicateKeyError
+
+        from tests.harness import NxProcess
+
+        nx = NxProcess().start()
+        self.addCleanup(nx.kill)
+        client = pymongo.MongoClient(nx.uri("bytes_test"), serverSelectionTimeoutMS=5000)
+        self.addCleanup(client.close)
+        users = client.bytes_test.users
+        users.create_index("k", unique=True)
+        users.insert_many([{"_id": 1, "k": "a", "h": b"x"}, {"_id": 2, "k": "b", "h": b"y"}])
+        with self.assertRaises(DuplicateKeyError):
+            users.update_one({"_id": 2}, {"$set": {"k": "a", "h": b"z"}})
+        users.update_one({"_id": 2}, {"$set": {"k": "c", "h": b"\x00\xffhash"}})
+        self.assertEqual(users.find_one({"_id": 2}), {"_id": 2, "k": "c", "h": b"\x00\xffhash"})

@@ -65,13 +65,47 @@ def _finds_chunks_by_float_n(chunks_find):
     return wrapper
 
 
+def _as_binary(value: Any, binary: type) -> Any:
+    """``bytes`` values (inside documents and lists too) as ``binary``."""
+    if type(value) is bytes:
+        return binary(value)
+    if isinstance(value, dict):
+        return {key: _as_binary(inner, binary) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_as_binary(inner, binary) for inner in value]
+    return value
+
+
+def _updates_bytes_as_binary(handle_command):
+    """Let an update that sets bytes report a duplicate key as a duplicate key.
+
+    When an update breaks a unique index, nx retries it on a slower path that
+    cannot serialise plain ``bytes`` (a password hash), and answers error 8
+    ("Object of type bytes is not JSON serializable") instead of 11000: chatd
+    would answer 500 where a taken name is a 409. Handing nx's storage layer its
+    own ``Binary`` for those values makes both paths store them, and the
+    duplicate reach chatd as the 11000 it is.
+    """
+
+    @functools.wraps(handle_command)
+    def wrapper(self, msg: dict[str, Any]):
+        command = _body(msg)
+        if command is not None and ("update" in command or "findAndModify" in command or "findandmodify" in command):
+            from neosqlite.binary import Binary
+
+            msg = dict(msg, sections=[(kind, _as_binary(doc, Binary)) for kind, doc in msg.get("sections", ())])
+        return handle_command(self, msg)
+
+    return wrapper
+
+
 def patch_handler() -> None:
-    """Apply both fixes to nx's handler class (idempotent)."""
+    """Apply the fixes to nx's handler class (idempotent)."""
     from nx_27017.handler import NeoSQLiteHandler
 
     if getattr(NeoSQLiteHandler, "_chatd_patched", False):
         return
-    NeoSQLiteHandler.handle_command = _says_primary(NeoSQLiteHandler.handle_command)
+    NeoSQLiteHandler.handle_command = _says_primary(_updates_bytes_as_binary(NeoSQLiteHandler.handle_command))
     NeoSQLiteHandler._handle_gridfs_chunks_find = _finds_chunks_by_float_n(
         NeoSQLiteHandler._handle_gridfs_chunks_find
     )

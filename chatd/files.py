@@ -99,13 +99,18 @@ class Files:
         self._clock = clock
         self.max_upload = max_upload
 
-    @errors.store_errors_as_503
-    async def upload(self, principal: Principal, room: str, name: str, chunks: Iterable[bytes]) -> dict:
-        """Store the file and post its message; ``{"file": view}``."""
+    @staticmethod
+    def check_upload(principal: Principal, room: str) -> None:
+        """404 for a malformed room, 403 unless ``principal`` is a member: who may upload there."""
         if not ROOM.fullmatch(room):
             raise errors.not_found("No such room.")
         if room not in principal.user.rooms:
             raise errors.forbidden("Only members of the room may upload to it; join it first.")
+
+    @errors.store_errors_as_503
+    async def upload(self, principal: Principal, room: str, name: str, chunks: Iterable[bytes]) -> dict:
+        """Store the file and post its message; ``{"file": view}``."""
+        self.check_upload(principal, room)
         record = await self._store_bytes(principal, room, clean_name(name), iter(chunks))
         view = file_view(record)
         try:

@@ -1,4 +1,4 @@
-"""Reading a plain WebSocket opening handshake quickly (RFC 6455, section 4.2.1).
+"""Reading a plain WebSocket opening handshake quickly (RFC 6455, section 4.2.1), and refusing one.
 
 Autobahn's ``processHandshake`` handles every form a client may send (old
 protocol versions, sub-protocols, flash policy requests, status pages,
@@ -18,6 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs
+
+from chatd import errors
+from chatd.errors import ApiError
 
 _KEY = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")  # 16 random bytes in base64
 _ONCE = frozenset(("host", "sec-websocket-key", "sec-websocket-version", "origin", "upgrade", "connection"))
@@ -86,3 +89,35 @@ def parse_upgrade(head: bytes) -> Upgrade | None:
     path, _, query = uri.partition("?")
     return Upgrade(lines[0], headers, uri, path, parse_qs(query) if query else {}, host,
                    headers.get("origin", ""), key)
+
+
+# Reasons chatd itself gives when it refuses a handshake (chatd.web.ws); any other reason
+# comes from Autobahn, may quote the request line or a header (a token in the query), and is
+# never repeated to the client or the log.
+OWN_REASONS = frozenset(("invalid token", "banned", "origin not allowed", "store unavailable"))
+
+
+def refusal(code: int, reason: str) -> ApiError:
+    """What a refused handshake answers: SPEC.md's error body for ``code``, without Autobahn's wording."""
+    message = reason[:1].upper() + reason[1:] + "." if reason in OWN_REASONS else None
+    if code == 401:
+        return errors.unauthorized(message or "A valid token is required.")
+    if code == 403:
+        return errors.forbidden(message or "This connection is not allowed.")
+    if code == 405:
+        return ApiError(405, "method_not_allowed", "The WebSocket handshake is a GET.")
+    if code == 426:
+        return upgrade_required()
+    if code == 431:
+        return ApiError(431, "too_large", "The handshake's request line and headers are too large.")
+    if code == 503:
+        return errors.unavailable()
+    if code >= 500 and code != 505:
+        return ApiError(500, "internal", "Something went wrong on our side.")
+    return errors.invalid("This is not a WebSocket handshake chatd accepts.")
+
+
+def upgrade_required() -> ApiError:
+    """The answer to a plain request for the socket's address (no ``Upgrade: websocket``)."""
+    return ApiError(426, "invalid_request", "This address takes WebSocket connections only.",
+                    headers={"Upgrade": "websocket"})

@@ -33,8 +33,8 @@ from chatd.web.api import ApiResource, ApiRoutes, UploadGate
 from chatd.web.cors import OriginPolicy
 from chatd.web.health import HealthResource
 from chatd.web.site import ListeningService, build_site
-from chatd.web.upgrade import UpgradeRouter
-from chatd.web.ws import ChatFactory, prepare, ws_resource
+from chatd.web.upgrade import UpgradeRouter, ws_resource
+from chatd.web.ws import ChatFactory, prepare
 
 
 class _SecretLoader(Service):

@@ -341,3 +341,34 @@ class PingTests(TestCase):
         chat = await self._flood(server, b"p" * 125)
         self.assertEqual(chat.slow_consumers, 1)
         self.assertLessEqual(chat.peak_outbox, OUTBOX_LIMIT + 200)
+
+
+class TlsUploadTests(TestCase):
+    timeout = 60
+
+    async def test_uploads_over_tls_are_checked_then_read(self):
+        """Over HTTPS too, an upload without a token is refused unread, and a member's upload is stored whole."""
+        from twisted.internet import ssl
+        from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
+
+        from tests.harness import Client
+        from tests.tls import self_signed
+
+        key, cert = self_signed(tempfile.mkdtemp(prefix="chatd-tls-"))
+        server = await start_server(self, listen=["tcp:0:interface=127.0.0.1",
+                                                  f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"])
+        alice = await server.client().register("alice")
+        await joined(server.url, alice["token"], test=self)
+        trust = ssl.Certificate.loadPEM(cert.read_bytes())
+        agent = Agent(reactor, contextFactory=BrowserLikePolicyForHTTPS(trustRoot=trust),
+                      pool=HTTPConnectionPool(reactor, persistent=False))
+        https = Client(f"https://localhost:{server.service.listener.ports[1].getHost().port}", agent=agent)
+        data = os.urandom(2 * 1024 * 1024)
+        raw = body((b'form-data; name="file"; filename="big.bin"', data))
+        refused = await https.request("POST", "/api/rooms/lobby/files", raw=raw, content_type=CTYPE)
+        self.assertEqual((refused.status, refused.code), (401, "unauthorized"))
+        stored = await https.request("POST", "/api/rooms/lobby/files", raw=raw, token=alice["token"],
+                                     content_type=CTYPE)
+        self.assertEqual(stored.status, 201, stored.body[:300])
+        download = await https.request("GET", stored.json()["file"]["url"], token=alice["token"])
+        self.assertEqual(download.body, data)

@@ -52,6 +52,7 @@ class ChatdChannel(http.HTTPChannel):
 
     _log = Logger()
     _deadline = None
+    _abort = None
     _reading = False  # from a request's first byte until its body is in
     _handling = False  # from then until it is answered (pipelined bytes wait)
 
@@ -73,8 +74,21 @@ class ChatdChannel(http.HTTPChannel):
 
     def lineLengthExceeded(self, line: bytes) -> None:
         # Twisted closes without a word when one line of a head passes 16 KiB; say why.
-        self.transport.write(raw_error(errors.ApiError(431, "too_large", "The request's head is too large.")))
-        self.transport.loseConnection()
+        self.refuse(raw_error(errors.ApiError(431, "too_large", "The request's head is too large.")))
+
+    def refuse(self, response: bytes) -> None:
+        """Write a final ``response`` and close, leaving the rest of the request unread.
+
+        Over TLS the close waits for the peer's close_notify, so reading resumes (what
+        arrives is dropped); a connection still there after ``abortTimeout`` seconds is aborted.
+        """
+        self.transport.write(response)
+        resume = getattr(self.transport, "resumeProducing", None)
+        if resume is not None:
+            resume()  # a plain TCP connection stops reading again as it closes, just below
+        self.loseConnection()
+        if self._abort is None:
+            self._abort = self.callLater(self.abortTimeout, self.transport.abortConnection)
 
     def lift_deadline(self) -> None:
         """The request may take its time from here (an authorized upload): only the idle timeout applies."""
@@ -90,6 +104,8 @@ class ChatdChannel(http.HTTPChannel):
 
     def connectionLost(self, reason) -> None:
         self.lift_deadline()
+        if self._abort is not None and self._abort.active():
+            self._abort.cancel()
         super().connectionLost(reason)
 
 
@@ -216,10 +232,8 @@ class ChatdRequest(server.Request):
         cors = [(name, value) for name, values in self.responseHeaders.getAllRawHeaders() for value in values
                 if name.lower().startswith(b"access-control-") or name.lower() == b"vary"]
         response = raw_error(error, cors)
-        transport = self.channel.transport
-        transport.write(response)
-        transport.loseConnection()
         self._log_refusal(error.status, len(response))
+        self.channel.refuse(response)
 
     def _log_refusal(self, status: int, size: int) -> None:
         """The access log line (and request count) a refused request would otherwise lack."""

@@ -8,13 +8,20 @@ the handshake's CPU (docs/PERFORMANCE.md). So each connection's first bytes are
 looked at: a connection whose first request is ``GET /ws`` goes straight to the
 Autobahn protocol (what ``WebSocketResource`` would have built); anything else
 to the site, unchanged. ``/ws`` stays mounted in the site as a
-``WebSocketResource`` for an upgrade that comes later on a kept-alive connection.
+``WebSocketResource`` for an upgrade that comes later on a kept-alive connection
+(:class:`ChatWebSocketResource`: a plain request there gets a short 426, as on the
+direct path, rather than Autobahn's status page). At most the first 8 bytes of a
+connection are held while deciding.
 """
 
 from __future__ import annotations
 
+from autobahn.twisted.resource import WebSocketResource
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.protocols.policies import ProtocolWrapper
+
+from chatd.web import handshake
+from chatd.web.render import error_body
 
 # The request line of a WebSocket handshake for /ws (with or without a query).
 _WS_STARTS = (b"GET /ws?", b"GET /ws ")
@@ -90,3 +97,18 @@ class UpgradeRouter(ServerFactory):
     def stopFactory(self) -> None:
         self.site.doStop()
         self.websocket.doStop()
+
+
+class ChatWebSocketResource(WebSocketResource):
+    """``/ws`` in the site: upgrades are handed to Autobahn; anything else gets a short 426."""
+
+    def render(self, request):
+        upgrade = {token.strip().lower() for token in (request.getHeader("upgrade") or "").split(",")}
+        if "websocket" not in upgrade:
+            return error_body(request, handshake.upgrade_required())
+        return super().render(request)
+
+
+def ws_resource(factory) -> WebSocketResource:
+    """The resource mounted at ``/ws`` in the site (for an upgrade after other requests on a connection)."""
+    return ChatWebSocketResource(factory)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import socket
 import struct
 
-from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.protocol import PreparedMessage
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
@@ -29,7 +28,7 @@ from chatd import errors
 from chatd.web import autobahn_tuning, fastframes, fastwrite, handshake
 from chatd.web.cors import OriginPolicy
 from chatd.web.outbox import Outbox
-from chatd.web.render import SERVER, error_body, raw_error
+from chatd.web.render import SERVER, raw_error
 
 autobahn_tuning.install()
 _log = Logger()
@@ -312,18 +311,3 @@ class ChatFactory(WebSocketServerFactory):
     @staticmethod
     def secure(protocol) -> bool:
         return getattr(protocol.transport, "TLS", False) or hasattr(protocol.transport, "getPeerCertificate")
-
-
-class ChatWebSocketResource(WebSocketResource):
-    """``/ws`` in the site: upgrades are handed to Autobahn; anything else gets a short 426."""
-
-    def render(self, request):
-        upgrade = {token.strip().lower() for token in (request.getHeader("upgrade") or "").split(",")}
-        if "websocket" not in upgrade:
-            return error_body(request, handshake.upgrade_required())
-        return super().render(request)
-
-
-def ws_resource(factory: ChatFactory) -> WebSocketResource:
-    """The resource mounted at ``/ws`` in the site (for an upgrade after other requests on a connection)."""
-    return ChatWebSocketResource(factory)

@@ -91,30 +91,40 @@ def parse_upgrade(head: bytes) -> Upgrade | None:
                    headers.get("origin", ""), key)
 
 
-# Reasons chatd itself gives when it refuses a handshake (chatd.web.ws); any other reason
-# comes from Autobahn, may quote the request line or a header (a token in the query), and is
-# never repeated to the client or the log.
-OWN_REASONS = frozenset(("invalid token", "banned", "origin not allowed", "store unavailable"))
+# Reasons chatd itself gives when it refuses a handshake (chatd.web.ws), passed on as the
+# message; any other reason comes from Autobahn, may quote the request line or a header (a
+# token in the query), and is never repeated to the client or the log.
+OWN_REASONS = {
+    "invalid token": "The token is missing, invalid, expired or revoked.",
+    "banned": "This account is banned.",
+    "origin not allowed": "Sockets may not be opened from this origin.",
+}
+_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
+          429: "rate_limited", 431: "too_large", 503: "unavailable"}
+_MESSAGES = {
+    400: "This is not a WebSocket handshake chatd accepts.",
+    401: "A valid token is required.",
+    403: "This connection is not allowed.",
+    405: "The WebSocket handshake is a GET.",
+    429: "Too many connections; try again shortly.",
+    431: "The handshake's request line and headers are too large.",
+    500: "Something went wrong on our side.",
+}
 
 
 def refusal(code: int, reason: str) -> ApiError:
-    """What a refused handshake answers: SPEC.md's error body for ``code``, without Autobahn's wording."""
-    message = reason[:1].upper() + reason[1:] + "." if reason in OWN_REASONS else None
-    if code == 401:
-        return errors.unauthorized(message or "A valid token is required.")
-    if code == 403:
-        return errors.forbidden(message or "This connection is not allowed.")
-    if code == 405:
-        return ApiError(405, "method_not_allowed", "The WebSocket handshake is a GET.")
+    """What a refused handshake answers: SPEC.md's error body for status ``code``, in chatd's words."""
     if code == 426:
         return upgrade_required()
-    if code == 431:
-        return ApiError(431, "too_large", "The handshake's request line and headers are too large.")
     if code == 503:
         return errors.unavailable()
     if code >= 500 and code != 505:
-        return ApiError(500, "internal", "Something went wrong on our side.")
-    return errors.invalid("This is not a WebSocket handshake chatd accepts.")
+        code = 500
+    status = code if 400 <= code < 500 or code in (500, 505) else 400
+    message = OWN_REASONS.get(reason) or _MESSAGES.get(status)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    error_code = "internal" if status == 500 else _CODES.get(status, "invalid_request")
+    return ApiError(status, error_code, message or _MESSAGES[400], headers=headers)
 
 
 def upgrade_required() -> ApiError:

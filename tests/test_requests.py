@@ -297,6 +297,17 @@ class TimeoutTests(ChannelTestCase):
         self.clock.advance(20)
         self.assertFalse(transport.disconnecting)
 
+    def test_deadline_counts_from_bytes_held_before_the_channel(self):
+        """When the router held the first bytes for a while, the deadline still ends 30 s after the first of them."""
+        channel, transport = self.connect()
+        self.clock.advance(20)
+        channel.request_began(8)
+        channel.dataReceived(b"GET / HT")
+        self.clock.advance(17)
+        self.assertFalse(transport.disconnecting)
+        self.clock.advance(1)
+        self.assertTrue(transport.disconnecting)
+
     def test_overlong_head_line_is_431(self):
         """A header line past 16 KiB is answered 431, not dropped without a word."""
         _, transport = self.send(b"GET / HTTP/1.1\r\nX: " + b"a" * 20_000)
@@ -315,3 +326,4 @@ class HeaderTests(ChannelTestCase):
             self.assertNotIn(b"twisted", head)
             self.assertIn(b"\r\nx-content-type-options: nosniff", head)
             self.assertIn(b"\r\nx-frame-options: deny", head)
+

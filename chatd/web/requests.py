@@ -53,13 +53,26 @@ class ChatdChannel(http.HTTPChannel):
     _log = Logger()
     _deadline = None
     _abort = None
+    _began: float | None = None  # when the first request's first byte came, if before this channel had it
     _reading = False  # from a request's first byte until its body is in
     _handling = False  # from then until it is answered (pipelined bytes wait)
+
+    def request_began(self, when: float) -> None:
+        """The first request's first byte came at ``when`` (reactor seconds): its deadline counts from then.
+
+        The connection router (chatd.web.upgrade) holds a connection's first bytes while
+        it tells a WebSocket handshake from anything else.
+        """
+        self._began = when
 
     def dataReceived(self, data: bytes) -> None:
         if data and not self._reading and not self._handling:
             self._reading = True
-            self._deadline = self.callLater(self.site.request_deadline, self._too_slow)
+            delay = self.site.request_deadline
+            if self._began is not None:
+                delay -= self.site.reactor.seconds() - self._began
+                self._began = None
+            self._deadline = self.callLater(max(0.0, delay), self._too_slow)
         super().dataReceived(data)
 
     def allContentReceived(self) -> None:

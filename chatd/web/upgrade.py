@@ -40,12 +40,15 @@ class _FirstBytes(Protocol):
         self._addr = addr
         self._buffer = b""
         self._timeout = None
+        self._first_byte_at: float | None = None
 
     def connectionMade(self) -> None:
         # The site drops a connection that says nothing for its timeOut; so does this.
         self._timeout = self._router.reactor.callLater(self._router.site.timeOut, self.transport.abortConnection)
 
     def dataReceived(self, data: bytes) -> None:
+        if self._first_byte_at is None and data:
+            self._first_byte_at = self._router.reactor.seconds()
         data = self._buffer + data
         if len(data) < _SNIFF and _is_prefix_of_ws(data):
             self._buffer = data  # too short to tell yet (a split first packet)
@@ -59,6 +62,9 @@ class _FirstBytes(Protocol):
         if protocol is None:
             self.transport.loseConnection()
             return
+        began = getattr(protocol, "request_began", None)  # the site's deadline counts the bytes held here
+        if began is not None:
+            began(self._first_byte_at)
         self._switch_to(protocol)
         protocol.dataReceived(data)
 

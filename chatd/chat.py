@@ -237,6 +237,15 @@ class ChatService:
         finally:
             conn.handling = False
 
+    def control_frame_allowed(self, conn) -> bool:
+        """Whether a WebSocket ping (or pong) from ``conn`` may be handled.
+
+        Control frames cost the same budget as data frames (``--socket-rate``): one
+        over the limit is dropped unanswered, refused as a data frame would be, and
+        persistent flooding closes the socket with 1008.
+        """
+        return self._allowed(conn)
+
     def _allowed(self, conn) -> bool:
         """The per-socket rate limit; persistent flooding closes the socket with 1008."""
         if conn.bucket.take(self._clock.seconds()) == 0:

@@ -119,14 +119,19 @@ class Files:
             self._refused("upload_quota")
             raise errors.rate_limited(wait, "You have uploaded as much as allowed for now; try again later.")
 
-    @errors.store_errors_as_503
-    async def upload(self, principal: Principal, room: str, name: str, chunks: Iterable[bytes]) -> dict:
-        """Store the file and post its message; ``{"file": view}``."""
+    def check_upload(self, principal: Principal, room: str) -> None:
+        """Who may upload there, checked before the body is read: 404 for a malformed room, 403 unless
+        ``principal`` is a member, 429 when their upload quota is spent."""
         if not ROOM.fullmatch(room):
             raise errors.not_found("No such room.")
         if room not in principal.user.rooms:
             raise errors.forbidden("Only members of the room may upload to it; join it first.")
         self._spend_quota(principal.user.id, 0)
+
+    @errors.store_errors_as_503
+    async def upload(self, principal: Principal, room: str, name: str, chunks: Iterable[bytes]) -> dict:
+        """Store the file and post its message; ``{"file": view}``."""
+        self.check_upload(principal, room)
         record = await self._store_bytes(principal, room, clean_name(name), iter(chunks))
         view = file_view(record)
         try:

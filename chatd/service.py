@@ -32,12 +32,12 @@ from chatd.storage.cached import CachedStore
 from chatd.storage.embedded import EmbeddedStore
 from chatd.storage.mongo import MongoStore
 from chatd.tokens import TokenIssuer
-from chatd.web.api import ApiResource, ApiRoutes
+from chatd.web.api import ApiResource, ApiRoutes, UploadGate
 from chatd.web.cors import OriginPolicy
 from chatd.web.health import HealthResource
 from chatd.web.site import ListeningService, build_site
-from chatd.web.upgrade import UpgradeRouter
-from chatd.web.ws import ChatFactory, prepare, ws_resource
+from chatd.web.upgrade import UpgradeRouter, ws_resource
+from chatd.web.ws import ChatFactory, prepare
 
 
 class _SecretLoader(Service):
@@ -96,7 +96,7 @@ class _CollectorTuning(Service):
         gc.set_threshold(50_000, 50, 100)
 
 
-# A request body may be an upload of --max-upload bytes plus its multipart framing.
+# An upload's body may be --max-upload bytes plus its multipart framing (any other body: 64 KiB).
 MULTIPART_FRAMING = 64 * 1024
 
 
@@ -158,6 +158,8 @@ class ChatdService(MultiService):
             },
             metrics,
             max_body=config.max_upload + MULTIPART_FRAMING,
+            gate=UploadGate(self.accounts, files, origins),
+            reactor=reactor,
         )
         self.listener = ListeningService(reactor, config.listen, UpgradeRouter(reactor, site, websocket))
         self.listener.setServiceParent(self)

@@ -193,6 +193,17 @@ class RateLimitTests(ChatLimitsTestCase):
         self.assertEqual(conn.closes, [])
         self.assertEqual(conn.types().count("pong"), 3 + 4)
 
+    def test_control_frames_share_the_budget(self):
+        """WebSocket pings count like frames: past the burst they are refused, and flooding with them closes 1008."""
+        conn = self.open()
+        self.assertEqual([self.service.control_frame_allowed(conn) for _ in range(4)], [True, True, True, False])
+        self.assertEqual(conn.types(), ["error"])  # the same rate_limited answer as for a frame
+        self.ping(conn)
+        self.assertEqual(conn.types(), ["error"])  # the frame after them finds the budget spent
+        for _ in range(9):
+            self.service.control_frame_allowed(conn)
+        self.assertEqual(conn.closes, [(1008, "flooding")])
+
     def test_sockets_limited_separately(self):
         """One flooding socket does not spend another socket's budget, even of the same user."""
         flooder = self.open(FakeConnection(jti="j1"))

@@ -15,6 +15,8 @@ from twisted.trial.unittest import TestCase
 from chatd.storage.embedded import free_loopback_port
 from chatd.storage.nx_auth import Credentials
 from tests.harness import ROOT, Client, wait_until
+from tests.test_e2e_edge import exchange
+from tests.wsclient import handshake_request
 
 TWISTD = [str(Path(sys.executable).with_name("twistd"))]  # the venv's twistd script
 
@@ -55,6 +57,13 @@ class DaemonTests(TestCase):
         session = await http.register("alice", password="very secret password")
         await http.request("GET", "/api/users?after=x", token=session["token"])
         await http.request("GET", f"/ws?token={session['token']}")  # the token is in a URL the log sees
+        # Handshakes Autobahn cannot parse (a space in the query) or that ask for its status page and a redirect.
+        unparsable = handshake_request(port, session["token"]).replace(b" HTTP/1.1", b"&client=my laptop HTTP/1.1", 1)
+        self.assertEqual((await exchange(port, unparsable)).status, b"400")
+        for query in ("redirect=https://evil.example/phish", "redirect=//evil.example",
+                      f"token={session['token']}&redirect=https://evil.example/&after=x"):
+            answer = await exchange(port, f"GET /ws?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            self.assertEqual(answer.status, b"426", answer.response[:200])
 
         data_dir = log.parent / "data"
         store_pid = int((data_dir / "nx-27017.pid").read_text())
@@ -75,6 +84,8 @@ class DaemonTests(TestCase):
         # The embedded store's password is in its URI; neither chatd's log nor the store's shows it.
         self.assertNotIn(store_password, text)
         self.assertNotIn(store_password, (data_dir / "nx-27017.log").read_text())
+        self.assertNotIn("evil.example", text)
+        self.assertNotIn("laptop", text)
 
     async def test_twistd_plugin_runs_serves_and_stops(self):
         """`twistd -n chatd` starts with the embedded store, serves, logs no secret and stops cleanly with its store."""

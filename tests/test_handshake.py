@@ -1,8 +1,9 @@
-"""Unit tests for chatd.web.handshake: the plain opening handshake is read; anything else is left to Autobahn."""
+"""Unit tests for chatd.web.handshake: the plain opening handshake is read, anything else is left to Autobahn;
+what a refused handshake answers."""
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.web.handshake import parse_upgrade
+from chatd.web.handshake import parse_upgrade, refusal
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 PLAIN = [
@@ -97,3 +98,29 @@ class ParseUpgradeTests(SynchronousTestCase):
     def test_control_the_variants_differ_only_where_meant(self):
         """_replace keeps everything else: replacing a header by itself still parses."""
         self.assertIsNotNone(parse_upgrade(_head(_replace("upgrade", "Upgrade: websocket"))))
+
+
+class RefusalTests(SynchronousTestCase):
+    def test_autobahn_reasons_are_never_repeated(self):
+        """Autobahn's reason quotes the request line (token and all): the answer keeps its status, not its words."""
+        error = refusal(400, 'Bad HTTP request status line "GET /ws?token=secret&x=a b HTTP/1.1"')
+        self.assertEqual((error.status, error.code), (400, "invalid_request"))
+        self.assertNotIn("secret", error.message)
+        self.assertNotIn("secret", str(error.body()))
+
+    def test_statuses_and_codes(self):
+        """Each refusal status gets SPEC.md's code; 401 asks for a bearer token; server faults say nothing more."""
+        cases = {401: "unauthorized", 403: "forbidden", 405: "method_not_allowed", 426: "invalid_request",
+                 429: "rate_limited", 431: "too_large", 500: "internal", 503: "unavailable"}
+        for status, code in cases.items():
+            with self.subTest(status=status):
+                error = refusal(status, f"Internal server error: {status} secret")
+                self.assertEqual((error.status, error.code), (status, code))
+                self.assertNotIn("secret", error.message)
+        self.assertEqual(refusal(401, "invalid token").headers, {"WWW-Authenticate": "Bearer"})
+        self.assertEqual(refusal(426, "").headers, {"Upgrade": "websocket"})
+
+    def test_chatd_reasons_are_passed_on(self):
+        """chatd's own refusals (a ban, a foreign origin) tell the client why, in chatd's words."""
+        self.assertEqual(refusal(403, "banned").message, "This account is banned.")
+        self.assertEqual(refusal(403, "origin not allowed").message, "Sockets may not be opened from this origin.")

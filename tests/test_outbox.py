@@ -1,4 +1,4 @@
-"""Unit tests for chatd.web.ws.Outbox: a stalled reader's buffer is bounded (SPEC.md, Guarantees; Details: Slow consumers)."""
+"""Unit tests for chatd.web.outbox.Outbox: a stalled reader's buffer is bounded (SPEC.md, Guarantees; Details: Slow consumers)."""
 
 from types import SimpleNamespace
 
@@ -7,7 +7,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from chatd.web.ws import Outbox
+from chatd.web.outbox import Outbox
 
 
 class OutboxTests(SynchronousTestCase):

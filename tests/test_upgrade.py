@@ -86,3 +86,16 @@ class RouterTests(SynchronousTestCase):
         transport = self._send(b"GET /ws?token=x HTTP/1.1\r\n\r\n")
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertFalse(transport.disconnecting)
+
+    def test_the_site_hears_when_the_request_began(self):
+        """Bytes held while choosing count towards the site's request deadline: it is told when the first came."""
+        began = []
+        protocol = _Recording("site")
+        protocol.request_began = began.append
+        self.router.site.buildProtocol = lambda addr: protocol
+        transport = self._connect()
+        self.clock.advance(5)
+        transport.protocol.dataReceived(b"GE")
+        self.clock.advance(7)
+        transport.protocol.dataReceived(b"T /healthz HTTP/1.1\r\n")
+        self.assertEqual(began, [5])

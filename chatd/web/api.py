@@ -7,7 +7,7 @@ the body, calls the domain and renders the result. Every failure goes through
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from klein import Klein
 from twisted.internet.defer import CancelledError
@@ -241,6 +241,36 @@ def _message_address(room: str, seq: str) -> tuple[str, int]:
 def _query(args: dict, name: bytes) -> str | None:
     values = args.get(name)
     return values[0].decode("utf-8", "replace") if values else None
+
+
+class UploadGate:
+    """Who may send an upload's body: checked from its head, before the body is read (chatd.web.requests).
+
+    The same checks, in the same order, as the upload route: the token (401, 403 when
+    banned, 503 when the store is away), then the room (404 malformed, 403 not a member)
+    and the user's upload quota (429). The route checks again once the body is in.
+    """
+
+    def __init__(self, accounts: Accounts, files: Files, origins: OriginPolicy) -> None:
+        self._accounts = accounts
+        self._files = files
+        self._origins = origins
+
+    @staticmethod
+    def upload_room(method: bytes, uri: bytes) -> str | None:
+        """The room of a ``POST /api/rooms/{room}/files`` request line; None for any other request."""
+        if method != b"POST":
+            return None
+        parts = uri.split(b"?", 1)[0].split(b"/")
+        if len(parts) != 5 or parts[:3] != [b"", b"api", b"rooms"] or parts[4] != b"files":
+            return None
+        return unquote_to_bytes(parts[3]).decode("utf-8", "replace")
+
+    async def admit(self, room: str, request) -> None:
+        """Return if the upload may go on; raise the ApiError the route would answer otherwise."""
+        apply_cors(request, self._origins)  # a refusal a browser should be able to read carries them
+        principal = await self._accounts.authenticate(bearer_token(request))
+        self._files.check_upload(principal, room)
 
 
 class ApiResource(Resource):

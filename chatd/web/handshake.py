@@ -1,4 +1,4 @@
-"""Reading a plain WebSocket opening handshake quickly (RFC 6455, section 4.2.1).
+"""Reading a plain WebSocket opening handshake quickly (RFC 6455, section 4.2.1), and refusing one.
 
 Autobahn's ``processHandshake`` handles every form a client may send (old
 protocol versions, sub-protocols, flash policy requests, status pages,
@@ -18,6 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs
+
+from chatd import errors
+from chatd.errors import ApiError
 
 _KEY = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")  # 16 random bytes in base64
 _ONCE = frozenset(("host", "sec-websocket-key", "sec-websocket-version", "origin", "upgrade", "connection"))
@@ -86,3 +89,52 @@ def parse_upgrade(head: bytes) -> Upgrade | None:
     path, _, query = uri.partition("?")
     return Upgrade(lines[0], headers, uri, path, parse_qs(query) if query else {}, host,
                    headers.get("origin", ""), key)
+
+
+# Reasons chatd itself gives when it refuses a handshake (chatd.web.ws), passed on as the
+# message; any other reason comes from Autobahn, may quote the request line or a header (a
+# token in the query), and is never repeated to the client or the log.
+OWN_REASONS = {
+    "invalid token": "The token is missing, invalid, expired or revoked.",
+    "banned": "This account is banned.",
+    "origin not allowed": "Sockets may not be opened from this origin.",
+}
+_MESSAGES = {
+    400: "This is not a WebSocket handshake chatd accepts.",
+    401: "A valid token is required.",
+    403: "This connection is not allowed.",
+    405: "The WebSocket handshake is a GET.",
+    429: "Too many connections; try again shortly.",
+    431: "The handshake's request line and headers are too large.",
+    500: "Something went wrong on our side.",
+}
+
+
+def refusal(code: int, reason: str) -> ApiError:
+    """What a refused handshake answers: SPEC.md's error body for status ``code``, in chatd's words."""
+    message = OWN_REASONS.get(reason) or _MESSAGES.get(code) or _MESSAGES[400]
+    if code == 426:
+        return upgrade_required()
+    if code == 503:
+        return errors.unavailable()
+    if code == 401:
+        return errors.unauthorized(message)
+    if code == 403:
+        return errors.forbidden(message)
+    if code == 404:
+        return errors.not_found(message)
+    if code == 405:
+        return ApiError(405, "method_not_allowed", message)
+    if code in (413, 431):
+        return ApiError(code, "too_large", message)
+    if code == 429:
+        return ApiError(429, "rate_limited", message)
+    if code >= 500 and code != 505:
+        return ApiError(500, "internal", _MESSAGES[500])
+    return ApiError(code if 400 <= code < 500 or code == 505 else 400, "invalid_request", message)
+
+
+def upgrade_required() -> ApiError:
+    """The answer to a plain request for the socket's address (no ``Upgrade: websocket``)."""
+    return ApiError(426, "invalid_request", "This address takes WebSocket connections only.",
+                    headers={"Upgrade": "websocket"})

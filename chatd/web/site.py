@@ -11,7 +11,8 @@ from twisted.python.filepath import FilePath
 from twisted.web import server, static
 from twisted.web.resource import NoResource
 
-from chatd.web.requests import ChatdRequest
+from chatd import validation
+from chatd.web.requests import ChatdChannel, ChatdRequest
 
 
 def _text(value) -> str:
@@ -119,12 +120,31 @@ class StaticFiles(static.File):
         return self.childNotFound
 
 
-class CountingSite(server.Site):
-    """A Site that also counts each answered request by route and status (``/metrics``)."""
+# Twisted's default keeps a silent connection for 12 hours.
+IDLE_TIMEOUT = 60
+# From a request's first byte to the end of its head and (non-upload) body.
+REQUEST_DEADLINE = 30
 
-    def __init__(self, resource, metrics, **kwargs) -> None:
-        super().__init__(resource, **kwargs)
+
+class CountingSite(server.Site):
+    """chatd's Site: bounded bodies, a gate for uploads, timeouts; counts answers by route and status.
+
+    ``max_body`` bounds an upload's body, ``small_body`` every other; ``gate`` (see
+    :class:`chatd.web.api.UploadGate`) checks an upload from its head before its body
+    is read. :class:`chatd.web.requests.ChatdRequest` reads all three from here.
+    """
+
+    protocol = ChatdChannel
+
+    def __init__(self, resource, metrics, *, max_body: int, small_body: int = validation.MAX_BODY, gate=None,
+                 timeout: float = IDLE_TIMEOUT, request_deadline: float = REQUEST_DEADLINE, **kwargs) -> None:
+        super().__init__(resource, requestFactory=ChatdRequest, timeout=timeout, **kwargs)
         self._metrics = metrics
+        self.max_body = max_body
+        self.small_body = small_body
+        self.gate = gate
+        self.request_deadline = request_deadline
+        self.displayTracebacks = False
 
     def log(self, request) -> None:
         super().log(request)
@@ -132,14 +152,13 @@ class CountingSite(server.Site):
             self._metrics.http_request(request.path.decode("latin-1"), request.code)
 
 
-def build_site(static_dir: str, children: dict[bytes, object], metrics=None, max_body: int = 1 << 62) -> server.Site:
+def build_site(static_dir: str, children: dict[bytes, object], metrics=None, max_body: int = 1 << 62,
+               gate=None, reactor=None) -> server.Site:
+    """The site: the page at ``/``, ``children`` beside it; uploads up to ``max_body``, checked by ``gate``."""
     root = StaticFiles(FilePath(static_dir).path)
     for name, resource in children.items():
         root.putChild(name, resource)
-    site = CountingSite(root, metrics, logFormatter=access_log_line, requestFactory=ChatdRequest)
-    site.max_body = max_body  # read by ChatdRequest
-    site.displayTracebacks = False
-    return site
+    return CountingSite(root, metrics, max_body=max_body, gate=gate, logFormatter=access_log_line, reactor=reactor)
 
 
 LISTEN_BACKLOG = 1024

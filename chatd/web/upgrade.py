@@ -8,13 +8,20 @@ the handshake's CPU (docs/PERFORMANCE.md). So each connection's first bytes are
 looked at: a connection whose first request is ``GET /ws`` goes straight to the
 Autobahn protocol (what ``WebSocketResource`` would have built); anything else
 to the site, unchanged. ``/ws`` stays mounted in the site as a
-``WebSocketResource`` for an upgrade that comes later on a kept-alive connection.
+``WebSocketResource`` for an upgrade that comes later on a kept-alive connection
+(:class:`ChatWebSocketResource`: a plain request there gets a short 426, as on the
+direct path, rather than Autobahn's status page). At most the first 8 bytes of a
+connection are held while deciding.
 """
 
 from __future__ import annotations
 
+from autobahn.twisted.resource import WebSocketResource
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.protocols.policies import ProtocolWrapper
+
+from chatd.web import handshake
+from chatd.web.render import error_body
 
 # The request line of a WebSocket handshake for /ws (with or without a query).
 _WS_STARTS = (b"GET /ws?", b"GET /ws ")
@@ -33,12 +40,15 @@ class _FirstBytes(Protocol):
         self._addr = addr
         self._buffer = b""
         self._timeout = None
+        self._first_byte_at: float | None = None
 
     def connectionMade(self) -> None:
         # The site drops a connection that says nothing for its timeOut; so does this.
         self._timeout = self._router.reactor.callLater(self._router.site.timeOut, self.transport.abortConnection)
 
     def dataReceived(self, data: bytes) -> None:
+        if self._first_byte_at is None and data:
+            self._first_byte_at = self._router.reactor.seconds()
         data = self._buffer + data
         if len(data) < _SNIFF and _is_prefix_of_ws(data):
             self._buffer = data  # too short to tell yet (a split first packet)
@@ -52,6 +62,9 @@ class _FirstBytes(Protocol):
         if protocol is None:
             self.transport.loseConnection()
             return
+        began = getattr(protocol, "request_began", None)  # the site's deadline counts the bytes held here
+        if began is not None:
+            began(self._first_byte_at)
         self._switch_to(protocol)
         protocol.dataReceived(data)
 
@@ -90,3 +103,18 @@ class UpgradeRouter(ServerFactory):
     def stopFactory(self) -> None:
         self.site.doStop()
         self.websocket.doStop()
+
+
+class ChatWebSocketResource(WebSocketResource):
+    """``/ws`` in the site: upgrades are handed to Autobahn; anything else gets a short 426."""
+
+    def render(self, request):
+        upgrade = {token.strip().lower() for token in (request.getHeader("upgrade") or "").split(",")}
+        if "websocket" not in upgrade:
+            return error_body(request, handshake.upgrade_required())
+        return super().render(request)
+
+
+def ws_resource(factory) -> WebSocketResource:
+    """The resource mounted at ``/ws`` in the site (for an upgrade after other requests on a connection)."""
+    return ChatWebSocketResource(factory)

@@ -2,28 +2,33 @@
 
 The protocol checks the token and the Origin in ``onConnect``, then hands
 frames to :class:`chatd.chat.ChatService` and sends what it answers. Outgoing
-bytes go through a bounded :class:`Outbox`, so a socket that stops reading
-costs at most ``OUTBOX_LIMIT`` bytes and never delays anyone else.
+bytes, Autobahn's pongs, pings and close frames included, go through a bounded
+:class:`Outbox`, so a socket that stops reading costs at most ``OUTBOX_LIMIT``
+bytes and never delays anyone else; pings count against the socket's rate
+limit like frames.
+
+The handshake is bounded too: its head may take ``MAX_HANDSHAKE`` bytes, a
+refusal answers SPEC.md's error body without repeating anything the client
+sent (Autobahn's own wording quotes the request line, token and all), and
+Autobahn's status page (its version, and a redirect to any ``?redirect=``) is off.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from collections import deque
 
-from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.protocol import PreparedMessage
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
-from zope.interface import implementer
-from twisted.internet.interfaces import IPushProducer
 
 from chatd import errors
 from chatd.web import autobahn_tuning, fastframes, fastwrite, handshake
 from chatd.web.cors import OriginPolicy
+from chatd.web.outbox import Outbox
+from chatd.web.render import SERVER, raw_error
 
 autobahn_tuning.install()
 _log = Logger()
@@ -34,69 +39,11 @@ CLOSE_GOING_AWAY = 1001
 # write buffer (it reaches the kernel on the next reactor turn), the rest in our Outbox.
 TRANSPORT_BUFFER = 256 * 1024
 OUTBOX_LIMIT = 1024 * 1024 - TRANSPORT_BUFFER
-
-
-@implementer(IPushProducer)
-class Outbox:
-    """Bytes a socket has not taken yet, bounded.
-
-    Registered as the transport's streaming producer: Twisted pauses it when
-    its own buffer fills (the peer is not reading) and resumes it once drained.
-    While paused, frames wait here; past ``limit`` bytes the droppable ones
-    (typing, read) go first, and if that is not enough ``overflow`` is called.
-    """
-
-    def __init__(self, write, limit: int, overflow, stats) -> None:
-        self._stats = stats  # where the largest backlog seen is recorded
-        self._write = write
-        self._limit = limit
-        self._overflow = overflow
-        self._queue: deque[tuple[bytes, bool]] = deque()
-        self._size = 0
-        self.paused = False
-        self.closed = False
-
-    def push(self, data: bytes, droppable: bool) -> None:
-        if self.closed:
-            return
-        if not self.paused and not self._queue:
-            self._write(data)
-            return
-        self._queue.append((data, droppable))
-        self._size += len(data)
-        self._stats.peak_outbox = max(self._stats.peak_outbox, self._size)
-        if self._size > self._limit:
-            self._drop_droppable()
-            if self._size > self._limit:
-                self.discard()
-                self._overflow()
-
-    def _drop_droppable(self) -> None:
-        kept = deque(item for item in self._queue if not item[1])
-        self._size = sum(len(data) for data, _ in kept)
-        self._queue = kept
-
-    def discard(self) -> None:
-        self.closed = True
-        self._queue.clear()
-        self._size = 0
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def pauseProducing(self) -> None:
-        self.paused = True
-
-    def resumeProducing(self) -> None:
-        self.paused = False
-        while self._queue and not self.paused and not self.closed:
-            data, _ = self._queue.popleft()
-            self._size -= len(data)
-            self._write(data)  # may pause us again, synchronously
-
-    def stopProducing(self) -> None:
-        self.discard()
+# The request line and headers of a handshake (as Twisted's own limit for HTTP requests).
+MAX_HANDSHAKE = 16 * 1024
+_OPEN = WebSocketServerProtocol.STATE_OPEN
+_CONNECTING = WebSocketServerProtocol.STATE_CONNECTING
+_PING, _PONG = 9, 10
 
 
 def _deny(failure) -> None:
@@ -123,6 +70,8 @@ class ChatProtocol(WebSocketServerProtocol):
     expires_at = issued_at = 0.0
     principal = None
     _outbox: Outbox | None = None
+    _head_read = False  # the handshake's head is in; onConnect is deciding
+    _closing = False  # a close frame is being written (it may pass a discarded outbox)
 
     def connectionMade(self) -> None:
         self._write = fastwrite.writer_for(self.transport)
@@ -136,10 +85,23 @@ class ChatProtocol(WebSocketServerProtocol):
                 handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def processHandshake(self) -> None:
-        """The plain handshake every client sends, read by chatd.web.handshake; the rest by Autobahn."""
+        """The plain handshake every client sends, read by chatd.web.handshake; the rest by Autobahn.
+
+        At most MAX_HANDSHAKE bytes are held until the socket opens: a longer head is
+        refused with 431 (Autobahn would buffer until its open-handshake timeout).
+        """
+        if len(self.data) > MAX_HANDSHAKE + 4 and (self._head_read or self.data.find(b"\r\n\r\n") < 0):
+            self.failHandshake("request head too large", 431)
+            return
+        if self._head_read:
+            return  # bytes sent before the answer wait for it (Autobahn would read the head again)
         end = self.data.find(b"\r\n\r\n")
         if end < 0:
             return  # not all there yet (Autobahn's open-handshake timeout still runs)
+        if end > MAX_HANDSHAKE:
+            self.failHandshake("request head too large", 431)
+            return
+        self._head_read = True
         upgrade = handshake.parse_upgrade(self.data[:end])
         if upgrade is None:
             super().processHandshake()
@@ -168,6 +130,25 @@ class ChatProtocol(WebSocketServerProtocol):
             return
         _log.failure("unexpected error checking a WebSocket handshake", failure)
         self.failHandshake("Internal server error", ConnectionDeny.INTERNAL_SERVER_ERROR)
+
+    def succeedHandshake(self, res) -> None:
+        if self.state == _CONNECTING:  # not if refused or gone while onConnect was deciding
+            super().succeedHandshake(res)
+
+    def failHandshake(self, reason: str, code: int = 400, responseHeaders=None) -> None:
+        """Refuse the handshake with SPEC.md's error body and close.
+
+        Autobahn's reasons quote what the client sent (the request line with its token,
+        header values): they go neither into the answer nor into the log.
+        """
+        if self.state != _CONNECTING:
+            return
+        error = handshake.refusal(code, reason)
+        self.wasNotCleanReason = f"handshake refused with {error.status}"  # dropConnection logs it
+        # Only Autobahn's own constant headers (Sec-WebSocket-Version: 13) are passed on.
+        extra = [(name.encode("ascii"), str(value).encode("ascii")) for name, value in responseHeaders or ()]
+        self._write(raw_error(error, extra))
+        self.dropConnection(abort=False)
 
     def onConnect(self, request) -> Deferred:
         """Accept the handshake if the Origin is allowed and the token is good (callbacks, as in Accounts)."""
@@ -216,14 +197,38 @@ class ChatProtocol(WebSocketServerProtocol):
         self._dataReceived(data)
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
-        # Autobahn's own writes (the 101 response, pings, close frames) go out at once too,
-        # rather than after every other handshake of the reactor turn: a wave of clients
-        # connecting together each get their answer as soon as it is ready. (Its traffic
-        # statistics, unused by chatd, are not kept on this path.)
-        if sync or chopsize or self.send_queue:
-            super().sendData(data, sync, chopsize)
-        else:
+        # Everything Autobahn writes once the socket is open (pongs, pings, close frames) joins
+        # the bounded outbox, behind the frames already waiting there. Before that (the 101)
+        # it goes out at once, rather than after every other handshake of the reactor turn.
+        # Autobahn's chopped and synced writes (an unbounded queue on a timer) are never used;
+        # nor are its traffic statistics.
+        outbox = self._outbox
+        if outbox is None:
             self._write(data)
+        elif not outbox.closed:
+            outbox.push(data, False)
+        elif self._closing:
+            self._write(data)  # a close frame after the backlog was thrown away: small, and the last
+
+    def sendCloseFrame(self, code=None, reasonUtf8=None, isReply: bool = False) -> None:
+        self._closing = True
+        try:
+            super().sendCloseFrame(code=code, reasonUtf8=reasonUtf8, isReply=isReply)
+        finally:
+            self._closing = False
+
+    def processControlFrame(self) -> bool:
+        # Pings (and pongs) cost the socket's frame budget: a flood of them is refused and closed
+        # like a flood of frames, and never answered past the limit.
+        opcode = self.current_frame.opcode
+        if opcode in (_PING, _PONG) and self.state == _OPEN:
+            if not self.factory.chat.control_frame_allowed(self):
+                self.control_frame_data = None
+                return True
+            if opcode == _PONG and self.autoPingPending and b"".join(self.control_frame_data) != self.autoPingPending:
+                self.control_frame_data = None
+                return True  # unsolicited (RFC 6455 allows them): Autobahn would log a warning for each
+        return super().processControlFrame()
 
     def onMessageEnd(self) -> None:
         # Autobahn's version also fires a "message" event to observers through txaio
@@ -284,7 +289,7 @@ class ChatFactory(WebSocketServerFactory):
     protocol = ChatProtocol
 
     def __init__(self, chat, accounts, origins: OriginPolicy, auto_ping: float = 20.0) -> None:
-        super().__init__()
+        super().__init__(server=SERVER.decode("ascii"))  # Autobahn's default names its version
         self.chat = chat
         self.accounts = accounts
         self.origins = origins
@@ -296,6 +301,8 @@ class ChatFactory(WebSocketServerFactory):
             openHandshakeTimeout=10,
             closeHandshakeTimeout=2,
             failByDrop=False,  # send the close code (1009, 1002...) before dropping the TCP connection
+            webStatus=False,  # no status page (Autobahn's version, and a redirect to any ?redirect=)
+            versions=[13],  # RFC 6455 only (Autobahn also speaks the draft Hybi-10 as version 8)
             # No permessage-deflate: frames are framed once for every receiver (prepared messages).
             perMessageCompressionAccept=lambda offers: None,
         )
@@ -304,7 +311,3 @@ class ChatFactory(WebSocketServerFactory):
     @staticmethod
     def secure(protocol) -> bool:
         return getattr(protocol.transport, "TLS", False) or hasattr(protocol.transport, "getPeerCertificate")
-
-
-def ws_resource(factory: ChatFactory) -> WebSocketResource:
-    return WebSocketResource(factory)

@@ -80,10 +80,11 @@ class Admission:
 
     def _refuse(self, limit: str, retry_after: float):
         self._refused(limit)
-        raise errors.rate_limited(retry_after, _WHY[limit])
+        raise errors.rate_limited(retry_after, REASONS[limit])
 
 
-_WHY = {
+# What a refused client is told (chatd's words; nothing of what it sent).
+REASONS = {
     "handshake_rate": "Too many connections opened from your address; try again shortly.",
     "sockets_per_address": "Too many open connections from your address.",
     "sockets_per_user": "Too many open connections for this account; close some first.",

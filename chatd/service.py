@@ -18,6 +18,7 @@ from chatd.accounts import Accounts
 from chatd.chat import ChatService
 from chatd.editing import MessageEditor
 from chatd.files import Files
+from chatd.admission import Admission, SocketLimits
 from chatd.history import History
 from chatd.receipts import ReadReceipts
 from chatd.loginguard import LoginGuard
@@ -147,7 +148,10 @@ class ChatdService(MultiService):
         files = Files(store, self.writer, reactor, config.max_upload, config.upload_quota, metrics.refused)
         editor = MessageEditor(store, rooms, self.chat.deliver, reactor, files)
         origins = OriginPolicy(config.allowed_origins)
-        websocket = ChatFactory(self.chat, self.accounts, origins, config.ping_interval)
+        admission = Admission(
+            SocketLimits(config.max_sockets_per_user, config.max_sockets_per_address, config.handshake_rate),
+            reactor, metrics.refused)
+        websocket = ChatFactory(self.chat, self.accounts, origins, admission, config.ping_interval)
         site = build_site(
             config.static,
             {

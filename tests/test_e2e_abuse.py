@@ -125,3 +125,38 @@ class AbuseTests(TestCase):
         deep = await self.http.request("POST", "/api/auth/login", raw=b"[" * 20000 + b"]" * 20000)
         self.assertEqual((deep.status, deep.code), (400, "invalid_request"))
         self.assertEqual(self.flushLoggedErrors(), [])
+
+
+class CapTests(TestCase):
+    """Finding 5 through a running chatd: the socket caps refuse with 429 and count in /metrics."""
+
+    timeout = 60
+
+    async def test_sockets_per_user_and_per_address(self):
+        """With 3 sockets a user, a fourth handshake is 429 (another user still connects); closing one
+        makes room; past 5 sockets from the address, any user is refused; each refusal is a metric."""
+        from tests.wsclient import connect, handshake_status
+
+        server = await start_server(self, max_sockets_per_user=3, max_sockets_per_address=5)
+        http = server.client()
+        alice = await http.register("alice")
+        bob = await http.register("bob")
+        sockets = [await connect(server.url, alice["token"], test=self) for _ in range(3)]
+        self.assertEqual(await handshake_status(server.url, alice["token"]), 429)
+        await connect(server.url, bob["token"], test=self)
+        await sockets[0].close()
+        await connect(server.url, alice["token"], test=self)
+        await connect(server.url, bob["token"], test=self)  # the address's fifth
+        self.assertEqual(await handshake_status(server.url, bob["token"]), 429)
+        metrics = (await http.request("GET", "/metrics")).body.decode()
+        self.assertIn('chatd_limit_refusals_total{limit="sockets_per_user"} 1.0', metrics)
+        self.assertIn('chatd_limit_refusals_total{limit="sockets_per_address"} 1.0', metrics)
+
+    async def test_handshake_rate_per_address(self):
+        """A burst of handshakes past the rate is refused with 429 and Retry-After, then allowed again."""
+        from chatd.ratelimit import Rate
+        from tests.wsclient import handshake_status
+
+        server = await start_server(self, handshake_rate=Rate(1, 3))
+        statuses = [await handshake_status(server.url, "not-a-token") for _ in range(4)]
+        self.assertEqual(statuses, [401, 401, 401, 429])

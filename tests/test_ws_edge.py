@@ -18,6 +18,7 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd import errors
+from chatd.admission import Admission, SocketLimits
 from chatd.accounts import Principal
 from chatd.chat import ChatService
 from chatd.history import History
@@ -84,6 +85,7 @@ def server_frames(data: bytes) -> list[tuple[int, bytes]]:
 
 class EdgeTestCase(SynchronousTestCase):
     socket_rate = Rate(1, 3)
+    limits = SocketLimits()
 
     def setUp(self):
         self.clock = Clock()
@@ -95,7 +97,9 @@ class EdgeTestCase(SynchronousTestCase):
         self.chat = ChatService(store, FakeAccounts(), registry, rooms, MessageWriter(store, rooms, self.clock),
                                 History(store, rooms, registry), self.clock, self.socket_rate, prepare=prepare)
         self.accounts = _Accounts()
-        self.factory = ChatFactory(self.chat, self.accounts, OriginPolicy(), auto_ping=20)
+        self.refusals = []
+        self.factory = ChatFactory(self.chat, self.accounts, OriginPolicy(),
+                                   Admission(self.limits, self.clock, self.refusals.append), auto_ping=20)
 
     def connect(self, *chunks: bytes):
         protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))

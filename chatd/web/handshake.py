@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from chatd import errors
+from chatd import admission, errors
 from chatd.errors import ApiError
 
 _KEY = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")  # 16 random bytes in base64
@@ -98,6 +98,7 @@ OWN_REASONS = {
     "invalid token": "The token is missing, invalid, expired or revoked.",
     "banned": "This account is banned.",
     "origin not allowed": "Sockets may not be opened from this origin.",
+    **{reason: reason for reason in admission.REASONS.values()},
 }
 _MESSAGES = {
     400: "This is not a WebSocket handshake chatd accepts.",
@@ -108,6 +109,9 @@ _MESSAGES = {
     431: "The handshake's request line and headers are too large.",
     500: "Something went wrong on our side.",
 }
+
+
+RETRY_AFTER = 5  # seconds a client refused for too many connections should wait
 
 
 def refusal(code: int, reason: str) -> ApiError:
@@ -128,7 +132,7 @@ def refusal(code: int, reason: str) -> ApiError:
     if code in (413, 431):
         return ApiError(code, "too_large", message)
     if code == 429:
-        return ApiError(429, "rate_limited", message)
+        return errors.rate_limited(RETRY_AFTER, message)
     if code >= 500 and code != 505:
         return ApiError(500, "internal", _MESSAGES[500])
     return ApiError(code if 400 <= code < 500 or code == 505 else 400, "invalid_request", message)

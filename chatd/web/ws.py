@@ -25,6 +25,7 @@ from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
 
 from chatd import errors
+from chatd.admission import Admission
 from chatd.web import autobahn_tuning, fastframes, fastwrite, handshake
 from chatd.web.cors import OriginPolicy
 from chatd.web.outbox import Outbox
@@ -69,6 +70,7 @@ class ChatProtocol(WebSocketServerProtocol):
     _write = None  # bytes to the socket (chatd.web.fastwrite), set on connectionMade
     expires_at = issued_at = 0.0
     principal = None
+    _ticket = None  # this connection's places in the socket caps (chatd.admission)
     _outbox: Outbox | None = None
     _head_read = False  # the handshake's head is in; onConnect is deciding
     _closing = False  # a close frame is being written (it may pass a discarded outbox)
@@ -156,10 +158,18 @@ class ChatProtocol(WebSocketServerProtocol):
         origin = request.headers.get("origin")
         if not factory.origins.allows(origin, request.headers.get("host"), factory.secure(self)):
             return fail(ConnectionDeny(403, "origin not allowed"))
+        try:
+            self._ticket = factory.admission.admit(getattr(self.transport.getPeer(), "host", None))
+        except errors.ApiError as refused:
+            return fail(ConnectionDeny(429, refused.message))
         token = (request.params.get("token") or [None])[0]
         return factory.accounts.authenticate(token).addCallbacks(self._authorized, _deny)
 
     def _authorized(self, principal) -> None:
+        try:
+            self.factory.admission.admit_user(self._ticket, principal.user.id)
+        except errors.ApiError as refused:
+            raise ConnectionDeny(429, refused.message) from None
         self.principal = principal
         self.user_id = principal.user.id
         self.username = principal.user.username
@@ -243,6 +253,11 @@ class ChatProtocol(WebSocketServerProtocol):
             self.factory.chat.closed(self)
             self._outbox = None
 
+    def connectionLost(self, reason) -> None:
+        super().connectionLost(reason)
+        if self._ticket is not None:
+            self.factory.admission.release(self._ticket)  # however the connection ended
+
     # -- the connection ChatService talks to -------------------------------
 
     def send(self, payload: bytes, droppable: bool = False) -> None:
@@ -288,11 +303,12 @@ class ChatFactory(WebSocketServerFactory):
 
     protocol = ChatProtocol
 
-    def __init__(self, chat, accounts, origins: OriginPolicy, auto_ping: float = 20.0) -> None:
+    def __init__(self, chat, accounts, origins: OriginPolicy, admission: Admission, auto_ping: float = 20.0) -> None:
         super().__init__(server=SERVER.decode("ascii"))  # Autobahn's default names its version
         self.chat = chat
         self.accounts = accounts
         self.origins = origins
+        self.admission = admission
         self.setProtocolOptions(
             maxFramePayloadSize=MAX_MESSAGE,
             maxMessagePayloadSize=MAX_MESSAGE,

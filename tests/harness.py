@@ -222,6 +222,18 @@ async def wait_until(condition, seconds: float, what: str, interval: float = 0.0
         await deferLater(reactor, interval)
 
 
+async def wait_for_health(http: "Client", process, seconds: float = 60) -> None:
+    """Wait until a chatd subprocess answers /healthz 200 (or has died: the caller then checks ``poll()``)."""
+
+    async def up():
+        try:
+            return (await http.request("GET", "/healthz")).status == 200
+        except Exception:
+            return process.poll() is not None  # stop waiting if it died
+
+    await wait_until(up, seconds, "chatd to answer /healthz 200")
+
+
 async def start_server(test, **overrides) -> Server:
     """Start a chatd for ``test`` and stop it (and remove its data dir) at cleanup."""
     server = await Server(test_config(**overrides)).start()

@@ -16,7 +16,7 @@ from twisted.trial.unittest import TestCase
 
 from chatd.storage.embedded import EmbeddedStore, free_loopback_port
 from chatd.storage.mongo import MongoStore
-from tests.harness import Client, wait_until
+from tests.harness import Client, wait_for_health, wait_until
 from tests.wsclient import connect
 
 TWISTD = str(Path(sys.executable).with_name("twistd"))  # the venv's scripts
@@ -50,13 +50,7 @@ class FirstRunTests(TestCase):
         self.addCleanup(stop)
         http = Client(f"http://127.0.0.1:{port}")
 
-        async def up():
-            try:
-                return (await http.request("GET", "/healthz")).status == 200
-            except Exception:
-                return process.poll() is not None  # stop waiting if it died
-
-        await wait_until(up, 60, "chatd to answer /healthz 200")
+        await wait_for_health(http, process)
         text = lambda: (output / "stdout").read_text(errors="replace")  # noqa: E731
         self.assertIsNone(process.poll(), text())
 

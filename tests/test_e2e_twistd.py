@@ -14,7 +14,7 @@ from twisted.trial.unittest import TestCase
 
 from chatd.storage.embedded import free_loopback_port
 from chatd.storage.nx_auth import Credentials
-from tests.harness import ROOT, Client, wait_until
+from tests.harness import ROOT, Client, wait_for_health, wait_until
 from tests.test_e2e_edge import exchange
 from tests.wsclient import handshake_request
 
@@ -46,13 +46,7 @@ class DaemonTests(TestCase):
     async def _exercise(self, process: subprocess.Popen, log: Path, port: int) -> None:
         http = Client(f"http://127.0.0.1:{port}")
 
-        async def up():
-            try:
-                return (await http.request("GET", "/healthz")).status == 200
-            except Exception:
-                return process.poll() is not None  # stop waiting if it died
-
-        await wait_until(up, 60, "chatd to answer /healthz")
+        await wait_for_health(http, process)
         self.assertIsNone(process.poll(), log.read_text())
         session = await http.register("alice", password="very secret password")
         await http.request("GET", "/api/users?after=x", token=session["token"])
@@ -111,13 +105,7 @@ class DaemonTests(TestCase):
         process, log, port = self._spawn(TWISTD + ["-n", "--pidfile=", "chatd"], {})
         http = Client(f"http://127.0.0.1:{port}")
 
-        async def up():
-            try:
-                return (await http.request("GET", "/healthz")).status == 200
-            except Exception:
-                return process.poll() is not None
-
-        await wait_until(up, 60, "chatd to answer /healthz")
+        await wait_for_health(http, process)
         await http.register("alice")
         bob = await http.register("bob")
         data_dir = log.parent / "data"

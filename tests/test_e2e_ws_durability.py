@@ -14,7 +14,7 @@ from twisted.trial.unittest import TestCase
 
 from chatd.ratelimit import Rate
 from chatd.storage.embedded import free_loopback_port
-from tests.harness import ROOT, Client, NxProcess, start_server, wait_until
+from tests.harness import ROOT, Client, NxProcess, start_server, wait_for_health, wait_until
 from tests.wsclient import connect
 
 TWISTD = str(Path(sys.executable).with_name("twistd"))
@@ -34,12 +34,8 @@ class CrashTests(TestCase):
         return process
 
     async def _healthy(self, http: Client, process) -> None:
-        async def up():
-            try:
-                return (await http.request("GET", "/healthz")).status == 200
-            except Exception:
-                return False
-        await wait_until(up, 60, "chatd to be healthy")
+        await wait_for_health(http, process)
+        self.assertIsNone(process.poll(), "chatd died")
 
     async def test_every_acked_message_survives_sigkill(self):
         """SIGKILL chatd while it is taking messages; after a restart every acked message is in the history."""

@@ -183,15 +183,14 @@ class ChatService:
             users = {user.id: user for user in await self._store.get_users(user_ids)}
         except StoreUnavailable:
             return  # the handshake checks again on reconnect; the next change is seen at the next poll
+        stale = {}
         for user_id in user_ids:
             user = users.get(user_id)
             name = user.username if user is not None else DELETED_AUTHOR
             sockets = self.registry.connections_of(user_id)
-            stale = any(conn.username != name for conn in sockets)
+            if any(conn.username != name for conn in sockets):
+                stale[user_id] = name
             self.renamed(user_id, name)
-            if stale:
-                # Sockets here kept the old name until now: what they sent meanwhile is renamed too.
-                await self._store.rename_author(user_id, name)
             if user is None:
                 self.close_user(user_id, CLOSE_REVOKED)
             elif user.banned:
@@ -200,6 +199,13 @@ class ChatService:
                 for conn in sockets:
                     if conn.issued_at < user.tokens_valid_after:
                         conn.close(CLOSE_REVOKED, "token revoked")
+        for user_id, name in stale.items():
+            # Sockets here kept the old name until now: what they sent meanwhile is renamed too.
+            try:
+                await self._store.rename_author(user_id, name)
+            except StoreUnavailable:
+                self._log.warn("could not rename the messages of user {user_id}; renaming them again repairs it",
+                               user_id=user_id)
 
     # -- frames ------------------------------------------------------------
 

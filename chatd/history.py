@@ -11,6 +11,7 @@ from chatd.roomstate import RoomBook, RoomState
 from chatd.views import iso8601
 
 UNREAD_EXACT_UP_TO = 1000
+READERS = 200  # read positions listed per room: enough for "seen by" under recent messages
 # ``joined`` is one frame: its history is cut to this many bytes so that it fits, with room to
 # spare, in a socket's 1 MiB of unsent bytes (SPEC.md, Slow consumers). 1,000 messages of 4,000
 # emoji would be 16 MB; past the cut the client pages through REST, as ``truncated`` tells it.
@@ -79,6 +80,19 @@ class History:
                 "last_message_at": iso8601(last_at) if last_at else None,
             })
         return sorted(listed, key=lambda room: room["name"])
+
+    async def reads(self, room: str) -> list[dict]:
+        """REST: how far the room's members have read (for "seen by"), furthest first, at most READERS."""
+        memberships = await self._store.room_memberships(room, READERS)
+        users = {user.id: user for user in await self._store.get_users([m.user_id for m in memberships])}
+        reads = []
+        for membership in memberships:
+            user = users.get(membership.user_id)
+            heard = self._receipts.position(room, membership.user_id) if self._receipts is not None else 0
+            seq = max(membership.read_seq, heard)
+            if user is not None and seq > 0:
+                reads.append({"user": user.username, "user_id": user.id, "seq": seq})
+        return sorted(reads, key=lambda read: -read["seq"])
 
     async def sessions(self, user) -> list[dict]:
         """REST: the rooms ``user`` is a member of, with unread counts."""

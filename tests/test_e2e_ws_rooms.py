@@ -127,6 +127,23 @@ class RoomTests(TestCase):
         self.assertEqual(unread["unread"], 1)
         self.assertIsNotNone(unread["last_message_at"])
 
+    async def test_read_positions_can_be_read_back(self):
+        """GET /api/rooms/{room}/reads lists how far members have read (for "seen by" after a reload), also
+        right after the receipt, before it is written to the store; an unknown room has none."""
+        await self._join(self.a)
+        await self._join(self.b)
+        for i in range(3):
+            await self._send(self.a, f"m{i}")
+        self.b.send({"type": "read", "room": "lobby", "seq": 2})
+        await self.a.next("read")
+        reads = await self.http.request("GET", "/api/rooms/lobby/reads", token=self.alice["token"])
+        self.assertEqual(reads.json(), {"reads": [{"user": "bob", "user_id": self.bob["user"]["id"], "seq": 2}]})
+        nothing = await self.http.request("GET", "/api/rooms/nowhere/reads", token=self.alice["token"])
+        self.assertEqual((nothing.status, nothing.json()), (200, {"reads": []}))
+        for bad in ("/api/rooms/%2E%2E/reads", "/api/rooms/a%20b/reads"):
+            self.assertEqual((await self.http.request("GET", bad, token=self.alice["token"])).status, 404)
+        self.assertEqual((await self.http.request("GET", "/api/rooms/lobby/reads")).status, 401)
+
     async def test_messages_before_joining_are_not_unread(self):
         """A new member's unread starts at the room's last seq when they joined."""
         await self._join(self.a)

@@ -289,6 +289,16 @@ class ChatContract:
         self.assertEqual((heads["lobby"].members, heads["other"].members), (0, 0))
         self.assertEqual(await self.store.memberships(user.id, ["lobby", "other"]), [])
 
+    async def test_room_memberships_furthest_read_first(self):
+        """room_memberships lists a room's members, those read furthest first, at most ``limit``."""
+        users = [await self._user(name) for name in ("ann", "ben", "cat")]
+        for user, read in zip(users, (3, 9, 5)):
+            await self.store.add_membership("lobby", user.id, NOW, 0)
+            await self.store.mark_read("lobby", user.id, read)
+        await self.store.add_membership("other", users[0].id, NOW, 0)
+        found = await self.store.room_memberships("lobby", 2)
+        self.assertEqual([(m.user_id, m.read_seq) for m in found], [(users[1].id, 9), (users[2].id, 5)])
+
     async def test_memberships(self):
         """Joining counts a member once and lists the room on the user; leaving undoes both."""
         user = await self._user("mia")

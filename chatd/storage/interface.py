@@ -92,6 +92,9 @@ class IStore(Interface):
     def memberships(user_id, rooms):
         """The user's Memberships among ``rooms``."""
 
+    def room_memberships(room, limit):
+        """Up to ``limit`` Memberships of ``room``, those read furthest first."""
+
     def mark_read(room, user_id, seq):
         """Raise the user's read seq in the room (never lowers it)."""
 

@@ -243,6 +243,11 @@ class MemoryStore(Service):
         return [self._memberships[(room, user_id)] for room in rooms if (room, user_id) in self._memberships]
 
     @_answer
+    def room_memberships(self, room, limit):
+        found = [m for (name, _), m in self._memberships.items() if name == room]
+        return sorted(found, key=lambda m: -m.read_seq)[:limit]
+
+    @_answer
     def mark_read(self, room, user_id, seq):
         membership = self._memberships.get((room, user_id))
         if membership is not None and seq > membership.read_seq:

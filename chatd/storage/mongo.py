@@ -127,6 +127,8 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, Service):
             # (room, seq) is unique through _id = "room:seq"; this one makes client_id idempotent.
             (db.messages, _ascending("dedupe"), {"unique": True, "name": "dedupe_unique"}),
             (db.memberships, _ascending("user_id"), {"name": "user_id"}),
+            # "Seen by": a room's read positions (GET /api/rooms/{room}/reads).
+            (db.memberships, _ascending("room"), {"name": "room"}),
             # A renamed or deleted user's messages are found by author to show the new name.
             (db.messages, _ascending("user_id"), {"name": "user_id"}),
             # GridFS reads a file's chunks by (files_id, n).

@@ -13,6 +13,7 @@ from datetime import datetime
 from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
+from txmongo import filter as qf
 
 from chatd.storage.mongo_users import duplicate_field, object_id, utc
 from chatd.storage.records import DuplicateKey, InsertStopped, Membership, Message, RoomHead, message_id
@@ -190,6 +191,13 @@ class ChatQueries:
         """The user's memberships of these rooms (by id: no scan)."""
         ids = [_membership_id(room, user_id) for room in rooms]
         docs = await self._call(self._db.memberships.find, {"_id": {"$in": ids}}) if ids else []
+        return [_membership(doc) for doc in docs]
+
+    @returns_deferred
+    async def room_memberships(self, room: str, limit: int) -> list[Membership]:
+        """Up to ``limit`` memberships of ``room``, those read furthest first."""
+        docs = await self._call(self._db.memberships.find, {"room": room},
+                                sort=qf.sort(qf.DESCENDING("read_seq")), limit=limit)
         return [_membership(doc) for doc in docs]
 
     @returns_deferred

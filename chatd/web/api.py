@@ -138,6 +138,13 @@ class ApiRoutes:
         await self._principal(request)
         return _messages_page(request, await self._page(request, room))
 
+    @app.route("/rooms/<room>/reads", methods=["GET"])
+    async def room_reads(self, request, room):
+        await self._principal(request)
+        if not ROOM.fullmatch(room):
+            raise errors.not_found("No such room.")
+        return json_body(request, 200, {"reads": await self._store_read(self.history.reads(room))})
+
     @app.route("/rooms/<room>/messages/<seq>", methods=["PATCH"])
     async def edit_message(self, request, room, seq):
         principal = await self._principal(request)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 
@@ -19,7 +19,7 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=["chatd", "chatd.storage", "chatd.web", "chatd.www", "twisted.plugins"],
+    packages=find_packages(include=["chatd", "chatd.*"]) + ["chatd.www", "twisted.plugins"],
     package_dir={"chatd.www": "www"},
     package_data={"chatd.www": www_files(), "twisted.plugins": ["chatd_plugin.py"]},
     install_requires=[
@@ -39,5 +39,5 @@ setup(
     extras_require={
         "test": ["treq>=24.9,<27", "playwright>=1.45,<2"],
     },
-    entry_points={"console_scripts": ["chatd-admin = chatd.admin:main"]},
+    entry_points={"console_scripts": ["chatd-admin = chatd.cli.admin:main"]},
 )

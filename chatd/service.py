@@ -13,26 +13,26 @@ from prometheus_client.twisted import MetricsResource
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import DeferredList
 
-from chatd import secret
-from chatd.accounts import Accounts
-from chatd.chat import ChatService
-from chatd.editing import MessageEditor
-from chatd.files import Files
-from chatd.admission import Admission, SocketLimits
-from chatd.history import History
-from chatd.receipts import ReadReceipts
-from chatd.loginguard import LoginGuard
+from chatd.accounts import secret
+from chatd.accounts.auth import Accounts
+from chatd.chat.service import ChatService
+from chatd.chat.editing import MessageEditor
+from chatd.files.uploads import Files
+from chatd.chat.admission import Admission, SocketLimits
+from chatd.chat.history import History
+from chatd.chat.receipts import ReadReceipts
+from chatd.accounts.loginguard import LoginGuard
 from chatd.metrics import Metrics
-from chatd.registry import Registry
-from chatd.roomstate import RoomBook
-from chatd.writer import MessageWriter
+from chatd.chat.registry import Registry
+from chatd.chat.roomstate import RoomBook
+from chatd.chat.writer import MessageWriter
 from chatd.config import Config
-from chatd.passwords import PasswordHasher
+from chatd.accounts.passwords import PasswordHasher
 from chatd.ratelimit import KeyedRateLimiter
 from chatd.storage.cached import CachedStore
 from chatd.storage.embedded import EmbeddedStore
 from chatd.storage.mongo import MongoStore
-from chatd.tokens import TokenIssuer
+from chatd.accounts.tokens import TokenIssuer
 from chatd.web.api import ApiResource, ApiRoutes, UploadGate
 from chatd.web.cors import OriginPolicy
 from chatd.web.health import HealthResource

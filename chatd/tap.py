@@ -17,7 +17,7 @@ from twisted.python import usage
 
 from chatd.config import PACKAGED_STATIC, Config
 from chatd.ratelimit import Rate
-from chatd.secret import MIN_BYTES
+from chatd.accounts.secret import MIN_BYTES
 
 # option name → (environment variable, default, help)
 _PARAMETERS = {

@@ -6,13 +6,13 @@ from twisted.trial.unittest import TestCase
 
 from datetime import datetime, timezone
 
-from chatd.accounts import DELETED_AUTHOR, Accounts
+from chatd.accounts.auth import DELETED_AUTHOR, Accounts
 from chatd.errors import ApiError
-from chatd.loginguard import LoginGuard
+from chatd.accounts.loginguard import LoginGuard
 from chatd.ratelimit import KeyedRateLimiter, Rate
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message
-from chatd.tokens import TokenIssuer
+from chatd.accounts.tokens import TokenIssuer
 
 SECRET = b"k" * 32
 PASSWORD = "correct horse"

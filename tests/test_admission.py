@@ -3,7 +3,7 @@
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.admission import Admission, SocketLimits
+from chatd.chat.admission import Admission, SocketLimits
 from chatd.errors import ApiError
 from chatd.ratelimit import Rate
 

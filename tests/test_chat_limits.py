@@ -11,14 +11,14 @@ from types import SimpleNamespace
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.chat import ChatService
-from chatd.history import History
+from chatd.chat.service import ChatService
+from chatd.chat.history import History
 from chatd.ratelimit import Rate
-from chatd.registry import Registry
-from chatd.roomstate import RoomBook
+from chatd.chat.registry import Registry
+from chatd.chat.roomstate import RoomBook
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import UserRecord
-from chatd.writer import MessageWriter
+from chatd.chat.writer import MessageWriter
 
 PING = b'{"type":"ping"}'
 START = 1_714_564_800.0  # 2024-05-01T12:00:00Z

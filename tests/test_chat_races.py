@@ -9,15 +9,15 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd import writer as writer_module
-from chatd.chat import ChatService
-from chatd.history import History
+from chatd.chat import writer as writer_module
+from chatd.chat.service import ChatService
+from chatd.chat.history import History
 from chatd.ratelimit import Rate
-from chatd.registry import Registry
-from chatd.roomstate import RoomBook
+from chatd.chat.registry import Registry
+from chatd.chat.roomstate import RoomBook
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message
-from chatd.writer import MessageWriter
+from chatd.chat.writer import MessageWriter
 from tests.test_chat_limits import START, FakeAccounts, FakeConnection
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)

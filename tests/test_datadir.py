@@ -10,7 +10,7 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd import datadir
+from chatd.storage import datadir
 
 
 def mode(path: Path) -> int:

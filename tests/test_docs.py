@@ -16,7 +16,8 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 import chatd
-from chatd import frames, tap
+from chatd import tap
+from chatd.chat import frames
 from chatd.web.api import ApiRoutes
 
 PACKAGE = Path(chatd.__file__).resolve().parent

@@ -12,8 +12,8 @@ from tests.wsclient import connect, handshake_status
 
 
 async def admin_cli(*args: str) -> tuple[int, str, str]:
-    """Run ``python -m chatd.admin`` with ``args``: (exit status, stdout, stderr)."""
-    out, err, status = await utils.getProcessOutputAndValue(sys.executable, ["-m", "chatd.admin", *args], path=str(ROOT))
+    """Run ``python -m chatd.cli.admin`` with ``args``: (exit status, stdout, stderr)."""
+    out, err, status = await utils.getProcessOutputAndValue(sys.executable, ["-m", "chatd.cli.admin", *args], path=str(ROOT))
     return status, out.decode(), err.decode()
 
 

@@ -4,7 +4,7 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.errors import ApiError
-from chatd.fairqueue import FairQueue
+from chatd.accounts.fairqueue import FairQueue
 from chatd.ratelimit import address_key
 
 

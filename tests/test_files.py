@@ -7,13 +7,13 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
-from chatd.accounts import Principal
+from chatd.accounts.auth import Principal
 from chatd.errors import ApiError
-from chatd.files import Files
-from chatd.roomstate import RoomBook
+from chatd.files.uploads import Files
+from chatd.chat.roomstate import RoomBook
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import UserRecord
-from chatd.writer import MessageWriter
+from chatd.chat.writer import MessageWriter
 
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)
 

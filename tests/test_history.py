@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.history import JOIN_HISTORY_BYTES, History
-from chatd.registry import Registry
-from chatd.roomstate import RoomBook
+from chatd.chat.history import JOIN_HISTORY_BYTES, History
+from chatd.chat.registry import Registry
+from chatd.chat.roomstate import RoomBook
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message
 

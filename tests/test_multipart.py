@@ -5,7 +5,7 @@ import io
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd import errors
-from chatd.files import clean_name, sniff
+from chatd.files.uploads import clean_name, sniff
 from chatd.web import multipart
 
 BOUNDARY = "----chatdBoundary7MA4YWxkTrZu0gW"

@@ -185,7 +185,7 @@ class PathTests(SynchronousTestCase):
 
     def test_admin_data_dir_becomes_absolute(self):
         """``chatd-admin --data-dir`` (and its default) is resolved the same way."""
-        from chatd.admin import parse_args
+        from chatd.cli.admin import parse_args
 
         self.patch(os, "environ", {})  # no CHATD_DATA_DIR from the environment running the tests
         here = os.getcwd()

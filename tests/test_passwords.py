@@ -7,8 +7,9 @@ import threading
 from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
-from chatd import errors, passwords
-from chatd.passwords import PasswordHasher
+from chatd import errors
+from chatd.accounts import passwords
+from chatd.accounts.passwords import PasswordHasher
 
 
 class PasswordHasherTests(TestCase):

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.receipts import ReadReceipts
+from chatd.chat.receipts import ReadReceipts
 from chatd.storage.memory import MemoryStore
 
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.registry import Registry
+from chatd.chat.registry import Registry
 
 
 @dataclass(eq=False)

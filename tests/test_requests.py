@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
 from chatd import errors
-from chatd.files import Files
+from chatd.files.uploads import Files
 from chatd.storage.memory import MemoryStore
 from chatd.web.api import UploadGate
 from chatd.web.cors import OriginPolicy

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.roomstate import CACHED_PER_ROOM, PROBE, ROOM_BYTES, RoomBook, RoomState
+from chatd.chat.roomstate import CACHED_PER_ROOM, PROBE, ROOM_BYTES, RoomBook, RoomState
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message, StoreUnavailable
 

@@ -7,7 +7,7 @@ import jwt
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.tokens import InvalidToken, TokenIssuer
+from chatd.accounts.tokens import InvalidToken, TokenIssuer
 
 SECRET = b"s" * 64
 OTHER_SECRET = b"o" * 64

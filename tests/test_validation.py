@@ -4,7 +4,7 @@ import json
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd import validation
+from chatd.accounts import validation
 from chatd.errors import ApiError
 
 GOOD = {"username": "alice", "email": "alice@example.com", "password": "correct horse"}

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, timezone
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd import writer as writer_module
-from chatd.roomstate import RoomBook
+from chatd.chat import writer as writer_module
+from chatd.chat.roomstate import RoomBook
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message, StoreUnavailable
-from chatd.writer import BATCH_MESSAGES, MessageWriter
+from chatd.chat.writer import BATCH_MESSAGES, MessageWriter
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -18,19 +18,19 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd import errors
-from chatd.admission import Admission, SocketLimits
-from chatd.accounts import Principal
-from chatd.chat import ChatService
-from chatd.history import History
+from chatd.chat.admission import Admission, SocketLimits
+from chatd.accounts.auth import Principal
+from chatd.chat.service import ChatService
+from chatd.chat.history import History
 from chatd.ratelimit import Rate
-from chatd.registry import Registry
-from chatd.roomstate import RoomBook
+from chatd.chat.registry import Registry
+from chatd.chat.roomstate import RoomBook
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import UserRecord
-from chatd.tokens import Claims
+from chatd.accounts.tokens import Claims
 from chatd.web.cors import OriginPolicy
 from chatd.web.ws import MAX_HANDSHAKE, OUTBOX_LIMIT, ChatFactory, prepare
-from chatd.writer import MessageWriter
+from chatd.chat.writer import MessageWriter
 from tests.test_chat_limits import START, FakeAccounts
 from tests.wsclient import handshake_request
 

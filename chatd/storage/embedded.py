@@ -25,7 +25,7 @@ from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
 
 import chatd
-from chatd import datadir
+from chatd.storage import datadir
 from chatd.storage.nx_auth import Credentials
 
 DATABASE = "chatd"
@@ -131,7 +131,7 @@ class EmbeddedStore(Service):
 
     @property
     def uri_file(self) -> Path:
-        """Where the running store's URI is written, for the admin CLI (``python -m chatd.admin``)."""
+        """Where the running store's URI is written, for the admin CLI (``python -m chatd.cli.admin``)."""
         return self.data_dir / "store-uri"
 
     @property

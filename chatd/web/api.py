@@ -15,12 +15,13 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from chatd import errors, validation
-from chatd.accounts import Accounts, Principal
-from chatd.frames import ROOM
-from chatd.editing import MessageEditor
-from chatd.files import IMAGE_TYPES, Files
-from chatd.history import History
+from chatd import errors
+from chatd.accounts import validation
+from chatd.accounts.auth import Accounts, Principal
+from chatd.chat.frames import ROOM
+from chatd.chat.editing import MessageEditor
+from chatd.files.uploads import IMAGE_TYPES, Files
+from chatd.chat.history import History
 from chatd.web import multipart
 from chatd.web.cors import OriginPolicy, apply_cors
 from chatd.web.download import send_file

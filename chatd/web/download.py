@@ -11,7 +11,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
-from chatd.files import RELEASE_EVERY, release_chunks
+from chatd.files.uploads import RELEASE_EVERY, release_chunks
 
 PIECE = 255 * 1024  # one GridFS chunk
 

@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from chatd import admission, errors
+from chatd import errors
+from chatd.chat import admission
 from chatd.errors import ApiError
 
 _KEY = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")  # 16 random bytes in base64

@@ -11,7 +11,7 @@ from twisted.python.filepath import FilePath
 from twisted.web import server, static
 from twisted.web.resource import NoResource
 
-from chatd import validation
+from chatd.accounts import validation
 from chatd.web.requests import ChatdChannel, ChatdRequest
 
 

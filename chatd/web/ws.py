@@ -25,7 +25,7 @@ from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
 
 from chatd import errors
-from chatd.admission import Admission
+from chatd.chat.admission import Admission
 from chatd.web import autobahn_tuning, fastframes, fastwrite, handshake
 from chatd.web.cors import OriginPolicy
 from chatd.web.outbox import Outbox

@@ -21,17 +21,18 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from chatd import errors, frames
-from chatd.accounts import CLOSE_BANNED, CLOSE_REVOKED, DELETED_AUTHOR, Accounts
-from chatd.history import History
+from chatd import errors
+from chatd.chat import frames
+from chatd.accounts.auth import CLOSE_BANNED, CLOSE_REVOKED, DELETED_AUTHOR, Accounts
+from chatd.chat.history import History
 from chatd.metrics import Metrics
 from chatd.ratelimit import Rate, TokenBucket
-from chatd.receipts import ReadReceipts
-from chatd.registry import Registry
-from chatd.roomstate import RoomBook
+from chatd.chat.receipts import ReadReceipts
+from chatd.chat.registry import Registry
+from chatd.chat.roomstate import RoomBook
 from chatd.storage.records import StoreUnavailable
 from chatd.views import iso8601
-from chatd.writer import MessageWriter
+from chatd.chat.writer import MessageWriter
 
 CLOSE_POLICY = 1008
 CLOSE_SLOW_CONSUMER = 4008

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from chatd import errors
-from chatd.accounts import Principal
-from chatd.frames import ROOM
+from chatd.accounts.auth import Principal
+from chatd.chat.frames import ROOM
 from chatd.ratelimit import KeyedRateLimiter, Rate
 from chatd.storage.records import FileRecord, StoreUnavailable
 

@@ -8,7 +8,7 @@ import secrets
 
 from twisted.logger import Logger
 
-from chatd import datadir
+from chatd.storage import datadir
 
 MIN_BYTES = 32
 FILE_NAME = "jwt-secret"

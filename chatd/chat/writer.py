@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.logger import Logger
 
-from chatd.roomstate import RoomBook
+from chatd.chat.roomstate import RoomBook
 from chatd.storage.records import InsertStopped, Message, StoreUnavailable
 
 # The latest client_ids stored, answered without a store lookup when resent. Each entry keeps what

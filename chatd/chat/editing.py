@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from chatd import errors, frames
-from chatd.accounts import Principal
-from chatd.roomstate import RoomBook
+from chatd import errors
+from chatd.chat import frames
+from chatd.accounts.auth import Principal
+from chatd.chat.roomstate import RoomBook
 from chatd.storage.records import Message
 from chatd.views import iso8601
 

@@ -6,8 +6,8 @@ store by id (seqs are gap-free, so a page is a known list of ids).
 
 from __future__ import annotations
 
-from chatd import frames
-from chatd.roomstate import RoomBook, RoomState
+from chatd.chat import frames
+from chatd.chat.roomstate import RoomBook, RoomState
 from chatd.views import iso8601
 
 UNREAD_EXACT_UP_TO = 1000

@@ -14,11 +14,12 @@ from datetime import datetime, timezone
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
 
-from chatd import errors, validation
-from chatd.loginguard import LoginGuard
+from chatd import errors
+from chatd.accounts import validation
+from chatd.accounts.loginguard import LoginGuard
 from chatd.ratelimit import KeyedRateLimiter, Rate, address_key
 from chatd.storage.records import DuplicateKey, LastAdmin, UserRecord
-from chatd.tokens import Claims, InvalidToken, TokenIssuer
+from chatd.accounts.tokens import Claims, InvalidToken, TokenIssuer
 from chatd.views import iso8601, user_view
 
 # WebSocket close codes from SPEC.md.

@@ -18,7 +18,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
-from chatd.fairqueue import FairQueue
+from chatd.accounts.fairqueue import FairQueue
 
 
 def _prehash(password: str) -> bytes:

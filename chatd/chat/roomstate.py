@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable
 
-from chatd import frames
+from chatd.chat import frames
 from chatd.storage.records import Message
 
 CACHED_PER_ROOM = 128

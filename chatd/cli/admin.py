@@ -1,4 +1,4 @@
-"""``python -m chatd.admin`` (also ``chatd-admin``): promote, ban and unban users on the store directly.
+"""``python -m chatd.cli.admin`` (also ``chatd-admin``): promote, ban and unban users on the store directly.
 
 For an operator locked out of the API (no admin left, or a hostile one). It
 works on the store chatd uses: ``--mongo URI``, or the embedded store in
@@ -7,9 +7,9 @@ the store itself for the command). A running chatd notices the change within
 a few seconds through the store's user change feed: a banned user's sockets
 close with 4003 and their tokens stop working.
 
-    python -m chatd.admin --data-dir ./chatd-data promote alice
-    python -m chatd.admin --mongo mongodb://db/chatd ban mallory --reason "spam"
-    python -m chatd.admin unban mallory
+    python -m chatd.cli.admin --data-dir ./chatd-data promote alice
+    python -m chatd.cli.admin --mongo mongodb://db/chatd ban mallory --reason "spam"
+    python -m chatd.cli.admin unban mallory
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Accounts: registration, login, tokens, passwords, users and moderation (domain; no HTTP, no Mongo)."""

@@ -1,0 +1,1 @@
+"""Files shared in rooms: uploads, type sniffing, names, downloads' rules."""

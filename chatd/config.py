@@ -7,6 +7,7 @@ from pathlib import Path
 
 from chatd.ratelimit import Rate
 
+
 def _packaged_static() -> str:
     """``www/`` as installed into the package (setup.py), or beside it in a checkout."""
     here = Path(__file__).resolve().parent

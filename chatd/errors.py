@@ -7,7 +7,6 @@ status, code and message stay next to the rule that produced them.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Mapping
 
@@ -79,20 +78,15 @@ def unavailable(message: str = "The store is unreachable; try again shortly.", r
     return ApiError(503, "unavailable", message, headers={"Retry-After": str(retry_after)})
 
 
-def store_unavailable_as_503(failure):
-    """An errback: StoreUnavailable becomes SPEC.md's 503; any other failure passes on."""
-    failure.trap(StoreUnavailable)
-    raise unavailable() from None
+def api_error(error: BaseException) -> ApiError | None:
+    """What a client is answered for ``error``: the ApiError itself, 503 ``unavailable`` when the store
+    could not be reached (wherever that happened), or None for a fault of ours (then 500, logged).
 
-
-def store_errors_as_503(operation):
-    """Decorate an ``async def``: a StoreUnavailable inside it becomes SPEC.md's 503."""
-
-    @functools.wraps(operation)
-    async def wrapper(*args, **kwargs):
-        try:
-            return await operation(*args, **kwargs)
-        except StoreUnavailable:
-            raise unavailable() from None
-
-    return wrapper
+    The one place where an outage becomes a 503: the REST error renderer, the upload gate and the
+    WebSocket handshake all ask it.
+    """
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, StoreUnavailable):
+        return unavailable()
+    return None

@@ -72,6 +72,8 @@ class Metrics:
         self.connections_open = Gauge("chatd_connections_open", "Open WebSocket connections", registry=registry)
         self.users_online = Gauge("chatd_users_online", "Users with at least one open socket", registry=registry)
         self.rooms_active = Gauge("chatd_rooms_active", "Rooms joined by at least one open socket", registry=registry)
+        self.outbox_peak = Gauge(
+            "chatd_outbox_peak_bytes", "The largest backlog of unsent bytes a closed socket had", registry=registry)
         self.bcrypt_queue = Gauge(
             "chatd_bcrypt_queue_length", "Password hashes waiting for or running on the bcrypt threads", registry=registry)
 
@@ -81,6 +83,11 @@ class Metrics:
         self.users_online.set_function(registry.online_user_count)
         self.rooms_active.set_function(registry.active_room_count)
         self.bcrypt_queue.set_function(lambda: hasher.pending)
+
+    def socket_closed(self, outbox_peak: int) -> None:
+        """A socket closed; its largest backlog raises ``chatd_outbox_peak_bytes`` if it was larger."""
+        if outbox_peak > self.outbox_peak._value.get():
+            self.outbox_peak.set(outbox_peak)
 
     def refused(self, limit: str) -> None:
         """Count one refusal by the cap named ``limit`` (sockets_per_user, upload_quota, ...)."""

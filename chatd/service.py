@@ -1,8 +1,10 @@
-"""Wiring: the object graph behind one chatd process, as a MultiService.
+"""Wiring: the object graph behind one chatd process, built bottom-up, as a MultiService.
 
-Children start in order (secret, embedded store, store, store cache, password
-pool, message writer, listeners, collector tuning) and stop in reverse, so
-nothing listens before it can answer and the store outlives the last request.
+Every object gets its collaborators through its constructor: reading a
+constructor tells who depends on whom. Children start in order (secret,
+embedded store, store, change poller, password pool, writer flush, listeners,
+collector tuning) and stop in reverse, so nothing listens before it can answer
+and the store outlives the last request.
 """
 
 from __future__ import annotations
@@ -14,31 +16,46 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.defer import DeferredList
 
 from chatd.accounts import secret
-from chatd.accounts.auth import Accounts
-from chatd.chat.service import ChatService
-from chatd.chat.editing import MessageEditor
-from chatd.files.uploads import Files
-from chatd.chat.admission import Admission, SocketLimits
-from chatd.chat.history import History
-from chatd.chat.receipts import ReadReceipts
+from chatd.accounts.auth import Auth
 from chatd.accounts.loginguard import LoginGuard
-from chatd.metrics import Metrics
+from chatd.accounts.moderation import Moderation
+from chatd.accounts.passwords import PasswordHasher
+from chatd.accounts.tokens import TokenIssuer
+from chatd.accounts.users import Users
+from chatd.chat.admission import Admission, SocketLimits
+from chatd.chat.dispatch import Dispatcher, refuse
+from chatd.chat.editing import MessageEditor
+from chatd.chat.events import LocalEvents
+from chatd.chat.history import History
+from chatd.chat.membership import Membership
+from chatd.chat.messages import Messages
+from chatd.chat.receipts import ReadReceipts
 from chatd.chat.registry import Registry
 from chatd.chat.roomstate import RoomBook
+from chatd.chat.sessions import Sessions
+from chatd.chat.signals import Signals
 from chatd.chat.writer import MessageWriter
 from chatd.config import Config
-from chatd.accounts.passwords import PasswordHasher
+from chatd.files.uploads import Files
+from chatd.metrics import Metrics
 from chatd.ratelimit import KeyedRateLimiter
 from chatd.storage.cached import CachedStore
+from chatd.storage.changes import ChangePoller
 from chatd.storage.embedded import EmbeddedStore
 from chatd.storage.mongo import MongoStore
-from chatd.accounts.tokens import TokenIssuer
-from chatd.web.api import ApiResource, ApiRoutes, UploadGate
+from chatd.web.api.auth import AuthRoutes
+from chatd.web.api.files import FileRoutes, UploadGate
+from chatd.web.api.resource import ApiResource
+from chatd.web.api.rooms import RoomRoutes
+from chatd.web.api.users import UserRoutes
 from chatd.web.cors import OriginPolicy
 from chatd.web.health import HealthResource
 from chatd.web.site import ListeningService, build_site
 from chatd.web.upgrade import UpgradeRouter, ws_resource
 from chatd.web.ws import ChatFactory, prepare
+
+# An upload's body may be --max-upload bytes plus its multipart framing (any other body: 64 KiB).
+MULTIPART_FRAMING = 64 * 1024
 
 
 class _SecretLoader(Service):
@@ -58,12 +75,12 @@ class _SecretLoader(Service):
 class _CloseSocketsOnStop(Service):
     """Says goodbye (1001) to every WebSocket before the rest stops, so clients reconnect at once."""
 
-    def __init__(self, chat) -> None:
-        self._chat = chat
+    def __init__(self, events: LocalEvents) -> None:
+        self._events = events
 
     def stopService(self):
         super().stopService()
-        self._chat.close_all()
+        self._events.server_stopping()
 
 
 class _FlushOnStop(Service):
@@ -97,75 +114,78 @@ class _CollectorTuning(Service):
         gc.set_threshold(50_000, 50, 100)
 
 
-# An upload's body may be --max-upload bytes plus its multipart framing (any other body: 64 KiB).
-MULTIPART_FRAMING = 64 * 1024
-
-
 class ChatdService(MultiService):
-    """One chatd: ``store``, ``accounts``, ``listener`` (and ``embedded`` when no --mongo)."""
+    """One chatd. Tests reach in through ``store``, ``registry``, ``chat``, ``writer``, ``listener``, ``embedded``."""
 
     def __init__(self, config: Config, reactor) -> None:
         super().__init__()
         self.config = config
+        self.metrics = metrics = Metrics()
         tokens = TokenIssuer(reactor, config.token_ttl, config.jwt_secret)
         if config.jwt_secret is None:
             _SecretLoader(config.data_dir, tokens).setServiceParent(self)
 
+        # -- the store ------------------------------------------------------
         self.embedded = None
         if config.mongo is None:
             self.embedded = EmbeddedStore(reactor, config.data_dir)
             self.embedded.setServiceParent(self)
-            self.store = MongoStore(reactor, self.embedded.uri, timeout=config.store_timeout)
+            uri = self.embedded.uri
         else:
-            self.store = MongoStore(reactor, lambda: config.mongo, timeout=config.store_timeout)
+            uri = lambda: config.mongo  # noqa: E731
+        self.store = MongoStore(reactor, uri, timeout=config.store_timeout, metrics=metrics)
         self.store.setServiceParent(self)
-        self.metrics = metrics = Metrics()
-        self.store.metrics = metrics  # times every store operation
         store = CachedStore(self.store, reactor)
-        store.setServiceParent(self)  # after the store: starts polling once the store is started
 
-        hasher = PasswordHasher(reactor, cost=config.bcrypt_cost)
-        hasher.setServiceParent(self)
-        self.accounts = Accounts(
-            store,
-            hasher,
-            tokens,
-            reactor,
-            address_limiter=KeyedRateLimiter(config.auth_rate, reactor),
-            login_guard=LoginGuard(config.auth_rate, reactor),
-        )
-        registry = Registry()
-        metrics.watch(registry, hasher)
+        # -- rooms, and the events that reach their sockets ------------------
+        self.registry = registry = Registry()
         rooms = RoomBook(store)
+        events = LocalEvents(registry, rooms, prepare, metrics)
         receipts = ReadReceipts(store, reactor)
         history = History(store, rooms, registry, receipts)
-        self.writer = MessageWriter(store, rooms, reactor)
+        self.writer = MessageWriter(store, rooms, reactor, on_stored=events.message_stored)
         _FlushOnStop(self.writer, receipts).setServiceParent(self)  # after the store: stops before it
-        self.chat = ChatService(store, self.accounts, registry, rooms, self.writer, history, reactor,
-                                config.socket_rate, prepare=prepare, metrics=metrics, receipts=receipts,
-                                max_rooms=config.max_rooms_per_user)
-        store.changes = self.chat  # bans, deletions, revocations made elsewhere close sockets here
+
+        # -- accounts --------------------------------------------------------
+        hasher = PasswordHasher(reactor, cost=config.bcrypt_cost)
+        hasher.setServiceParent(self)
+        metrics.watch(registry, hasher)
+        auth = Auth(store, hasher, tokens, reactor, KeyedRateLimiter(config.auth_rate, reactor),
+                    LoginGuard(config.auth_rate, reactor), registry, events)
+        users = Users(store, hasher, reactor, registry, events)
+        moderation = Moderation(store, events)
+
+        # -- the chat on the socket ------------------------------------------
+        sessions = Sessions(store, registry, events, auth, reactor, config.socket_rate)
+        ChangePoller(self.store, store, sessions, reactor).setServiceParent(self)  # after the store
+        self.chat = Dispatcher(
+            sessions,
+            Membership(store, registry, rooms, history, events, reactor, metrics.refused, config.max_rooms_per_user),
+            Messages(registry, self.writer, reactor, metrics, refuse),
+            Signals(registry, rooms, receipts, events),
+            reactor, config.socket_rate, metrics,
+        )
         files = Files(store, self.writer, reactor, config.max_upload, config.upload_quota, metrics.refused)
-        editor = MessageEditor(store, rooms, self.chat.deliver, reactor, files)
+        editor = MessageEditor(store, rooms, events, reactor, files)
+
+        # -- the web edge ----------------------------------------------------
         origins = OriginPolicy(config.allowed_origins)
         admission = Admission(
             SocketLimits(config.max_sockets_per_user, config.max_sockets_per_address, config.handshake_rate),
             reactor, metrics.refused)
-        websocket = ChatFactory(self.chat, self.accounts, origins, admission, config.ping_interval)
+        websocket = ChatFactory(self.chat, auth, origins, admission, metrics, config.ping_interval)
+        api = ApiResource(AuthRoutes(auth), UserRoutes(auth, users, moderation), RoomRoutes(auth, history, editor),
+                          FileRoutes(auth, files), origins)
         site = build_site(
             config.static,
-            {
-                b"api": ApiResource(ApiRoutes(self.accounts, history, editor, files), origins),
-                b"healthz": HealthResource(self.store),
-                b"ws": ws_resource(websocket),
-                b"metrics": MetricsResource(metrics.registry),
-            },
+            {b"api": api, b"healthz": HealthResource(self.store), b"ws": ws_resource(websocket),
+             b"metrics": MetricsResource(metrics.registry)},
             metrics,
             max_body=config.max_upload + MULTIPART_FRAMING,
-            gate=UploadGate(self.accounts, files, origins),
+            gate=UploadGate(auth, files, origins),
             reactor=reactor,
         )
         self.listener = ListeningService(reactor, config.listen, UpgradeRouter(reactor, site, websocket))
         self.listener.setServiceParent(self)
-        _CloseSocketsOnStop(self.chat).setServiceParent(self)  # stops first: before the listener and the store
+        _CloseSocketsOnStop(events).setServiceParent(self)  # stops first: before the listener and the store
         _CollectorTuning().setServiceParent(self)

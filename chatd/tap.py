@@ -15,9 +15,9 @@ import re
 
 from twisted.python import usage
 
+from chatd.accounts.secret import MIN_BYTES
 from chatd.config import PACKAGED_STATIC, Config
 from chatd.ratelimit import Rate
-from chatd.accounts.secret import MIN_BYTES
 
 # option name → (environment variable, default, help)
 _PARAMETERS = {

@@ -6,7 +6,14 @@ from twisted.internet import defer, reactor, threads
 from twisted.trial.unittest import TestCase
 
 from chatd.storage.embedded import free_loopback_port
-from tests.browser import ChatPage, in_browser, require_browser, screenshot, tiny_png, two_in_lobby
+from tests.browser import (
+    ChatPage,
+    in_browser,
+    require_browser,
+    screenshot,
+    tiny_png,
+    two_in_lobby,
+)
 from tests.harness import Server, start_server
 
 XSS_TEXTS = ['<img src=x onerror="window.__xss = 1">', "<script>window.__xss = 2</script>"]

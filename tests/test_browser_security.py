@@ -8,7 +8,14 @@ from urllib.parse import urlsplit
 from twisted.trial.unittest import TestCase
 
 from chatd.web.site import CONTENT_SECURITY_POLICY
-from tests.browser import PASSWORD, ChatPage, in_browser, require_browser, tiny_png, two_in_lobby
+from tests.browser import (
+    PASSWORD,
+    ChatPage,
+    in_browser,
+    require_browser,
+    tiny_png,
+    two_in_lobby,
+)
 from tests.harness import start_server
 
 # Installed before the page's scripts: every CSP violation the document reports.

@@ -10,6 +10,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.storage.cached import CachedStore
+from chatd.storage.changes import ChangePoller
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import StoreUnavailable
 
@@ -21,6 +22,9 @@ class CachedStoreTests(SynchronousTestCase):
         self.clock = Clock()
         self.inner = MemoryStore()
         self.store = CachedStore(self.inner, self.clock, ttl=10)
+        self.reported = []
+        self.poller = ChangePoller(self.inner, self.store, SimpleNamespace(
+            changed=lambda jtis, ids: self.reported.append((jtis, ids))), self.clock)
         self.successResultOf(self.store.create_user("root", "r@example.com", b"h", NOW))  # the admin
         self.user = self.successResultOf(self.store.create_user("alice", "a@example.com", b"h", NOW))
 
@@ -105,16 +109,16 @@ class CachedStoreTests(SynchronousTestCase):
     def test_revocations_are_answered_from_memory_once_loaded(self):
         """After the first load the store is not asked again: revoked and unrevoked both answered."""
         self.successResultOf(self.inner.revoke_token("old", NOW.replace(year=2999)))
-        self.store.startService()
-        self.addCleanup(self.store.stopService)
+        self.poller.startService()
+        self.addCleanup(self.poller.stopService)
         self.inner.down = True
         self.assertTrue(self.successResultOf(self.store.is_token_revoked("old")))
         self.assertFalse(self.successResultOf(self.store.is_token_revoked("fresh")))
 
     def test_revocation_elsewhere_is_seen_at_the_next_poll(self):
         """A token revoked by another process is refused once the cache polls (every 2 s)."""
-        self.store.startService()
-        self.addCleanup(self.store.stopService)
+        self.poller.startService()
+        self.addCleanup(self.poller.stopService)
         self.assertFalse(self.successResultOf(self.store.is_token_revoked("j2")))
         self.successResultOf(self.inner.revoke_token("j2", NOW.replace(year=2999)))
         self.assertFalse(self.successResultOf(self.store.is_token_revoked("j2")))
@@ -123,8 +127,8 @@ class CachedStoreTests(SynchronousTestCase):
 
     def test_expired_revocations_are_forgotten(self):
         """Revocations of tokens past their expiry are dropped from memory (they cannot be used anyway)."""
-        self.store.startService()
-        self.addCleanup(self.store.stopService)
+        self.poller.startService()
+        self.addCleanup(self.poller.stopService)
         expires = datetime.fromtimestamp(self.clock.seconds() + 5, timezone.utc)
         self.successResultOf(self.store.revoke_token("short", expires))
         self.assertTrue(self.successResultOf(self.store.is_token_revoked("short")))
@@ -133,10 +137,9 @@ class CachedStoreTests(SynchronousTestCase):
 
     def test_user_changed_elsewhere_is_dropped_and_reported_at_the_next_poll(self):
         """A ban made by another process (or the admin CLI) shows at the next poll, and the chat hears of it."""
-        reported = []
-        self.store.changes = SimpleNamespace(changed=lambda jtis, ids: reported.append((jtis, ids)))
-        self.store.startService()
-        self.addCleanup(self.store.stopService)
+        reported = self.reported
+        self.poller.startService()
+        self.addCleanup(self.poller.stopService)
         self.assertFalse(self.successResultOf(self.get_user(self.user.id)).banned)
         self.successResultOf(self.inner.update_user(self.user.id, {"banned": True}))
         self.assertFalse(self.successResultOf(self.get_user(self.user.id)).banned)  # cached for now

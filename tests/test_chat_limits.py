@@ -1,115 +1,42 @@
-"""Unit tests for chatd.chat.ChatService's socket limits: the frame rate (``--socket-rate``) and token expiry.
+"""Unit tests for the chat's socket limits: the frame rate (``--socket-rate``), token expiry, the rooms cap.
 
 SPEC.md: a refused frame is answered with ``rate_limited`` and the socket stays open; persistent flooding
 closes it with 1008; a socket whose token expires without a ``refresh`` is closed with 4001 at expiry.
 """
 
 import json
-from datetime import datetime, timezone
-from types import SimpleNamespace
 
-from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
 
-from chatd.chat.service import ChatService
-from chatd.chat.history import History
+from chatd.chat.connection import IChatConnection
 from chatd.ratelimit import Rate
-from chatd.chat.registry import Registry
-from chatd.chat.roomstate import RoomBook
-from chatd.storage.memory import MemoryStore
-from chatd.storage.records import UserRecord
-from chatd.chat.writer import MessageWriter
-
-PING = b'{"type":"ping"}'
-START = 1_714_564_800.0  # 2024-05-01T12:00:00Z
+from chatd.web.ws import ChatProtocol
+from tests.chatharness import START, ChatTestCase, FakeConnection
 
 
-class FakeAccounts:
-    """What ChatService needs of Accounts here: somewhere to plug presence and sockets, and the User view."""
-
-    presence = None
-    sockets = None
-
-    def view(self, user):
-        return {"id": user.id, "username": user.username}
-
-
-class FakeConnection:
-    """A socket as ChatService sees it, recording what it is sent and how it is closed."""
-
-    def __init__(self, user_id="u1", username="alice", jti="j1", expires_at=START + 3600):
-        self.user_id = user_id
-        self.username = username
-        self.jti = jti
-        self.expires_at = expires_at
-        self.issued_at = START
-        self.sent = []
-        self.closes = []
-
-    def send(self, payload, droppable=False):
-        self.sent.append(json.loads(payload))
-
-    def send_prepared(self, prepared, droppable=False):
-        self.sent.append(json.loads(prepared))
-
-    def send_prepared_together(self, prepared_list):
-        for prepared in prepared_list:
-            self.send_prepared(prepared)
-
-    def close(self, code, reason):
-        self.closes.append((code, reason))
-
-    def types(self):
-        """The types of the frames received after ``hello``."""
-        return [frame["type"] for frame in self.sent[1:]]
-
-
-class ChatLimitsTestCase(SynchronousTestCase):
-    max_rooms = 500
-
-    def setUp(self):
-        self.clock = Clock()
-        self.clock.advance(START)
-        self.store = MemoryStore()
-        self.registry = Registry()
-        rooms = RoomBook(self.store)
-        self.accounts = FakeAccounts()
-        self.service = ChatService(
-            store=self.store,
-            accounts=self.accounts,
-            registry=self.registry,
-            rooms=rooms,
-            writer=MessageWriter(self.store, rooms, self.clock),
-            history=History(self.store, rooms, self.registry),
-            clock=self.clock,
-            socket_rate=Rate(1, 3),
-            max_rooms=self.max_rooms,
-        )
+class ChatLimitsTestCase(ChatTestCase):
+    socket_rate = Rate(1, 3)
 
     def open(self, conn=None):
-        conn = conn or FakeConnection()
-        user = UserRecord(conn.user_id, conn.username, f"{conn.username}@example.com", "user",
-                          datetime(2024, 1, 1, tzinfo=timezone.utc), b"hash")
-        claims = SimpleNamespace(sub=conn.user_id, jti=conn.jti, exp=conn.expires_at)
-        self.service.opened(conn, SimpleNamespace(user=user, claims=claims))
-        return conn
+        return self.chat.open(conn)
 
     def ping(self, conn, times=1):
-        for _ in range(times):
-            self.service.received(conn, PING, False)
+        self.chat.ping(conn, times)
 
 
 class OpenedTests(ChatLimitsTestCase):
-    def test_wires_itself_into_accounts(self):
-        """The service answers Accounts' presence and socket questions (online users, closing sockets)."""
-        self.assertIs(self.accounts.presence, self.registry)
-        self.assertIs(self.accounts.sockets, self.service)
+    def test_the_socket_and_every_fake_keep_the_connection_contract(self):
+        """The Autobahn protocol and the tests' fake connection both provide IChatConnection."""
+        self.assertTrue(verifyObject(IChatConnection, FakeConnection()))
+        self.assertTrue(IChatConnection.implementedBy(ChatProtocol))
+        self.assertTrue(verifyObject(IChatConnection, ChatProtocol()))
 
     def test_hello_first(self):
-        """The first frame on a socket is ``hello`` with the user's view and the server time."""
+        """The first frame on a socket is ``hello`` with the user (online, no password hash) and the server time."""
         conn = self.open()
-        self.assertEqual(conn.sent, [{"type": "hello", "user": {"id": "u1", "username": "alice"},
-                                      "server_time": "2024-05-01T12:00:00.000Z"}])
+        self.assertEqual(conn.sent, [{"type": "hello", "server_time": "2024-05-01T12:00:00.000Z", "user": {
+            "id": "u1", "username": "alice", "email": "alice@example.com", "role": "user",
+            "created_at": "2024-01-01T00:00:00.000Z", "online": True}}])
         self.assertTrue(self.registry.is_online("u1"))
 
 
@@ -153,7 +80,7 @@ class RateLimitTests(ChatLimitsTestCase):
         """A refused frame has no effect: a refused join does not join the room."""
         conn = self.open()
         self.ping(conn, 3)
-        self.service.received(conn, b'{"type":"join","room":"lobby"}', False)
+        self.chat.received(conn, b'{"type":"join","room":"lobby"}', False)
         self.assertEqual(conn.types(), ["pong", "pong", "pong", "error"])
         self.assertEqual(list(self.registry.subscribers("lobby")), [])
 
@@ -161,7 +88,7 @@ class RateLimitTests(ChatLimitsTestCase):
         """Malformed frames spend the budget like valid ones, so garbage cannot flood either."""
         conn = self.open()
         for _ in range(3):
-            self.service.received(conn, b"garbage", False)
+            self.chat.received(conn, b"garbage", False)
         self.ping(conn)
         self.assertEqual([f.get("code") for f in conn.sent[1:]], ["invalid_json"] * 3 + ["rate_limited"])
 
@@ -196,12 +123,12 @@ class RateLimitTests(ChatLimitsTestCase):
     def test_control_frames_share_the_budget(self):
         """WebSocket pings count like frames: past the burst they are refused, and flooding with them closes 1008."""
         conn = self.open()
-        self.assertEqual([self.service.control_frame_allowed(conn) for _ in range(4)], [True, True, True, False])
+        self.assertEqual([self.chat.control_frame_allowed(conn) for _ in range(4)], [True, True, True, False])
         self.assertEqual(conn.types(), ["error"])  # the same rate_limited answer as for a frame
         self.ping(conn)
         self.assertEqual(conn.types(), ["error"])  # the frame after them finds the budget spent
         for _ in range(9):
-            self.service.control_frame_allowed(conn)
+            self.chat.control_frame_allowed(conn)
         self.assertEqual(conn.closes, [(1008, "flooding")])
 
     def test_sockets_limited_separately(self):
@@ -245,10 +172,10 @@ class ExpiryTests(ChatLimitsTestCase):
     def test_closed_cancels_timer(self):
         """A socket that closed on its own is not closed again at its token's expiry."""
         conn = self.open(FakeConnection(expires_at=START + 100))
-        self.service.closed(conn)
+        self.chat.closed(conn)
         self.clock.advance(200)
         self.assertEqual(conn.closes, [])
-        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual([call for call in self.clock.getDelayedCalls() if "close" in repr(call.func)], [])
         self.assertEqual(self.registry.connection_count(), 0)
         self.assertFalse(self.registry.is_online("u1"))
 
@@ -263,17 +190,17 @@ class RoomCapTests(ChatLimitsTestCase):
         room one is already a member of is fine; after a leave, a new room can be joined."""
         conn = self.open()
         for room in ("a", "b", "c"):
-            self.service.received(conn, json.dumps({"type": "join", "room": room}).encode(), False)
+            self.chat.received(conn, json.dumps({"type": "join", "room": room}).encode(), False)
             self.clock.advance(1)  # the frame rate refills
-        self.service.received(conn, b'{"type":"join","room":"d"}', False)
+        self.chat.received(conn, b'{"type":"join","room":"d"}', False)
         self.assertEqual(conn.sent[-1]["type"], "error")
         self.assertEqual(conn.sent[-1]["code"], "forbidden")
-        self.assertEqual(self.service.metrics.limit_refusals.labels("rooms_per_user")._value.get(), 1)
+        self.assertEqual(self.chat.metrics.limit_refusals.labels("rooms_per_user")._value.get(), 1)
         self.clock.advance(1)
-        self.service.received(conn, b'{"type":"join","room":"a"}', False)
+        self.chat.received(conn, b'{"type":"join","room":"a"}', False)
         self.assertEqual(conn.sent[-1]["type"], "joined")
         self.clock.advance(1)
-        self.service.received(conn, b'{"type":"leave","room":"b"}', False)
+        self.chat.received(conn, b'{"type":"leave","room":"b"}', False)
         self.clock.advance(1)
-        self.service.received(conn, b'{"type":"join","room":"d"}', False)
+        self.chat.received(conn, b'{"type":"join","room":"d"}', False)
         self.assertEqual(conn.sent[-1]["type"], "joined")

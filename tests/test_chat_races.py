@@ -6,19 +6,11 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 
 from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.chat import writer as writer_module
-from chatd.chat.service import ChatService
-from chatd.chat.history import History
-from chatd.ratelimit import Rate
-from chatd.chat.registry import Registry
-from chatd.chat.roomstate import RoomBook
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message
-from chatd.chat.writer import MessageWriter
-from tests.test_chat_limits import START, FakeAccounts, FakeConnection
+from tests.chatharness import START, ChatTestCase, FakeConnection
 
 T0 = datetime(2024, 5, 1, tzinfo=timezone.utc)
 
@@ -44,22 +36,12 @@ class HoldingStore(MemoryStore):
         self.held = []
 
 
-class RaceTests(SynchronousTestCase):
-    def setUp(self):
-        self.clock = Clock()
-        self.clock.advance(START)
-        self.store = HoldingStore()
-        self.registry = Registry()
-        rooms = RoomBook(self.store)
-        self.writer = MessageWriter(self.store, rooms, self.clock)
-        self.accounts = FakeAccounts()
-        self.service = ChatService(self.store, self.accounts, self.registry, rooms, self.writer,
-                                   History(self.store, rooms, self.registry), self.clock, Rate(1000, 1000))
+class RaceTests(ChatTestCase):
+    def make_store(self):
+        return HoldingStore()
 
     def open(self, conn):
-        user = SimpleNamespace(id=conn.user_id, username=conn.username, rooms=())
-        self.service.opened(conn, SimpleNamespace(user=user, claims=SimpleNamespace(jti=conn.jti, exp=conn.expires_at)))
-        return conn
+        return self.chat.open(conn)
 
     def test_join_gets_every_message_stored_while_it_read_history(self):
         """Messages stored while a join read old history from the store all reach the joiner, once, in order."""
@@ -67,10 +49,10 @@ class RaceTests(SynchronousTestCase):
             [Message("lobby", seq, "u9", "old", T0, f"old {seq}") for seq in range(1, 201)]))
         self.successResultOf(self.store.advance_rooms({"lobby": (200, T0)}))  # as the writer would have
         conn = self.open(FakeConnection())
-        self.service.received(conn, b'{"type":"join","room":"lobby","since":0}', False)
+        self.chat.received(conn, b'{"type":"join","room":"lobby","since":0}', False)
         self.assertEqual(len(self.store.held), 1)  # reading 1..200 from the store
         for i in range(130):  # more than the room's cache holds
-            self.writer.submit("lobby", "u9", "other", f"new {i}", None)
+            self.chat.writer.submit("lobby", "u9", "other", f"new {i}", None)
         for _ in range(5):
             self.clock.advance(writer_module.BATCH_WINDOW)
         self.store.release()
@@ -81,12 +63,12 @@ class RaceTests(SynchronousTestCase):
     def test_refresh_finishing_after_close_leaves_nothing_behind(self):
         """A refresh still waiting when its socket closes neither re-registers it nor arms a timer."""
         waiting = Deferred()
-        self.accounts.authenticate = lambda token: waiting
+        self.chat.auth.principals["t"] = waiting
         conn = self.open(FakeConnection())
-        self.service.received(conn, b'{"type":"refresh","token":"t"}', False)
-        self.service.closed(conn)
+        self.chat.received(conn, b'{"type":"refresh","token":"t"}', False)
+        self.chat.closed(conn)
         waiting.callback(SimpleNamespace(user=SimpleNamespace(id=conn.user_id),
-                                         claims=SimpleNamespace(jti="new", exp=START + 7200, expires_at=T0)))
+                                         claims=SimpleNamespace(jti="new", exp=START + 7200, iat=START, expires_at=T0)))
         self.assertEqual(self.registry.connections_with_token("new"), [])
         self.assertEqual([c for c in self.clock.getDelayedCalls() if c.active() and "close" in repr(c.func)], [])
         self.assertNotIn("refreshed", [frame["type"] for frame in conn.sent])

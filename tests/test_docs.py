@@ -16,9 +16,10 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 import chatd
+import chatd.web.api.resource  # noqa: F401  (imports every group of routes)
 from chatd import tap
 from chatd.chat import frames
-from chatd.web.api import ApiRoutes
+from chatd.web.api.common import Routes
 
 PACKAGE = Path(chatd.__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -135,9 +136,12 @@ def api_error_codes() -> tuple[set[str], list[str]]:
 
 
 def api_routes() -> set[str]:
-    """``METHOD /api/path`` for every rule of the Klein app, placeholders written ``{name}``."""
+    """``METHOD /api/path`` for every rule of every group of routes (each a Klein app), placeholders
+    written ``{name}``."""
+    groups = Routes.__subclasses__()
+    assert len(groups) >= 4, groups  # auth, users, rooms, files: the scan must find them
     routes = set()
-    for rule in ApiRoutes.app.url_map.iter_rules():
+    for rule in (rule for group in groups for rule in group.app.url_map.iter_rules()):
         path = "/api" + re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)
         routes.update(f"{method} {path}" for method in rule.methods if method not in ("HEAD", "OPTIONS"))
     return routes

@@ -13,7 +13,14 @@ from twisted.internet import defer, endpoints, reactor, ssl
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
 
-from tests.harness import Client, NxProcess, Server, start_server, test_config, wait_until
+from tests.harness import (
+    Client,
+    NxProcess,
+    Server,
+    start_server,
+    test_config,
+    wait_until,
+)
 from tests.tls import self_signed
 from tests.wsclient import raw_handshake
 

@@ -14,7 +14,14 @@ from twisted.trial.unittest import TestCase
 
 from chatd.ratelimit import Rate
 from chatd.storage.embedded import free_loopback_port
-from tests.harness import ROOT, Client, NxProcess, start_server, wait_for_health, wait_until
+from tests.harness import (
+    ROOT,
+    Client,
+    NxProcess,
+    start_server,
+    wait_for_health,
+    wait_until,
+)
 from tests.wsclient import connect
 
 TWISTD = str(Path(sys.executable).with_name("twistd"))

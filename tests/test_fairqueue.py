@@ -3,8 +3,8 @@
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.errors import ApiError
 from chatd.accounts.fairqueue import FairQueue
+from chatd.errors import ApiError
 from chatd.ratelimit import address_key
 
 

@@ -8,12 +8,12 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from chatd.accounts.auth import Principal
+from chatd.chat.roomstate import RoomBook
+from chatd.chat.writer import MessageWriter
 from chatd.errors import ApiError
 from chatd.files.uploads import Files
-from chatd.chat.roomstate import RoomBook
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import UserRecord
-from chatd.chat.writer import MessageWriter
 
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)
 

@@ -6,7 +6,17 @@ from datetime import datetime, timezone
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.chat import frames
-from chatd.chat.frames import FrameError, Join, Leave, Ping, Read, Refresh, Send, Typing, parse
+from chatd.chat.frames import (
+    FrameError,
+    Join,
+    Leave,
+    Ping,
+    Read,
+    Refresh,
+    Send,
+    Typing,
+    parse,
+)
 from chatd.storage.records import Message
 
 TS = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)

@@ -5,7 +5,11 @@ from twisted.trial.unittest import SynchronousTestCase
 from txmongo.protocol import MongoProtocol
 
 from chatd.storage.nx_auth import AuthGate, Credentials
-from chatd.storage.nx_child import _finds_chunks_by_float_n, _says_primary, require_authentication
+from chatd.storage.nx_child import (
+    _finds_chunks_by_float_n,
+    _says_primary,
+    require_authentication,
+)
 
 
 class SaysPrimaryTests(SynchronousTestCase):

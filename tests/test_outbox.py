@@ -1,7 +1,5 @@
 """Unit tests for chatd.web.outbox.Outbox: a stalled reader's buffer is bounded (SPEC.md, Guarantees; Details: Slow consumers)."""
 
-from types import SimpleNamespace
-
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
@@ -13,9 +11,8 @@ from chatd.web.outbox import Outbox
 class OutboxTests(SynchronousTestCase):
     def setUp(self):
         self.transport = StringTransport()
-        self.stats = SimpleNamespace(peak_outbox=0)
         self.overflows = []
-        self.outbox = Outbox(self.transport.write, 10, self.on_overflow, self.stats)
+        self.outbox = Outbox(self.transport.write, 10, self.on_overflow)
 
     def on_overflow(self):
         # What the outbox looks like when it gives up: already closed and emptied.
@@ -31,7 +28,7 @@ class OutboxTests(SynchronousTestCase):
         self.outbox.push(b"two", True)
         self.assertEqual(self.transport.value(), b"onetwo")
         self.assertEqual(self.outbox.size, 0)
-        self.assertEqual(self.stats.peak_outbox, 0)
+        self.assertEqual(self.outbox.peak, 0)
 
     def test_frames_wait_while_paused(self):
         """While paused, frames wait in the outbox instead of reaching the transport."""
@@ -65,7 +62,7 @@ class OutboxTests(SynchronousTestCase):
                 self.producer.pauseProducing()
 
         transport = PausingTransport()
-        outbox = transport.producer = Outbox(transport.write, 10, self.on_overflow, self.stats)
+        outbox = transport.producer = Outbox(transport.write, 10, self.on_overflow)
         outbox.pauseProducing()
         for data in (b"1", b"2", b"3"):
             outbox.push(data, False)
@@ -155,19 +152,12 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual(self.outbox.size, 0)
 
     def test_peak_recorded(self):
-        """The largest backlog is recorded in the stats, including what was then dropped."""
+        """The largest backlog is recorded (``peak``), including what was then dropped, and never lowered."""
         self.outbox.pauseProducing()
         self.outbox.push(b"abc", False)
-        self.assertEqual(self.stats.peak_outbox, 3)
+        self.assertEqual(self.outbox.peak, 3)
         self.outbox.push(b"tttttttt", True)  # 11 bytes, then the droppable frame goes
-        self.assertEqual(self.stats.peak_outbox, 11)
+        self.assertEqual(self.outbox.peak, 11)
         self.assertEqual(self.outbox.size, 3)
         self.outbox.resumeProducing()
-        self.assertEqual(self.stats.peak_outbox, 11)
-
-    def test_peak_never_lowered(self):
-        """A smaller backlog does not lower a peak another socket reached."""
-        self.stats.peak_outbox = 50
-        self.outbox.pauseProducing()
-        self.outbox.push(b"abc", False)
-        self.assertEqual(self.stats.peak_outbox, 50)
+        self.assertEqual(self.outbox.peak, 11)

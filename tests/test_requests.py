@@ -16,7 +16,7 @@ from twisted.web.resource import Resource
 from chatd import errors
 from chatd.files.uploads import Files
 from chatd.storage.memory import MemoryStore
-from chatd.web.api import UploadGate
+from chatd.web.api.files import UploadGate
 from chatd.web.cors import OriginPolicy
 from chatd.web.requests import HELD_LIMIT, ChatdRequest, request_line
 from chatd.web.site import CountingSite

@@ -12,7 +12,6 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-
 from urllib.parse import unquote_to_bytes
 
 from twisted.internet import threads

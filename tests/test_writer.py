@@ -8,9 +8,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.chat import writer as writer_module
 from chatd.chat.roomstate import RoomBook
+from chatd.chat.writer import BATCH_MESSAGES, MessageWriter
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message, StoreUnavailable
-from chatd.chat.writer import BATCH_MESSAGES, MessageWriter
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 

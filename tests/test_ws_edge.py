@@ -18,20 +18,14 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd import errors
-from chatd.chat.admission import Admission, SocketLimits
 from chatd.accounts.auth import Principal
-from chatd.chat.service import ChatService
-from chatd.chat.history import History
-from chatd.ratelimit import Rate
-from chatd.chat.registry import Registry
-from chatd.chat.roomstate import RoomBook
-from chatd.storage.memory import MemoryStore
-from chatd.storage.records import UserRecord
 from chatd.accounts.tokens import Claims
+from chatd.chat.admission import Admission, SocketLimits
+from chatd.ratelimit import Rate
+from chatd.storage.records import UserRecord
 from chatd.web.cors import OriginPolicy
-from chatd.web.ws import MAX_HANDSHAKE, OUTBOX_LIMIT, ChatFactory, prepare
-from chatd.chat.writer import MessageWriter
-from tests.test_chat_limits import START, FakeAccounts
+from chatd.web.ws import MAX_HANDSHAKE, OUTBOX_LIMIT, ChatFactory
+from tests.chatharness import START, ChatHarness
 from tests.wsclient import handshake_request
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2VjcmV0LXNpZ25hdHVyZS1vZi10aGUtdG9rZW4"
@@ -92,14 +86,13 @@ class EdgeTestCase(SynchronousTestCase):
         self.clock.advance(START)
         self.patch(txaio.config, "loop", self.clock)  # Autobahn's timers run on the test's clock
         self.events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
-        store, registry = MemoryStore(), Registry()
-        rooms = RoomBook(store)
-        self.chat = ChatService(store, FakeAccounts(), registry, rooms, MessageWriter(store, rooms, self.clock),
-                                History(store, rooms, registry), self.clock, self.socket_rate, prepare=prepare)
+        self.harness = ChatHarness(self.clock, socket_rate=self.socket_rate)
+        self.chat = self.harness.dispatcher
         self.accounts = _Accounts()
         self.refusals = []
         self.factory = ChatFactory(self.chat, self.accounts, OriginPolicy(),
-                                   Admission(self.limits, self.clock, self.refusals.append), auto_ping=20)
+                                   Admission(self.limits, self.clock, self.refusals.append), self.harness.metrics,
+                                   auto_ping=20)
 
     def connect(self, *chunks: bytes):
         protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
@@ -213,7 +206,7 @@ class HandshakeBoundTests(EdgeTestCase):
         transport.clear()
         self.accounts.held.callback(None)
         self.assertEqual(transport.value(), b"")  # no 101 after the refusal
-        self.assertEqual(self.chat.registry.connection_count(), 0)
+        self.assertEqual(self.harness.registry.connection_count(), 0)
 
 
 class PingTests(EdgeTestCase):
@@ -272,4 +265,4 @@ class UnlimitedPingTests(EdgeTestCase):
         frames = server_frames(transport.value())
         self.assertEqual([opcode for opcode, _ in frames], [8])  # only the close frame: the backlog was dropped
         self.assertEqual(struct.unpack("!H", frames[0][1][:2])[0], 4008)
-        self.assertLessEqual(self.chat.peak_outbox, OUTBOX_LIMIT + 127)
+        self.assertLessEqual(self.harness.metrics.outbox_peak._value.get(), OUTBOX_LIMIT + 127)

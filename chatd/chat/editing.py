@@ -9,27 +9,24 @@ room as an ``edited`` or ``deleted`` event.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from chatd import errors
-from chatd.chat import frames
 from chatd.accounts.auth import Principal
+from chatd.chat import frames
 from chatd.chat.roomstate import RoomBook
 from chatd.storage.records import Message
-from chatd.views import iso8601
+from chatd.times import utc_from
 
 
 class MessageEditor:
-    """Edits and deletions, for the REST routes; ``deliver`` is ChatService.deliver."""
+    """Edits and deletions, for the REST routes; ``events`` tells the room (chatd.chat.events)."""
 
-    def __init__(self, store, rooms: RoomBook, deliver, clock, files=None) -> None:
+    def __init__(self, store, rooms: RoomBook, events, clock, files=None) -> None:
         self._store = store
         self._rooms = rooms
-        self._deliver = deliver
+        self._events = events
         self._clock = clock
-        self._files = files  # chatd.files.FileStore, to remove a deleted message's file
+        self._files = files  # chatd.files.uploads.Files, to remove a deleted message's file
 
-    @errors.store_errors_as_503
     async def edit(self, principal: Principal, room: str, seq: int, text: str) -> bytes:
         """The edited message's JSON."""
         message = await self._message(room, seq)
@@ -37,17 +34,14 @@ class MessageEditor:
             raise errors.forbidden("Only the author may edit a message.")
         if message.file is not None:
             raise errors.invalid("File messages cannot be edited.")
-        edited_at = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
+        edited_at = utc_from(self._clock.seconds())
         edited = await self._store.update_message(room, seq, {"text": text, "edited_at": edited_at})
         if edited is None or edited.deleted:
             raise errors.not_found("No such message.")  # deleted meanwhile
         self._cached(edited)
-        self._deliver(room, frames.encode({
-            "type": "edited", "room": room, "seq": seq, "text": edited.text, "edited_at": iso8601(edited_at),
-        }))
+        self._events.message_edited(room, seq, edited.text, edited_at)
         return frames.message_body(edited)
 
-    @errors.store_errors_as_503
     async def delete(self, principal: Principal, room: str, seq: int) -> None:
         message = await self._message(room, seq)
         if message.user_id != principal.user.id and not principal.is_admin:
@@ -58,7 +52,7 @@ class MessageEditor:
         if tombstone is None:
             raise errors.not_found("No such message.")
         self._cached(tombstone)
-        self._deliver(room, frames.encode({"type": "deleted", "room": room, "seq": seq}))
+        self._events.message_deleted(room, seq)
         if message.file is not None and self._files is not None:
             await self._files.remove(message.file["id"])
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from chatd.storage.records import Message
-from chatd.views import iso8601
+from chatd.times import iso8601
 
 # SPEC.md's 1-64 of [A-Za-z0-9_.-], but not "." or "..": in a URL path those mean "here" and "up".
 ROOM = re.compile(r"(?!\.\.?$)[A-Za-z0-9_.-]{1,64}")

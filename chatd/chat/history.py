@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from chatd.chat import frames
 from chatd.chat.roomstate import RoomBook, RoomState
-from chatd.views import iso8601
+from chatd.times import iso8601
 
 UNREAD_EXACT_UP_TO = 1000
 READERS = 200  # read positions listed per room: enough for "seen by" under recent messages

@@ -24,7 +24,7 @@ class OnlineUser:
 class Registry:
     """Sockets by room, by user and by token, and which members are online (see the module docstring).
 
-    Also what ``Accounts`` asks about presence: ``is_online`` and ``online_user_ids``.
+    Also what the accounts ask about presence: ``is_online`` and ``online_user_ids``.
     """
 
     def __init__(self) -> None:

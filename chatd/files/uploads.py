@@ -11,38 +11,18 @@ from __future__ import annotations
 
 import gc
 import itertools
-import re
-import unicodedata
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from chatd import errors
 from chatd.accounts.auth import Principal
 from chatd.chat.frames import ROOM
+from chatd.files.sniffing import SNIFF_BYTES, clean_name, sniff
 from chatd.ratelimit import KeyedRateLimiter, Rate
 from chatd.storage.records import FileRecord, StoreUnavailable
 
-SNIFF_BYTES = 8 * 1024
 WRITE_SIZE = 255 * 1024  # one GridFS chunk per store write
-MAX_NAME = 255
 RELEASE_EVERY = 8  # chunks (2 MiB) between collections of the cycles they leave (see release_chunks)
-
-# Types recognised by their first bytes. Only these raster images are shown inline by
-# browsers; anything else (SVG and HTML included) is served as an attachment.
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
-_SIGNATURES = [
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"%PDF-", "application/pdf"),
-    (b"PK\x03\x04", "application/zip"),
-    (b"\x1f\x8b", "application/gzip"),
-    (b"OggS", "audio/ogg"),
-    (b"ID3", "audio/mpeg"),
-    (b"fLaC", "audio/flac"),
-    (b"\x1aE\xdf\xa3", "video/webm"),
-]
 
 
 def release_chunks() -> None:
@@ -56,34 +36,6 @@ def release_chunks() -> None:
     a millisecond each time.
     """
     gc.collect(1)
-
-
-def sniff(head: bytes) -> str:
-    """The content type of a file from its first bytes (up to SNIFF_BYTES)."""
-    for signature, content_type in _SIGNATURES:
-        if head.startswith(signature):
-            return content_type
-    if head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE"):
-        return "image/webp" if head[8:12] == b"WEBP" else "audio/wav"
-    if head[4:8] == b"ftyp":
-        return "video/mp4"
-    if b"\x00" not in head:
-        try:
-            head.decode("utf-8")
-            return "text/plain; charset=utf-8"
-        except UnicodeDecodeError as e:
-            if e.start >= len(head) - 3:  # a character cut by the end of the sample
-                return "text/plain; charset=utf-8"
-    return "application/octet-stream"
-
-
-def clean_name(raw: str) -> str:
-    """A file name reduced to its base name, without control characters (SPEC.md, Details: Files)."""
-    base = re.split(r"[/\\]", raw)[-1]
-    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip()
-    if base in ("", ".", ".."):
-        base = "file"
-    return base[:MAX_NAME]
 
 
 def _megabytes(size: int) -> str:
@@ -128,7 +80,6 @@ class Files:
             raise errors.forbidden("Only members of the room may upload to it; join it first.")
         self._spend_quota(principal.user.id, 0)
 
-    @errors.store_errors_as_503
     async def upload(self, principal: Principal, room: str, name: str, chunks: Iterable[bytes]) -> dict:
         """Store the file and post its message; ``{"file": view}``."""
         self.check_upload(principal, room)
@@ -174,7 +125,6 @@ class Files:
                 pass  # the store is away: the unreferenced chunks are harmless
             raise
 
-    @errors.store_errors_as_503
     async def open(self, principal: Principal, file_id: str):
         """(FileRecord, reader) of a file this user may download; 404 or 403 otherwise."""
         record = await self._store.file_info(file_id)

@@ -3,26 +3,19 @@
 Every socket handshake and API call checks its token's user and revocation,
 and each store round trip costs far more than the rest of a handshake. So
 users are cached for ``ttl`` seconds, and the revoked tokens (few, and
-forgotten once they would have expired anyway) are all kept in memory: loaded
-at start, then polled for additions every ``poll`` seconds. Every write made
-through this process updates the cache at once, so a logout, ban, deletion or
-password change here takes effect immediately. Changes made elsewhere (another
-chatd on the same store, the admin CLI) are seen within ``ttl`` or ``poll``
-seconds, or at once when the Redis bus relays them (SPEC.md: sharing
-revocations between processes is what ``--redis`` is for). Every poll also reads
-the store's user change feed (bans, deletions, password and role changes made by
-any chatd or by the admin CLI): those users are dropped from the cache, and
-``changes`` (the chat service) closes the sockets they may no longer keep open.
+forgotten once they would have expired anyway) are all kept in memory, as
+:class:`chatd.storage.changes.ChangePoller` learns them from the store. Every
+write made through this process updates the cache at once, so a logout, ban,
+deletion or password change here takes effect immediately; changes made
+elsewhere (another chatd on the same store, the admin CLI) are seen within
+``ttl`` seconds, or at the poller's next turn (2 s).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
-from twisted.application.service import Service
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
-from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatd.storage.interface import IStore
@@ -61,30 +54,18 @@ class _Expiring:
 _ABSENT = object()  # a cached "no such user"
 
 
-class _NoListener:
-    def changed(self, revoked_jtis, user_ids) -> None:
-        pass
-
-
 @implementer(IStore)
-class CachedStore(Service):
+class CachedStore:
     """Wraps an IStore; everything not cached here is passed through unchanged."""
 
-    name = "store-cache"
-    _log = Logger()
-
-    def __init__(self, store, clock, ttl: float = 10.0, size: int = 100_000, poll: float = 2.0) -> None:
+    def __init__(self, store, clock, ttl: float = 10.0, size: int = 100_000) -> None:
         self._store = store
         self._clock = clock
         self._users = _Expiring(clock, ttl, size)
         self._revoked: dict[str, float] = {}  # jti → when the token would expire anyway
         self._loaded = False  # until the first full load, revocations are asked of the store
-        self._polled_at: float | None = None
-        self._poll_every = poll
-        self._poller = None
         self._wanted: dict[str, list] = {}
         self._fetch_call = None
-        self.changes = _NoListener()  # told of revocations and user changes seen by polling
         # Bumped whenever a user's record changes through here: a read that started before
         # the change must not put the old record back into the cache when it returns.
         self._changes = 0
@@ -92,40 +73,19 @@ class CachedStore(Service):
     def __getattr__(self, name):
         return getattr(self._store, name)
 
-    # -- keeping the revocations ----------------------------------------------
+    # -- what the change feed tells (chatd.storage.changes) ---------------------
 
-    def startService(self) -> None:
-        super().startService()
-        self._poller = LoopingCall(lambda: ensureDeferred(self._poll()))
-        self._poller.clock = self._clock
-        self._poller.start(self._poll_every, now=True)
-
-    def stopService(self):
-        super().stopService()
-        if self._poller is not None and self._poller.running:
-            self._poller.stop()
-
-    async def _poll(self) -> None:
-        started = self._clock.seconds()
-        # A little overlap: a change written by another process just before its clock said so.
-        since = None if self._polled_at is None else self._polled_at - 5
-        try:
-            found = await self._store.revoked_since(since)
-            changed = [] if since is None else await self._store.users_changed_since(since)
-        except Exception:
-            return  # the store is away: keep what we know, try again next time
+    def learn_revocations(self, found: list[tuple[str, float]], now: float, complete: bool) -> list[str]:
+        """Remember revoked tokens ``[(jti, expires)]``; forget those that expired anyway. With
+        ``complete``, every revocation is now known (a token not listed is not revoked).
+        Answers the jtis that were new here."""
         new = [jti for jti, _ in found if jti not in self._revoked]
         for jti, expires in found:
             self._revoked[jti] = expires
-        for jti in [jti for jti, expires in self._revoked.items() if expires < started]:
+        for jti in [jti for jti, expires in self._revoked.items() if expires < now]:
             del self._revoked[jti]
-        for user_id in changed:
-            self.forget_user(user_id)
-        self._polled_at = started
-        self._loaded = True
-        if since is not None and (new or changed):
-            # Made anywhere (this process included): sockets they concern are checked again.
-            self.changes.changed(new, changed)
+        self._loaded = self._loaded or complete
+        return new
 
     def forget_user(self, user_id: str) -> None:
         """Drop a cached user (their record changed somewhere else)."""

@@ -13,14 +13,14 @@ handed to txmongo and never logged.
 from __future__ import annotations
 
 import time
-
 from typing import Callable
 
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 from twisted.application.service import Service
-from twisted.internet import defer, error as net_error
+from twisted.internet import defer
+from twisted.internet import error as net_error
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from txmongo import filter as qf
@@ -72,6 +72,7 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, Service):
         database: str | None = None,
         timeout: float = 5.0,
         max_delay: float = 2.0,
+        metrics=None,
     ) -> None:
         self._reactor = reactor
         self._uri = uri
@@ -82,7 +83,7 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, Service):
         self._db = None
         self.ready = False
         self._indexing: defer.Deferred | None = None
-        self.metrics = None  # a chatd.metrics.Metrics, to time every operation
+        self._metrics = metrics  # a chatd.metrics.Metrics, to time every operation
         self._refused_logged_at: float | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -156,8 +157,8 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, Service):
         except _UNREACHABLE as e:
             raise StoreUnavailable(type(e).__name__) from None
         finally:
-            if self.metrics is not None:
-                self.metrics.store_latency.labels(operation.__name__).observe(time.perf_counter() - started)
+            if self._metrics is not None:
+                self._metrics.store_latency.labels(operation.__name__).observe(time.perf_counter() - started)
 
     def _login_refused(self) -> None:
         """The store refused a command as unauthenticated: log in again on a new connection.

@@ -16,7 +16,14 @@ from pymongo.errors import BulkWriteError
 from txmongo import filter as qf
 
 from chatd.storage.mongo_users import duplicate_field, object_id, utc
-from chatd.storage.records import DuplicateKey, InsertStopped, Membership, Message, RoomHead, message_id
+from chatd.storage.records import (
+    DuplicateKey,
+    InsertStopped,
+    Membership,
+    Message,
+    RoomHead,
+    message_id,
+)
 from chatd.storage.util import returns_deferred
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 @dataclass(frozen=True)
 class UserRecord:
-    """A stored account. ``password_hash`` never leaves the server (see ``chatd.views``)."""
+    """A stored account. ``password_hash`` never leaves the server (see ``chatd.accounts.views``)."""
 
     id: str
     username: str

@@ -24,8 +24,7 @@ class Outbox:
     (typing, read) go first, and if that is not enough ``overflow`` is called.
     """
 
-    def __init__(self, write, limit: int, overflow, stats) -> None:
-        self._stats = stats  # where the largest backlog seen is recorded
+    def __init__(self, write, limit: int, overflow) -> None:
         self._write = write
         self._limit = limit
         self._overflow = overflow
@@ -33,6 +32,7 @@ class Outbox:
         self._size = 0
         self.paused = False
         self.closed = False
+        self.peak = 0  # the largest backlog this socket has had, in bytes
 
     def push(self, data: bytes, droppable: bool) -> None:
         if self.closed:
@@ -42,7 +42,7 @@ class Outbox:
             return
         self._queue.append((data, droppable))
         self._size += len(data)
-        self._stats.peak_outbox = max(self._stats.peak_outbox, self._size)
+        self.peak = max(self.peak, self._size)
         if self._size > self._limit:
             self._drop_droppable()
             if self._size > self._limit:

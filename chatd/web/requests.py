@@ -214,8 +214,9 @@ class ChatdRequest(server.Request):
         if self._gone or self._refused:
             return
         self._held = None
-        if failure.check(errors.ApiError):
-            self._refuse(failure.value)
+        refusal = errors.api_error(failure.value)
+        if refusal is not None:
+            self._refuse(refusal)
             return
         self._log.failure("checking an upload before its body", failure)
         self._refuse(errors.ApiError(500, "internal", "Something went wrong on our side."))

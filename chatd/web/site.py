@@ -11,7 +11,7 @@ from twisted.python.filepath import FilePath
 from twisted.web import server, static
 from twisted.web.resource import NoResource
 
-from chatd.accounts import validation
+from chatd.web import params
 from chatd.web.requests import ChatdChannel, ChatdRequest
 
 
@@ -136,7 +136,7 @@ class CountingSite(server.Site):
 
     protocol = ChatdChannel
 
-    def __init__(self, resource, metrics, *, max_body: int, small_body: int = validation.MAX_BODY, gate=None,
+    def __init__(self, resource, metrics, *, max_body: int, small_body: int = params.MAX_BODY, gate=None,
                  timeout: float = IDLE_TIMEOUT, request_deadline: float = REQUEST_DEADLINE, **kwargs) -> None:
         super().__init__(resource, requestFactory=ChatdRequest, timeout=timeout, **kwargs)
         self._metrics = metrics

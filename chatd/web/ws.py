@@ -1,7 +1,8 @@
 """``/ws``: the Autobahn edge of the chat (SPEC.md, WebSocket).
 
 The protocol checks the token and the Origin in ``onConnect``, then hands
-frames to :class:`chatd.chat.ChatService` and sends what it answers. Outgoing
+frames to the chat (:class:`chatd.chat.dispatch.Dispatcher`) and sends what it
+answers: it is the chat's :class:`chatd.chat.connection.IChatConnection`. Outgoing
 bytes, Autobahn's pongs, pings and close frames included, go through a bounded
 :class:`Outbox`, so a socket that stops reading costs at most ``OUTBOX_LIMIT``
 bytes and never delays anyone else; pings count against the socket's rate
@@ -23,9 +24,11 @@ from autobahn.websocket.protocol import PreparedMessage
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from chatd import errors
 from chatd.chat.admission import Admission
+from chatd.chat.connection import IChatConnection
 from chatd.web import autobahn_tuning, fastframes, fastwrite, handshake
 from chatd.web.cors import OriginPolicy
 from chatd.web.outbox import Outbox
@@ -49,8 +52,10 @@ _PING, _PONG = 9, 10
 
 def _deny(failure) -> None:
     """An authentication failure as the handshake's HTTP refusal."""
-    failure.trap(errors.ApiError)
-    status = failure.value.status
+    refusal = errors.api_error(failure.value)
+    if refusal is None:
+        return failure  # a fault of ours: logged and answered 500 by _refuse_handshake
+    status = refusal.status
     if status == 403:
         raise ConnectionDeny(403, "banned")
     if status == 503:
@@ -63,13 +68,13 @@ def prepare(payload: bytes) -> PreparedMessage:
     return PreparedMessage(payload, False, False, True)
 
 
+@implementer(IChatConnection)
 class ChatProtocol(WebSocketServerProtocol):
-    """One socket. Implements the connection ChatService talks to (see chatd.chat)."""
+    """One socket: the chat's connection (chatd.chat.connection.IChatConnection)."""
 
-    user_id = username = jti = None
     _write = None  # bytes to the socket (chatd.web.fastwrite), set on connectionMade
-    expires_at = issued_at = 0.0
-    principal = None
+    principal = None  # who passed the handshake, until the socket opens
+    _socket = None  # the chat's handle for this socket (a ChatSocket), once open
     _ticket = None  # this connection's places in the socket caps (chatd.admission)
     _outbox: Outbox | None = None
     _head_read = False  # the handshake's head is in; onConnect is deciding
@@ -153,7 +158,7 @@ class ChatProtocol(WebSocketServerProtocol):
         self.dropConnection(abort=False)
 
     def onConnect(self, request) -> Deferred:
-        """Accept the handshake if the Origin is allowed and the token is good (callbacks, as in Accounts)."""
+        """Accept the handshake if the Origin is allowed and the token is good (callbacks, as in chatd.accounts.auth)."""
         factory = self.factory
         origin = request.headers.get("origin")
         if not factory.origins.allows(origin, request.headers.get("host"), factory.secure(self)):
@@ -171,14 +176,9 @@ class ChatProtocol(WebSocketServerProtocol):
         except errors.ApiError as refused:
             raise ConnectionDeny(429, refused.message) from None
         self.principal = principal
-        self.user_id = principal.user.id
-        self.username = principal.user.username
-        self.jti = principal.claims.jti
-        self.expires_at = principal.claims.exp
-        self.issued_at = principal.claims.iat
 
     def onOpen(self) -> None:
-        self._outbox = Outbox(self._write, OUTBOX_LIMIT, self._slow_consumer, self.factory.chat)
+        self._outbox = Outbox(self._write, OUTBOX_LIMIT, self._slow_consumer)
         # Twisted pauses its producer past bufferSize (64 KiB by default): a single burst to a
         # healthy reader would already count as backlog, so its share of the bound is larger.
         self.transport.bufferSize = TRANSPORT_BUFFER
@@ -187,7 +187,7 @@ class ChatProtocol(WebSocketServerProtocol):
         # (Twisted's TCP and TLS transports accept this when none is registered.)
         self.transport.unregisterProducer()
         self.transport.registerProducer(self._outbox, True)
-        self.factory.chat.opened(self, self.principal)
+        self._socket = self.factory.chat.opened(self, self.principal)
         self.principal = None  # not needed any more; keep connections small
 
     def dataReceived(self, data: bytes) -> None:
@@ -200,7 +200,7 @@ class ChatProtocol(WebSocketServerProtocol):
             for payload in payloads:
                 if self.state != WebSocketServerProtocol.STATE_OPEN:
                     return  # closed by a frame before (flooding): the rest is not read
-                received(self, payload, False)
+                received(self._socket, payload, False)
             data = data[consumed:]
             if not data:
                 return
@@ -232,7 +232,7 @@ class ChatProtocol(WebSocketServerProtocol):
         # like a flood of frames, and never answered past the limit.
         opcode = self.current_frame.opcode
         if opcode in (_PING, _PONG) and self.state == _OPEN:
-            if not self.factory.chat.control_frame_allowed(self):
+            if not self.factory.chat.control_frame_allowed(self._socket):
                 self.control_frame_data = None
                 return True
             if opcode == _PONG and self.autoPingPending and b"".join(self.control_frame_data) != self.autoPingPending:
@@ -244,13 +244,14 @@ class ChatProtocol(WebSocketServerProtocol):
         # Autobahn's version also fires a "message" event to observers through txaio
         # (chatd registers none) and tracks timings (off): ~15 µs per frame for nothing.
         if not self.failedByMe:
-            self.factory.chat.received(self, b"".join(self.message_data), self.message_is_binary)
+            self.factory.chat.received(self._socket, b"".join(self.message_data), self.message_is_binary)
         self.message_data = None
 
     def onClose(self, wasClean: bool, code, reason) -> None:
         if self._outbox is not None:
             self._outbox.discard()
-            self.factory.chat.closed(self)
+            self.factory.chat.closed(self._socket)
+            self.factory.metrics.socket_closed(self._outbox.peak)
             self._outbox = None
 
     def connectionLost(self, reason) -> None:
@@ -258,7 +259,7 @@ class ChatProtocol(WebSocketServerProtocol):
         if self._ticket is not None:
             self.factory.admission.release(self._ticket)  # however the connection ended
 
-    # -- the connection ChatService talks to -------------------------------
+    # -- IChatConnection: what the chat calls --------------------------------
 
     def send(self, payload: bytes, droppable: bool = False) -> None:
         self.send_prepared(prepare(payload), droppable)
@@ -295,7 +296,7 @@ class ChatProtocol(WebSocketServerProtocol):
         self.transport.loseConnection()
 
     def _slow_consumer(self) -> None:
-        self.factory.chat.slow_consumer(self)
+        self.factory.chat.slow_consumer(self._socket)
 
 
 class ChatFactory(WebSocketServerFactory):
@@ -303,12 +304,14 @@ class ChatFactory(WebSocketServerFactory):
 
     protocol = ChatProtocol
 
-    def __init__(self, chat, accounts, origins: OriginPolicy, admission: Admission, auto_ping: float = 20.0) -> None:
+    def __init__(self, chat, accounts, origins: OriginPolicy, admission: Admission, metrics,
+                 auto_ping: float = 20.0) -> None:
         super().__init__(server=SERVER.decode("ascii"))  # Autobahn's default names its version
         self.chat = chat
         self.accounts = accounts
         self.origins = origins
         self.admission = admission
+        self.metrics = metrics
         self.setProtocolOptions(
             maxFramePayloadSize=MAX_MESSAGE,
             maxMessagePayloadSize=MAX_MESSAGE,

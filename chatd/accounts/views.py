@@ -1,15 +1,9 @@
-"""How domain values look to clients (SPEC.md's ``User``); no password hash ever."""
+"""How an account looks to clients (SPEC.md's ``User``); no password hash ever."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from chatd.storage.records import UserRecord
-
-
-def iso8601(moment: datetime) -> str:
-    """UTC, millisecond precision, ``Z`` suffix."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from chatd.times import iso8601
 
 
 def user_view(user: UserRecord, online: bool) -> dict:

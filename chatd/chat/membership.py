@@ -1,0 +1,70 @@
+"""Joining and leaving rooms (SPEC.md, Details: Membership and History).
+
+A ``join`` makes the user a member (until an explicit ``leave``) and
+subscribes the socket; it answers ``joined`` with the room's online members
+and its history: the latest 50, or everything after ``since``. A ``leave``
+ends the membership for the user, so each of their sockets that joined the
+room leaves it.
+"""
+
+from __future__ import annotations
+
+from chatd.chat import frames
+from chatd.chat.connection import ChatSocket, require_joined
+from chatd.times import utc_from
+
+MAX_ROOMS_PER_USER = 500
+
+
+class Membership:
+    """The ``join`` and ``leave`` frames."""
+
+    def __init__(self, store, registry, rooms, history, events, clock, refused, max_rooms: int = MAX_ROOMS_PER_USER) -> None:
+        self._store = store
+        self._registry = registry
+        self._rooms = rooms
+        self._history = history
+        self._events = events
+        self._clock = clock
+        self._refused = refused  # refused(limit): counts a refusal for /metrics
+        self._max_rooms = max_rooms
+
+    async def join(self, sock: ChatSocket, frame: frames.Join) -> None:
+        state = await self._rooms.current(frame.room)
+        state.busy += 1  # keep this state (and its cache) while the join awaits the store
+        try:
+            if not self._registry.is_member(sock.user_id, frame.room):
+                await self._become_member(sock, frame.room, state.last_seq)
+            history, upto, truncated = await self._history.for_join(state, frame.since)
+            while not truncated and upto < state.last_seq and not sock.gone:
+                # Messages were stored while the history was read. The cache has them unless it
+                # was reset meanwhile; then they are read too, until nothing is missing.
+                tail = state.cached(upto, state.last_seq)
+                if tail is not None:
+                    history += [entry.body for entry in tail]
+                    break
+                last = state.last_seq
+                history += await self._history.bodies(state, upto, last)
+                upto = last
+        finally:
+            state.busy -= 1
+        if sock.gone:
+            return
+        # No await from the last check to here: from now on the socket receives the room live.
+        self._registry.subscribe(sock, frame.room)
+        sock.send(frames.joined_frame(frame.room, self._registry.online_members(frame.room), history, truncated))
+
+    async def _become_member(self, sock: ChatSocket, room: str, last_seq: int) -> None:
+        if self._registry.member_room_count(sock.user_id) >= self._max_rooms:
+            self._refused("rooms_per_user")
+            raise frames.FrameError(
+                "forbidden", f"You are a member of {self._max_rooms} rooms, the most allowed; leave one first.")
+        joined_at = utc_from(self._clock.seconds())
+        if await self._store.add_membership(room, sock.user_id, joined_at, last_seq):
+            self._events.presence(room, sock.user_id, sock.username, "join")
+        self._registry.became_member(sock.user_id, room)
+
+    async def leave(self, sock: ChatSocket, frame: frames.Leave) -> None:
+        require_joined(self._registry, sock, frame.room)
+        await self._store.remove_membership(frame.room, sock.user_id)
+        self._events.member_left(frame.room, sock.user_id, sock.username)

@@ -1,0 +1,39 @@
+"""``/api``: CORS first (preflights answered here), then the group of routes the path belongs to."""
+
+from __future__ import annotations
+
+from twisted.web.resource import Resource
+
+from chatd import errors
+from chatd.web.api.auth import AuthRoutes
+from chatd.web.api.files import FileRoutes
+from chatd.web.api.rooms import RoomRoutes
+from chatd.web.api.users import UserRoutes
+from chatd.web.cors import OriginPolicy, apply_cors
+from chatd.web.render import error_body
+
+
+class ApiResource(Resource):
+    """Hands each request to the Klein routes of its resource (``/api/<resource>/...``)."""
+
+    isLeaf = True
+
+    def __init__(self, auth: AuthRoutes, users: UserRoutes, rooms: RoomRoutes, files: FileRoutes,
+                 origins: OriginPolicy) -> None:
+        super().__init__()
+        auth_, users_, rooms_, files_ = (group.app.resource() for group in (auth, users, rooms, files))
+        self._groups = {b"auth": auth_, b"users": users_, b"rooms": rooms_, b"sessions": rooms_, b"files": files_}
+        self._uploads = files_
+        self._origins = origins
+
+    def render(self, request):
+        if apply_cors(request, self._origins):
+            request.setResponseCode(204)
+            return b""
+        segments = request.postpath
+        group = self._groups.get(segments[0] if segments else b"")
+        if segments[2:3] == [b"files"] and segments[:1] == [b"rooms"]:
+            group = self._uploads  # /api/rooms/{room}/files
+        if group is None:
+            return error_body(request, errors.not_found("No such route."))
+        return group.render(request)

@@ -1,0 +1,182 @@
+"""The chat's whole graph on a fake clock and the in-memory store, with fake sockets (no network).
+
+:class:`ChatHarness` builds what a running chatd builds for the socket side
+(registry, room states, events, receipts, history, writer, sessions,
+membership, messages, signals and the dispatcher) on a ``Clock`` and a
+``MemoryStore``, in the spirit of Synapse's ``HomeserverTestCase``; the room
+rules are tested on it directly, fast. End-to-end tests keep what needs the
+wire.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+
+from chatd import errors
+from chatd.chat import writer as writer_module
+from chatd.chat.connection import IChatConnection
+from chatd.chat.dispatch import Dispatcher, refuse
+from chatd.chat.events import LocalEvents
+from chatd.chat.history import History
+from chatd.chat.membership import Membership
+from chatd.chat.messages import Messages
+from chatd.chat.receipts import ReadReceipts
+from chatd.chat.registry import Registry
+from chatd.chat.roomstate import RoomBook
+from chatd.chat.sessions import Sessions
+from chatd.chat.signals import Signals
+from chatd.chat.writer import MessageWriter
+from chatd.metrics import Metrics
+from chatd.ratelimit import Rate
+from chatd.storage.memory import MemoryStore
+from chatd.storage.records import UserRecord
+
+START = 1_714_564_800.0  # 2024-05-01T12:00:00Z
+PING = b'{"type":"ping"}'
+
+
+@implementer(IChatConnection)
+class FakeConnection:
+    """A socket as the chat sees it, recording the frames it is sent and how it is closed.
+
+    The identity it is opened with (``user_id``, ``username``, ``jti``, token times) is
+    the principal's; once open, ``sock`` is the chat's handle for it.
+    """
+
+    def __init__(self, user_id="u1", username="alice", jti="j1", expires_at=START + 3600, issued_at=START):
+        self.user_id = user_id
+        self.username = username
+        self.jti = jti
+        self.expires_at = expires_at
+        self.issued_at = issued_at
+        self.sock = None
+        self.sent: list[dict] = []
+        self.closes: list[tuple[int, str]] = []
+        self.went_away = False
+
+    def send(self, payload, droppable=False):
+        self.sent.append(json.loads(payload))
+
+    def send_prepared(self, prepared, droppable=False):
+        self.sent.append(json.loads(prepared))
+
+    def send_prepared_together(self, prepared_messages):
+        for prepared in prepared_messages:
+            self.send_prepared(prepared)
+
+    def close(self, code, reason):
+        self.closes.append((code, reason))
+
+    def going_away(self):
+        self.went_away = True
+
+    def types(self) -> list[str]:
+        """The types of the frames received after ``hello``."""
+        return [frame["type"] for frame in self.sent[1:]]
+
+    def of_type(self, kind: str) -> list[dict]:
+        return [frame for frame in self.sent if frame["type"] == kind]
+
+
+class FakeAuth:
+    """What the sessions ask of the accounts (the ``refresh`` frame's token): answers set by the test."""
+
+    def __init__(self):
+        self.principals: dict[str, object] = {}
+
+    def authenticate(self, token):
+        if token in self.principals:
+            answer = self.principals[token]
+            return answer if isinstance(answer, Deferred) else _fired(answer)
+        return fail(errors.unauthorized())
+
+
+def _fired(value) -> Deferred:
+    done: Deferred = Deferred()
+    done.callback(value)
+    return done
+
+
+def principal(conn: FakeConnection, rooms=()) -> SimpleNamespace:
+    """The principal a handshake would hand over for ``conn``'s identity."""
+    user = UserRecord(conn.user_id, conn.username, f"{conn.username}@example.com", "user",
+                      datetime(2024, 1, 1, tzinfo=timezone.utc), b"hash", rooms=tuple(rooms))
+    claims = SimpleNamespace(sub=conn.user_id, jti=conn.jti, exp=conn.expires_at, iat=conn.issued_at,
+                             expires_at=datetime.fromtimestamp(conn.expires_at, timezone.utc))
+    return SimpleNamespace(user=user, claims=claims)
+
+
+class ChatHarness:
+    """The socket side of one chatd, wired as ``chatd.service`` wires it (see the module docstring)."""
+
+    def __init__(self, clock: Clock, store=None, socket_rate: Rate = Rate(1000, 1000), max_rooms: int = 500) -> None:
+        self.clock = clock
+        self.store = store if store is not None else MemoryStore()
+        self.metrics = Metrics()
+        self.registry = Registry()
+        self.rooms = RoomBook(self.store)
+        self.events = LocalEvents(self.registry, self.rooms, lambda payload: payload, self.metrics)
+        self.receipts = ReadReceipts(self.store, clock)
+        self.history = History(self.store, self.rooms, self.registry, self.receipts)
+        self.writer = MessageWriter(self.store, self.rooms, clock, on_stored=self.events.message_stored)
+        self.auth = FakeAuth()
+        self.sessions = Sessions(self.store, self.registry, self.events, self.auth, clock, socket_rate)
+        self.dispatcher = Dispatcher(
+            self.sessions,
+            Membership(self.store, self.registry, self.rooms, self.history, self.events, clock,
+                       self.metrics.refused, max_rooms),
+            Messages(self.registry, self.writer, clock, self.metrics, refuse),
+            Signals(self.registry, self.rooms, self.receipts, self.events),
+            clock, socket_rate, self.metrics,
+        )
+
+    def open(self, conn: FakeConnection | None = None, rooms=()) -> FakeConnection:
+        """A socket for ``conn``'s user passes the handshake (a member of ``rooms``)."""
+        conn = conn or FakeConnection()
+        conn.sock = self.dispatcher.opened(conn, principal(conn, rooms))
+        return conn
+
+    def received(self, conn: FakeConnection, payload: bytes, is_binary: bool = False):
+        return self.dispatcher.received(conn.sock, payload, is_binary)
+
+    def send(self, conn: FakeConnection, **frame) -> None:
+        """A frame from ``conn`` (keyword arguments are its fields)."""
+        self.received(conn, json.dumps(frame).encode())
+
+    def ping(self, conn: FakeConnection, times: int = 1) -> None:
+        for _ in range(times):
+            self.received(conn, PING)
+
+    def control_frame_allowed(self, conn: FakeConnection) -> bool:
+        return self.dispatcher.control_frame_allowed(conn.sock)
+
+    def closed(self, conn: FakeConnection) -> None:
+        self.dispatcher.closed(conn.sock)
+
+    def flush(self) -> None:
+        """Let the writer store what was sent (MemoryStore answers at once), batch after batch."""
+        self.clock.pump([writer_module.BATCH_WINDOW] * 5)
+
+
+class ChatTestCase(SynchronousTestCase):
+    """A test case with ``self.chat``, a ChatHarness on ``self.clock`` at START; class attributes tune it."""
+
+    socket_rate = Rate(1000, 1000)
+    max_rooms = 500
+
+    def make_store(self):
+        return MemoryStore()
+
+    def setUp(self):
+        self.clock = Clock()
+        self.clock.advance(START)
+        self.store = self.make_store()
+        self.chat = ChatHarness(self.clock, self.store, self.socket_rate, self.max_rooms)
+        self.registry = self.chat.registry

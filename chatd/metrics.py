@@ -47,9 +47,11 @@ def route_of(path: str) -> str:
 
 
 class Metrics:
-    """chatd's metrics; ``watch`` plugs in the live objects the gauges read."""
+    """chatd's metrics; the gauges read the live objects given to the constructor."""
 
-    def __init__(self) -> None:
+    def __init__(self, connections=None, hasher=None) -> None:
+        """``connections`` (the chat's registry) and ``hasher`` (the password hasher) feed the gauges
+        when given (tests may leave them out)."""
         self.registry = registry = CollectorRegistry()
         self.messages_stored = Counter("chatd_messages_stored", "Chat messages stored", registry=registry)
         self.messages_delivered = Counter(
@@ -76,18 +78,18 @@ class Metrics:
             "chatd_outbox_peak_bytes", "The largest backlog of unsent bytes a closed socket had", registry=registry)
         self.bcrypt_queue = Gauge(
             "chatd_bcrypt_queue_length", "Password hashes waiting for or running on the bcrypt threads", registry=registry)
-
-    def watch(self, registry, hasher) -> None:
-        """Read the gauges from the connection registry and the password hasher."""
-        self.connections_open.set_function(registry.connection_count)
-        self.users_online.set_function(registry.online_user_count)
-        self.rooms_active.set_function(registry.active_room_count)
-        self.bcrypt_queue.set_function(lambda: hasher.pending)
+        self.largest_outbox = 0
+        if connections is not None:
+            self.connections_open.set_function(connections.connection_count)
+            self.users_online.set_function(connections.online_user_count)
+            self.rooms_active.set_function(connections.active_room_count)
+        if hasher is not None:
+            self.bcrypt_queue.set_function(lambda: hasher.pending)
 
     def socket_closed(self, outbox_peak: int) -> None:
         """A socket closed; its largest backlog raises ``chatd_outbox_peak_bytes`` if it was larger."""
-        if outbox_peak > self.outbox_peak._value.get():
-            self.outbox_peak.set(outbox_peak)
+        self.largest_outbox = max(self.largest_outbox, outbox_peak)
+        self.outbox_peak.set(self.largest_outbox)
 
     def refused(self, limit: str) -> None:
         """Count one refusal by the cap named ``limit`` (sockets_per_user, upload_quota, ...)."""

@@ -120,7 +120,9 @@ class ChatdService(MultiService):
     def __init__(self, config: Config, reactor) -> None:
         super().__init__()
         self.config = config
-        self.metrics = metrics = Metrics()
+        self.registry = registry = Registry()  # who is connected where: the chat's, read by metrics and accounts
+        hasher = PasswordHasher(reactor, cost=config.bcrypt_cost)
+        self.metrics = metrics = Metrics(registry, hasher)
         tokens = TokenIssuer(reactor, config.token_ttl, config.jwt_secret)
         if config.jwt_secret is None:
             _SecretLoader(config.data_dir, tokens).setServiceParent(self)
@@ -138,7 +140,6 @@ class ChatdService(MultiService):
         store = CachedStore(self.store, reactor)
 
         # -- rooms, and the events that reach their sockets ------------------
-        self.registry = registry = Registry()
         rooms = RoomBook(store)
         events = LocalEvents(registry, rooms, prepare, metrics)
         receipts = ReadReceipts(store, reactor)
@@ -147,9 +148,7 @@ class ChatdService(MultiService):
         _FlushOnStop(self.writer, receipts).setServiceParent(self)  # after the store: stops before it
 
         # -- accounts --------------------------------------------------------
-        hasher = PasswordHasher(reactor, cost=config.bcrypt_cost)
         hasher.setServiceParent(self)
-        metrics.watch(registry, hasher)
         auth = Auth(store, hasher, tokens, reactor, KeyedRateLimiter(config.auth_rate, reactor),
                     LoginGuard(config.auth_rate, reactor), registry, events)
         users = Users(store, hasher, reactor, registry, events)

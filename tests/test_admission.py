@@ -1,4 +1,4 @@
-"""Unit tests for chatd.admission: caps on sockets per address and per user, and the handshake rate."""
+"""Unit tests for chatd.chat.admission: caps on sockets per address and per user, and the handshake rate."""
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase

@@ -1,4 +1,4 @@
-"""Unit tests for chatd.datadir: the data dir and everything in it are readable by its owner only."""
+"""Unit tests for chatd.storage.datadir: the data dir and everything in it are readable by its owner only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests for chatd.fairqueue and the address keys that feed it: no client address starves the others."""
+"""Unit tests for chatd.accounts.fairqueue and the address keys that feed it: no client address starves the others."""
 
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase

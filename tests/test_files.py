@@ -1,4 +1,4 @@
-"""Unit tests for chatd.files' limits: the size of one file and the bytes a user may upload an hour."""
+"""Unit tests for chatd.files.uploads' limits: the size of one file and the bytes a user may upload an hour."""
 
 from datetime import datetime, timezone
 from types import SimpleNamespace

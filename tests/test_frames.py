@@ -1,4 +1,4 @@
-"""Unit tests for chatd.frames: client frames parsed or refused with SPEC.md's codes, server frames encoded."""
+"""Unit tests for chatd.chat.frames: client frames parsed or refused with SPEC.md's codes, server frames encoded."""
 
 import json
 from datetime import datetime, timezone

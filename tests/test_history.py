@@ -1,4 +1,4 @@
-"""Unit tests for chatd.history's ``joined.history``: the latest 50 or everything since, within a byte bound."""
+"""Unit tests for chatd.chat.history's ``joined.history``: the latest 50 or everything since, within a byte bound."""
 
 import json
 from datetime import datetime, timezone

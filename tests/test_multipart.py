@@ -1,4 +1,4 @@
-"""Unit tests for chatd.web.multipart and the helpers of chatd.files: reading uploads, naming and typing them."""
+"""Unit tests for chatd.web.multipart and the helpers of chatd.files.sniffing: reading uploads, naming and typing them."""
 
 import io
 

@@ -1,4 +1,4 @@
-"""Unit tests for chatd.receipts: read receipts cost the store at most one write per second per user and room."""
+"""Unit tests for chatd.chat.receipts: read receipts cost the store at most one write per second per user and room."""
 
 from datetime import datetime, timezone
 

@@ -1,4 +1,4 @@
-"""Unit tests for chatd.registry: who is online, which sockets joined which room (SPEC.md, Details: Membership)."""
+"""Unit tests for chatd.chat.registry: who is online, which sockets joined which room (SPEC.md, Details: Membership)."""
 
 from dataclasses import dataclass
 

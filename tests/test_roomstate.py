@@ -1,4 +1,4 @@
-"""Unit tests for chatd.roomstate: each room's last seq and its cache of recent messages (SPEC.md, Details: History)."""
+"""Unit tests for chatd.chat.roomstate: each room's last seq and its cache of recent messages (SPEC.md, Details: History)."""
 
 import json
 from datetime import datetime, timedelta, timezone

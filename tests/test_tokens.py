@@ -1,4 +1,4 @@
-"""Unit tests for chatd.tokens: the HS256 JWTs of SPEC.md (Details: Tokens)."""
+"""Unit tests for chatd.accounts.tokens: the HS256 JWTs of SPEC.md (Details: Tokens)."""
 
 import base64
 import json

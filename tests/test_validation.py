@@ -1,4 +1,4 @@
-"""Unit tests for chatd.validation: SPEC.md's body rules (Validation; Details: Users)."""
+"""Unit tests for chatd.accounts.validation: SPEC.md's body rules (Validation; Details: Users)."""
 
 import json
 

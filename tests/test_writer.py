@@ -1,4 +1,4 @@
-"""Unit tests for chatd.writer: acked only once stored, gap-free seqs, idempotent client_id (SPEC.md, Guarantees)."""
+"""Unit tests for chatd.chat.writer: acked only once stored, gap-free seqs, idempotent client_id (SPEC.md, Guarantees)."""
 
 import json
 from datetime import datetime, timedelta, timezone

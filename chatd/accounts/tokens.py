@@ -1,7 +1,7 @@
 """Issuing and checking HS256 JWTs.
 
 Only the signature, algorithm and claim shapes are checked here; whether the
-token was revoked or its user still exists is ``chatd.accounts``' business.
+token was revoked or its user still exists is ``chatd.accounts.auth``' business.
 Time comes from the injected clock (not PyJWT's ``time.time``) so expiry is
 testable and consistent with the rest of chatd.
 """

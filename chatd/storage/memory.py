@@ -12,10 +12,10 @@ from dataclasses import replace
 
 from bson import ObjectId
 from twisted.application.service import Service
-from twisted.internet import defer
 from zope.interface import implementer
 
 from chatd.storage.interface import IStore
+from chatd.storage.memory_files import MemoryFiles, answer
 from chatd.storage.records import (
     DuplicateKey,
     FileRecord,
@@ -24,26 +24,12 @@ from chatd.storage.records import (
     Membership,
     Message,
     RoomHead,
-    StoreUnavailable,
     UserRecord,
 )
 
 
-def _answer(method):
-    """Run ``method`` now and wrap its result (or StoreUnavailable when down) in a Deferred."""
-
-    def wrapper(self, *args, **kwargs):
-        if self.down:
-            return defer.fail(StoreUnavailable("memory store is down"))
-        return defer.maybeDeferred(method, self, *args, **kwargs)
-
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
-    return wrapper
-
-
 @implementer(IStore)
-class MemoryStore(Service):
+class MemoryStore(MemoryFiles, Service):
     """IStore in memory, answering with fired Deferreds: the unit tests' twin of MongoStore."""
 
     name = "store"
@@ -70,11 +56,11 @@ class MemoryStore(Service):
             if other.email.casefold() == email.casefold():
                 raise DuplicateKey("email")
 
-    @_answer
+    @answer
     def ping(self):
         return None
 
-    @_answer
+    @answer
     def create_user(self, username, email, password_hash, created_at):
         self._clash(None, username, email)
         role = "admin" if next(self._registered) == 1 else "user"
@@ -82,15 +68,15 @@ class MemoryStore(Service):
         self._users[user.id] = user
         return user
 
-    @_answer
+    @answer
     def get_user(self, user_id):
         return self._users.get(user_id)
 
-    @_answer
+    @answer
     def get_users(self, user_ids):
         return [self._users[user_id] for user_id in dict.fromkeys(user_ids) if user_id in self._users]
 
-    @_answer
+    @answer
     def find_user_by_login(self, login):
         key = login.casefold()
         field = "email" if "@" in key else "username"
@@ -99,7 +85,7 @@ class MemoryStore(Service):
                 return user
         return None
 
-    @_answer
+    @answer
     def list_users(self, limit, after=None, ids=None):
         users = list(self._users.values())
         if after is not None:
@@ -117,7 +103,7 @@ class MemoryStore(Service):
             if sum(1 for other in self._users.values() if _active_admin(other)) <= 1:
                 raise LastAdmin()
 
-    @_answer
+    @answer
     def update_user(self, user_id, changes):
         user = self._users.get(user_id)
         if user is None:
@@ -130,11 +116,11 @@ class MemoryStore(Service):
             self._changes.append((time.time(), user_id))
         return updated
 
-    @_answer
+    @answer
     def users_changed_since(self, since):
         return list(dict.fromkeys(user_id for when, user_id in self._changes if when >= since))
 
-    @_answer
+    @answer
     def delete_user(self, user_id):
         user = self._users.get(user_id)
         if user is None:
@@ -147,26 +133,26 @@ class MemoryStore(Service):
             self._count_member(room, -1)
         return True
 
-    @_answer
+    @answer
     def rename_author(self, user_id, username):
         for key, message in self._messages.items():
             if message.user_id == user_id:
                 self._messages[key] = replace(message, user=username)
 
-    @_answer
+    @answer
     def revoke_token(self, jti, expires_at):
         self._revoked[jti] = (expires_at.timestamp(), time.time())
 
-    @_answer
+    @answer
     def revoked_since(self, since):
         return [(jti, expires) for jti, (expires, revoked_at) in self._revoked.items()
                 if (expires > time.time() if since is None else revoked_at >= since)]
 
-    @_answer
+    @answer
     def is_token_revoked(self, jti):
         return jti in self._revoked
 
-    @_answer
+    @answer
     def insert_messages(self, messages):
         for index, message in enumerate(messages):
             if (message.room, message.seq) in self._messages:
@@ -178,15 +164,15 @@ class MemoryStore(Service):
             if message.client_id is not None:
                 self._client_ids[key] = message
 
-    @_answer
+    @answer
     def get_messages(self, room, seqs):
         return [self._messages[(room, seq)] for seq in sorted(set(seqs)) if (room, seq) in self._messages]
 
-    @_answer
+    @answer
     def find_client_message(self, room, user_id, client_id):
         return self._client_ids.get((room, user_id, client_id))
 
-    @_answer
+    @answer
     def update_message(self, room, seq, changes):
         message = self._messages.get((room, seq))
         if message is None or message.deleted:
@@ -196,15 +182,15 @@ class MemoryStore(Service):
         self._messages[(room, seq)] = updated
         return updated
 
-    @_answer
+    @answer
     def room_heads(self, rooms):
         return {name: self._rooms[name] for name in rooms if name in self._rooms}
 
-    @_answer
+    @answer
     def list_rooms(self):
         return list(self._rooms.values())
 
-    @_answer
+    @answer
     def advance_rooms(self, heads):
         for room, (seq, at) in heads.items():
             head = self._rooms.get(room, RoomHead(room))
@@ -219,7 +205,7 @@ class MemoryStore(Service):
         if user_id in self._users:
             self._users[user_id] = replace(self._users[user_id], rooms=tuple(rooms))
 
-    @_answer
+    @answer
     def add_membership(self, room, user_id, joined_at, joined_seq):
         if (room, user_id) in self._memberships:
             return False
@@ -229,7 +215,7 @@ class MemoryStore(Service):
             self._set_rooms(user_id, [*self._users[user_id].rooms, room])
         return True
 
-    @_answer
+    @answer
     def remove_membership(self, room, user_id):
         if self._memberships.pop((room, user_id), None) is None:
             return False
@@ -238,78 +224,21 @@ class MemoryStore(Service):
             self._set_rooms(user_id, [r for r in self._users[user_id].rooms if r != room])
         return True
 
-    @_answer
+    @answer
     def memberships(self, user_id, rooms):
         return [self._memberships[(room, user_id)] for room in rooms if (room, user_id) in self._memberships]
 
-    @_answer
+    @answer
     def room_memberships(self, room, limit):
         found = [m for (name, _), m in self._memberships.items() if name == room]
         return sorted(found, key=lambda m: -m.read_seq)[:limit]
 
-    @_answer
+    @answer
     def mark_read(self, room, user_id, seq):
         membership = self._memberships.get((room, user_id))
         if membership is not None and seq > membership.read_seq:
             self._memberships[(room, user_id)] = replace(membership, read_seq=seq)
 
-    # -- files ---------------------------------------------------------------
-
-    def new_file(self, name, content_type, room, user_id, uploaded_at):
-        return _MemoryFileWriter(self, FileRecord(str(ObjectId()), name, 0, content_type, room, user_id, uploaded_at))
-
-    @_answer
-    def file_info(self, file_id):
-        found = self._files.get(file_id)
-        return found[0] if found else None
-
-    @_answer
-    def read_file(self, file_id):
-        if file_id not in self._files:
-            raise KeyError(file_id)
-        return _MemoryFileReader(self._files[file_id][1])
-
-    @_answer
-    def delete_file(self, file_id):
-        return self._files.pop(file_id, None) is not None
-
 
 def _active_admin(user: UserRecord) -> bool:
     return user.role == "admin" and not user.banned
-
-
-class _MemoryFileWriter:
-    def __init__(self, store: MemoryStore, record: FileRecord) -> None:
-        self._store = store
-        self._record = record
-        self._parts: list[bytes] = []
-        self.size = 0
-
-    def write(self, data: bytes):
-        if self._store.down:
-            return defer.fail(StoreUnavailable("memory store is down"))
-        self._parts.append(data)
-        self.size += len(data)
-        return defer.succeed(None)
-
-    def close(self):
-        if self._store.down:
-            return defer.fail(StoreUnavailable("memory store is down"))
-        record = replace(self._record, size=self.size)
-        self._store._files[record.id] = (record, b"".join(self._parts))
-        return defer.succeed(record)
-
-    def abort(self):
-        self._parts = []
-        return defer.succeed(None)
-
-
-class _MemoryFileReader:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._position = 0
-
-    def read(self, size):
-        chunk = self._data[self._position:self._position + size]
-        self._position += len(chunk)
-        return defer.succeed(chunk)

@@ -75,7 +75,7 @@ class ChatProtocol(WebSocketServerProtocol):
     _write = None  # bytes to the socket (chatd.web.fastwrite), set on connectionMade
     principal = None  # who passed the handshake, until the socket opens
     _socket = None  # the chat's handle for this socket (a ChatSocket), once open
-    _ticket = None  # this connection's places in the socket caps (chatd.admission)
+    _ticket = None  # this connection's places in the socket caps (chatd.chat.admission)
     _outbox: Outbox | None = None
     _head_read = False  # the handshake's head is in; onConnect is deciding
     _closing = False  # a close frame is being written (it may pass a discarded outbox)

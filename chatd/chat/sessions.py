@@ -18,11 +18,10 @@ from chatd.accounts.users import DELETED_AUTHOR
 from chatd.accounts.views import user_view
 from chatd.chat import frames
 from chatd.chat.connection import ChatSocket
+from chatd.chat.events import CLOSE_REVOKED
 from chatd.ratelimit import Rate, TokenBucket
 from chatd.storage.records import StoreUnavailable
 from chatd.times import iso8601, utc_from
-
-CLOSE_REVOKED = 4001
 
 
 class Sessions:

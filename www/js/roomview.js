@@ -3,7 +3,7 @@
 // background tab, where animation frames wait), so a burst of frames costs one redraw, not one each.
 
 import { Timeline, entriesOf, wireMessageKeys } from './timeline.js';
-import { $, element, messageItem } from './view.js';
+import { $, element, messageItem, seenLine } from './view.js';
 
 const FOLLOW_WITHIN_PX = 40; // this close to the bottom, new messages scroll into view
 const BACKGROUND_FLUSH_MS = 100;
@@ -18,7 +18,10 @@ export class RoomView {
     this.context = context;
     this.actionsFor = actionsFor;
     this.renderFile = renderFile;
-    this.timeline = new Timeline($('message-list'), (entry) => this.build(entry));
+    this.timeline = new Timeline($('message-list'), {
+      build: (entry) => this.build(entry),
+      patch: (node, entry) => seenLine(node, entry.seenBy),
+    });
     this.dirty = {};
     this.requested = false;
     this.typingTimer = null;

@@ -6,9 +6,9 @@
 import { dayOf } from './format.js';
 
 /**
- * The items of ``room`` in order, each ``{key, kind, value, sig, alias?}``: ``value`` and ``sig`` (a string
- * of whatever else the item shows) decide whether an item must be redrawn; ``alias`` is the key of the
- * item this one replaces (a sent message once stored).
+ * The items of ``room`` in order, each ``{key, kind, value, look, sig, alias?}``: a new ``value`` or ``look``
+ * (a string of whatever else shapes the item) redraws an item; a new ``sig`` (what can be changed in place:
+ * "seen by") patches it; ``alias`` is the key of the item this one replaces (a sent message once stored).
  */
 export function entriesOf(room, pending, { myId, myName, isAdmin }) {
   const entries = [];
@@ -27,7 +27,7 @@ export function entriesOf(room, pending, { myId, myName, isAdmin }) {
     }
     const messageDay = dayKey(message);
     if (messageDay !== day) {
-      entries.push({ key: `d:${messageDay}`, kind: 'day', value: messageDay, sig: '' });
+      entries.push({ key: `d:${messageDay}`, kind: 'day', value: messageDay, look: '', sig: '' });
       day = messageDay;
     }
     const own = message.user_id === myId;
@@ -36,7 +36,8 @@ export function entriesOf(room, pending, { myId, myName, isAdmin }) {
       key: `s:${message.seq}`,
       kind: 'message',
       value: message,
-      sig: `${own}|${isAdmin}|${seenBy.join(',')}`,
+      look: `${own}|${isAdmin}`,
+      sig: seenBy.join(','),
       own,
       seenBy,
       alias: message.client_id ? `p:${message.client_id}` : undefined,
@@ -44,12 +45,12 @@ export function entriesOf(room, pending, { myId, myName, isAdmin }) {
   }
   for (; next < notices.length; next += 1) entries.push(noticeEntry(notices[next]));
   for (const [clientId, entry] of pending) {
-    entries.push({ key: `p:${clientId}`, kind: 'pending', value: entry, sig: '', clientId });
+    entries.push({ key: `p:${clientId}`, kind: 'pending', value: entry, look: '', sig: '', clientId });
   }
   return entries;
 }
 
-const noticeEntry = (notice) => ({ key: `n:${notice.id}`, kind: 'notice', value: notice, sig: '' });
+const noticeEntry = (notice) => ({ key: `n:${notice.id}`, kind: 'notice', value: notice, look: '', sig: '' });
 
 // The day a message belongs to, formatted once per message (Intl formatting is the slow part of a redraw).
 const days = new WeakMap();
@@ -59,11 +60,13 @@ function dayKey(message) {
 }
 
 export class Timeline {
-  /** ``list`` is the <ol> of items; ``build(entry)`` makes an item's node. */
-  constructor(list, build) {
+  /** ``list`` is the <ol> of items; ``build(entry)`` makes an item's node, ``patch(node, entry)`` updates
+   *  its ``sig`` part in place. */
+  constructor(list, { build, patch }) {
     this.list = list;
     this.build = build;
-    this.nodes = new Map(); // key → {node, value, sig}
+    this.patch = patch;
+    this.nodes = new Map(); // key → {node, value, look, sig}
   }
 
   clear() {
@@ -87,7 +90,11 @@ export class Timeline {
     let cursor = this.list.firstChild;
     for (const entry of entries) {
       let shown = this.nodes.get(entry.key);
-      if (!shown || shown.value !== entry.value || shown.sig !== entry.sig) {
+      if (shown && shown.value === entry.value && shown.look === entry.look && shown.sig !== entry.sig) {
+        this.patch(shown.node, entry);
+        shown.sig = entry.sig;
+      }
+      if (!shown || shown.value !== entry.value || shown.look !== entry.look) {
         const node = this.build(entry);
         node.dataset.key = entry.key;
         const old = shown ? shown.node : entry.alias && this.nodes.has(entry.alias) ? this.nodes.get(entry.alias).node : null;
@@ -96,7 +103,7 @@ export class Timeline {
           replaceKeepingFocus(old, node);
           if (!shown) this.nodes.delete(entry.alias);
         }
-        shown = { node, value: entry.value, sig: entry.sig };
+        shown = { node, value: entry.value, look: entry.look, sig: entry.sig };
         this.nodes.set(entry.key, shown);
       }
       if (shown.node === cursor) cursor = cursor.nextSibling;

@@ -87,6 +87,20 @@ export function messageItem(message, { own, pending, failed, seenBy, actions, re
       return button;
     })));
   }
-  if (seenBy && seenBy.length) item.append(element('p', { className: 'seen', text: `Seen by ${seenBy.join(', ')}` }));
+  seenLine(item, seenBy);
   return item;
+}
+
+/** Show (or take away) "Seen by …" under a message item. */
+export function seenLine(item, seenBy) {
+  let line = item.querySelector(':scope > .seen');
+  if (!seenBy || !seenBy.length) {
+    if (line) line.remove();
+    return;
+  }
+  if (!line) {
+    line = element('p', { className: 'seen' });
+    item.append(line);
+  }
+  line.textContent = `Seen by ${seenBy.join(', ')}`;
 }

@@ -8,9 +8,10 @@ import { Composer } from './composer.js';
 import { Directory } from './directory.js';
 import { Files } from './files.js';
 import { Loader } from './loader.js';
+import { Notifier } from './notify.js';
 import { Outbox } from './outbox.js';
 import { reduce } from './reducer.js';
-import { ROOM_NAME, Room } from './rooms.js';
+import { Room, roomNameProblem } from './rooms.js';
 import { RoomView } from './roomview.js';
 import { Session } from './session.js';
 import { Sidebar } from './sidebar.js';
@@ -38,6 +39,7 @@ const composer = new Composer({
 const sidebar = new Sidebar({ onOpen: (name) => { openRoom(name); composer.focus(); }, onBrowse: () => openRoom(null) });
 const directory = new Directory(api, { onOpen: enterRoom });
 const auth = new AuthForm(api, signedIn);
+const notifier = new Notifier();
 const actions = new MessageActions(api, { isAdmin: () => isAdmin(), showError });
 const view = new RoomView({
   context: viewContext,
@@ -86,7 +88,7 @@ async function enterChat() {
   }
   const first = state.rooms.keys().next().value || null;
   const opened = openRoom(first);
-  $('notify').hidden = !('Notification' in window) || Notification.permission !== 'default';
+  notifier.offer();
   socket.start();
   // The keyboard starts where the user will type: the composer, or the directory's busiest room.
   if (first) composer.focus();
@@ -176,19 +178,11 @@ function apply(change) {
       }
       break;
     }
-    case 'members':
-      if (open) view.schedule({ members: true });
-      break;
-    case 'timeline':
-      if (open) view.schedule({ timeline: true });
-      break;
-    case 'typing':
-      if (open) view.schedule({ typing: true });
-      break;
     case 'error':
       onError(change.frame);
       break;
-    default:
+    default: // members, timeline, typing: that part of the open room is redrawn
+      if (open) view.schedule({ [change.kind]: true });
       break;
   }
 }
@@ -205,9 +199,9 @@ function onMessage({ room, message, isNew, fromOthers }) {
     }
     if (watching(room.name)) markRead(room);
   }
-  if (fromOthers) sidebar.render(state.rooms, state.active);
-  if (fromOthers && document.hidden && 'Notification' in window && Notification.permission === 'granted') {
-    new Notification(`${message.user} in ${room.name}`, { body: message.file ? message.file.name : message.text, tag: `chatd-${room.name}` });
+  if (fromOthers) {
+    sidebar.render(state.rooms, state.active);
+    notifier.message(room.name, message);
   }
 }
 
@@ -249,15 +243,8 @@ function markRead(room) {
 
 /** Join (if need be) and open a room named in the join form or picked in the directory. */
 function enterRoom(name) {
-  $('join-error').textContent = '';
-  if (!ROOM_NAME.test(name)) {
-    $('join-error').textContent = '1 to 64 letters, digits, _ . or -';
-    return;
-  }
-  if (name === '.' || name === '..') { // a URL would read them as "this" and "the parent" path segment
-    $('join-error').textContent = `"${name}" cannot be a room name; use a letter or digit too.`;
-    return;
-  }
+  $('join-error').textContent = roomNameProblem(name) || '';
+  if (roomNameProblem(name)) return;
   if (!state.rooms.has(name)) {
     state.rooms.set(name, new Room(name));
     sendJoin(state.rooms.get(name));
@@ -296,22 +283,10 @@ function wire() {
   $('join-form').addEventListener('submit', (event) => { event.preventDefault(); enterRoom($('join-room').value.trim()); });
   $('leave').addEventListener('click', () => state.active && socket.send({ type: 'leave', room: state.active }));
   $('alert-close').addEventListener('click', () => { $('alert').hidden = true; });
-  $('file-input').addEventListener('change', () => files.upload(state.active, $('file-input').files[0]));
   $('messages').addEventListener('scroll', () => {
     if ($('messages').scrollTop < 40 && activeRoom()) loader.older(activeRoom(), () => view.fromBottom);
   });
-  $('notify').addEventListener('click', async () => {
-    await Notification.requestPermission();
-    $('notify').hidden = Notification.permission !== 'default';
-  });
-  const room = $('room');
-  room.addEventListener('dragover', (event) => { event.preventDefault(); $('drop-hint').hidden = !state.active; });
-  room.addEventListener('dragleave', () => { $('drop-hint').hidden = true; });
-  room.addEventListener('drop', (event) => {
-    event.preventDefault();
-    $('drop-hint').hidden = true;
-    if (event.dataTransfer.files.length) files.upload(state.active, event.dataTransfer.files[0]);
-  });
+  files.wire(() => state.active);
   document.addEventListener('visibilitychange', () => {
     const active = activeRoom();
     if (!document.hidden && active) markRead(active);

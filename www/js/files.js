@@ -13,6 +13,19 @@ export class Files {
     $('viewer').addEventListener('click', (event) => { if (event.target === $('viewer')) $('viewer').close(); });
   }
 
+  /** The Attach button and dropping a file on the room both upload to ``room()``, the open room. */
+  wire(room) {
+    $('file-input').addEventListener('change', () => this.upload(room(), $('file-input').files[0]));
+    const area = $('room');
+    area.addEventListener('dragover', (event) => { event.preventDefault(); $('drop-hint').hidden = !room(); });
+    area.addEventListener('dragleave', () => { $('drop-hint').hidden = true; });
+    area.addEventListener('drop', (event) => {
+      event.preventDefault();
+      $('drop-hint').hidden = true;
+      if (event.dataTransfer.files.length) this.upload(room(), event.dataTransfer.files[0]);
+    });
+  }
+
   /** Upload ``file`` to ``room``, showing its name, size and progress until the server answered. */
   async upload(room, file) {
     if (!room || !file) return;

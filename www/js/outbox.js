@@ -9,6 +9,7 @@ const ACK_TIMEOUT_MS = 10000;  // no ack for this long: sent again (a frame lost
 const PAUSE_START_MS = 1000;   // after a refusal: the server's budget refills, the store comes back
 const PAUSE_MAX_MS = 8000;
 const CHECK_EVERY_MS = 1000;
+const REJOINS = 3;             // a message still "not in room" after this many joins: the join is refused
 
 // Refusals that a later resend can overcome; any other refusal of a message is final (too long, say).
 const TRANSIENT = ['rate_limited', 'unavailable', 'not_in_room'];
@@ -34,7 +35,7 @@ export class Outbox {
   /** A message typed in ``room``: queued, and sent as soon as it is its turn. Its client_id. */
   add(room, text) {
     const clientId = crypto.randomUUID();
-    this.entries.set(clientId, { room, text, ts: new Date().toISOString(), sentAt: null });
+    this.entries.set(clientId, { room, text, ts: new Date().toISOString(), sentAt: null, rejoins: 0 });
     this.onChange(room);
     this.pump();
     return clientId;
@@ -91,7 +92,8 @@ export class Outbox {
    */
   refused(frame) {
     const entry = frame.ref && this.entries.get(frame.ref);
-    if (entry && !TRANSIENT.includes(frame.code)) {
+    const stuck = entry && frame.code === 'not_in_room' && ++entry.rejoins > REJOINS;
+    if (entry && (stuck || !TRANSIENT.includes(frame.code))) {
       this.entries.delete(frame.ref);
       this.onChange(entry.room);
       return { final: true, entry };

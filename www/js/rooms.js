@@ -3,6 +3,15 @@
 
 export const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/** Why ``name`` cannot be a room's name, or null when it can. */
+export function roomNameProblem(name) {
+  if (!ROOM_NAME.test(name)) return '1 to 64 letters, digits, _ . or -';
+  if (name === '.' || name === '..') { // a URL would read them as "this" and "the parent" path segment
+    return `"${name}" cannot be a room name; use a letter or digit too.`;
+  }
+  return null;
+}
+
 export class Room {
   constructor(name) {
     this.name = name;

@@ -31,8 +31,8 @@ export class Directory {
     }
     rooms.sort(byUse);
     $('directory-status').textContent = rooms.length
-      ? 'Pick a room to join it, or join any name in the rooms list to start a new one.'
-      : 'No rooms yet: join a name in the rooms list to start the first one.';
+      ? 'Pick a room to join it, or start a new one under "Join a room".'
+      : 'No rooms yet: start the first one under "Join a room".';
     list.replaceChildren(...rooms.map((room, index) => this.item(room, index === 0 && room.members > 0, mine.has(room.name))));
   }
 

@@ -24,6 +24,8 @@ class BrowserTests(TestCase):
         return two_in_lobby(browser, self.server.url)
 
     async def test_two_users_chat_both_ways_with_typing_and_presence(self):
+        """Two users chat both ways: a message shows "sending…" then "sent" and counts as one's own by id,
+        the other sees typing, "seen by" and presence (a closed tab goes offline and leaves the member list)."""
         def scenario(browser):
             alice, bob = self._two_in_lobby(browser)
             alice.page.wait_for_selector("#members li:text-is('bob')")
@@ -47,6 +49,8 @@ class BrowserTests(TestCase):
         await in_browser(scenario)
 
     async def test_hostile_text_is_shown_as_text(self):
+        """Markup and script in a message are shown as text and never run; a hostile username is refused at
+        registration and the refusal is shown as text too."""
         def scenario(browser):
             alice, bob = self._two_in_lobby(browser)
             for text in XSS_TEXTS:
@@ -65,6 +69,8 @@ class BrowserTests(TestCase):
         await in_browser(scenario)
 
     async def test_page_reconnects_after_a_restart_and_shows_each_message_once(self):
+        """After chatd restarts, both pages reconnect by themselves, messages sent since arrive, and every
+        message shows exactly once, in order."""
         def restart():
             return threads.blockingCallFromThread(reactor, lambda: defer.ensureDeferred(self._restart()))
 
@@ -92,6 +98,7 @@ class BrowserTests(TestCase):
         self.addCleanup(lambda: defer.ensureDeferred(self.server.stop()))
 
     async def test_an_uploaded_image_previews_in_the_other_page(self):
+        """An image uploaded in one page shows as a decoded preview (from a blob: URL) in the other."""
         png = tiny_png()
 
         def scenario(browser):
@@ -104,6 +111,8 @@ class BrowserTests(TestCase):
         await in_browser(scenario)
 
     async def test_phone_width_has_no_horizontal_scroll(self):
+        """At phone width (375 px), with the rooms list slid in and out and a very long word sent, the page
+        never scrolls sideways."""
         def scenario(browser):
             phone = ChatPage(browser, self.server.url, viewport={"width": 375, "height": 667})
             screenshot(phone.page, "login-phone")

@@ -26,8 +26,8 @@ export function reduce(state, frame, { myId, now, watching }) {
       room.joined = true;
       room.members = new Set(frame.members);
       if (frame.truncated) room.clear();
-      const fresh = (frame.history || []).filter((message) => room.add(message));
-      return [{ kind: 'joined', room, messages: frame.history || [], fresh, truncated: Boolean(frame.truncated) },
+      for (const message of frame.history || []) room.add(message);
+      return [{ kind: 'joined', room, messages: frame.history || [], truncated: Boolean(frame.truncated) },
         { kind: 'members', room }, { kind: 'timeline', room }];
     }
     case 'left':

@@ -152,13 +152,16 @@ class RenderTests(TestCase):
             return figures, texts
 
         raw, texts = await in_browser(scenario)
-        last = max(arrivals)
+        # The last message reached the page no later than the bot clocked it (the bot's clock can lag: it
+        # shares the reactor with the busy server) and no later than the page's code got it: the earlier of
+        # the two, so the delay measured is if anything too long.
+        last = min(max(arrivals), raw["last_handled"])
         figures = {
             "arrived": len(arrivals),
-            "arrival_spread_ms": round(last - min(arrivals), 1),
+            "arrival_spread_ms": round(max(arrivals) - min(arrivals), 1),
             "render_after_last_ms": round(raw["rendered"] - last, 1),
             "painted_after_last_ms": round(raw["painted"] - last, 1),
-            "handled_after_last_ms": round(raw["last_handled"] - last, 1),
+            "handled_after_last_ms": round(raw["last_handled"] - max(arrivals), 1),
             "long_tasks": raw["long_tasks"],
             "longest_task_ms": raw["longest_task_ms"],
             "messages": raw["messages"],

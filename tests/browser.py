@@ -8,6 +8,7 @@ must act on the server (a restart) calls back into the reactor with
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -15,7 +16,7 @@ import time
 import zlib
 from pathlib import Path
 
-from twisted.internet import threads
+from twisted.internet import defer, reactor, threads
 
 from tests.harness import require
 
@@ -50,6 +51,12 @@ def in_browser(scenario, *args):
     return threads.deferToThread(run)
 
 
+def on_reactor(function, *args):
+    """From a scenario's thread: run the coroutine function ``function(*args)`` in the reactor (where the
+    server and the test's own sockets live) and wait for its result."""
+    return threads.blockingCallFromThread(reactor, lambda: defer.ensureDeferred(function(*args)))
+
+
 def tiny_png(width: int = 24, height: int = 16) -> bytes:
     """A real PNG (red), so the browser decodes it and the preview has a size."""
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -80,8 +87,20 @@ class ChatPage:
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.page.on("console", lambda message: message.type == "error" and self.console_errors.append(
             f"{message.text} ({message.location.get('url')})"))
+        # Every frame the page's sockets sent and received, decoded: what the server saw of this page.
+        self.sent: list[dict] = []
+        self.received: list[dict] = []
+        self.page.on("websocket", self._record)
         self.page.set_default_timeout(WAIT_MS)
         self.page.goto(url)
+
+    def _record(self, socket) -> None:
+        socket.on("framesent", lambda payload: self.sent.append(_decoded(payload)))
+        socket.on("framereceived", lambda payload: self.received.append(_decoded(payload)))
+
+    def sent_of(self, kind: str) -> list[dict]:
+        """The frames of type ``kind`` this page has sent so far."""
+        return [frame for frame in self.sent if frame.get("type") == kind]
 
     def register(self, username: str, email: str | None = None) -> None:
         page = self.page
@@ -129,8 +148,22 @@ class ChatPage:
     def wait_message(self, text: str) -> None:
         self.message(text).first.wait_for()
 
+    def act(self, text: str, label: str) -> None:
+        """Click the action ``label`` (Edit, Delete, Ban …) of the message ``text``: as a user does, by
+        pointing at the message first (its actions show on hover or focus)."""
+        message = self.message(text)
+        message.hover()
+        message.locator("button", has_text=label).click()
+
     def texts(self) -> list[str]:
         return self.page.locator("#message-list .message .text").all_inner_texts()
+
+
+def _decoded(payload) -> dict:
+    try:
+        return json.loads(payload)
+    except (TypeError, ValueError):
+        return {"type": None, "raw": payload}
 
 
 def two_in_lobby(browser, url: str, init_script: str | None = None) -> tuple[ChatPage, ChatPage]:

@@ -31,6 +31,8 @@ class BrowserTests(TestCase):
         return two_in_lobby(browser, self.server.url)
 
     async def test_two_users_chat_both_ways_with_typing_and_presence(self):
+        """Two users chat both ways: a message shows "sending…" then "sent" and counts as one's own by id,
+        the other sees typing, "seen by" and presence (a closed tab goes offline and leaves the member list)."""
         def scenario(browser):
             alice, bob = self._two_in_lobby(browser)
             alice.page.wait_for_selector("#members li:text-is('bob')")
@@ -54,6 +56,8 @@ class BrowserTests(TestCase):
         await in_browser(scenario)
 
     async def test_hostile_text_is_shown_as_text(self):
+        """Markup and script in a message are shown as text and never run; a hostile username is refused at
+        registration and the refusal is shown as text too."""
         def scenario(browser):
             alice, bob = self._two_in_lobby(browser)
             for text in XSS_TEXTS:
@@ -72,6 +76,8 @@ class BrowserTests(TestCase):
         await in_browser(scenario)
 
     async def test_page_reconnects_after_a_restart_and_shows_each_message_once(self):
+        """After chatd restarts, both pages reconnect by themselves, messages sent since arrive, and every
+        message shows exactly once, in order."""
         def restart():
             return threads.blockingCallFromThread(reactor, lambda: defer.ensureDeferred(self._restart()))
 
@@ -99,6 +105,7 @@ class BrowserTests(TestCase):
         self.addCleanup(lambda: defer.ensureDeferred(self.server.stop()))
 
     async def test_an_uploaded_image_previews_in_the_other_page(self):
+        """An image uploaded in one page shows as a decoded preview (from a blob: URL) in the other."""
         png = tiny_png()
 
         def scenario(browser):
@@ -111,6 +118,8 @@ class BrowserTests(TestCase):
         await in_browser(scenario)
 
     async def test_phone_width_has_no_horizontal_scroll(self):
+        """At phone width (375 px), with the rooms list slid in and out and a very long word sent, the page
+        never scrolls sideways."""
         def scenario(browser):
             phone = ChatPage(browser, self.server.url, viewport={"width": 375, "height": 667})
             screenshot(phone.page, "login-phone")
@@ -145,15 +154,15 @@ class BrowserTests(TestCase):
             bob.send("tpyo here")
             alice.wait_message("tpyo here")
             bob.page.once("dialog", lambda dialog: dialog.accept("typo here"))
-            bob.message("tpyo here").locator("button:text-is('Edit')").click()
+            bob.act("tpyo here", "Edit")
             alice.wait_message("typo here")
             alice.message("typo here").locator(".edited").wait_for()
             bob.page.once("dialog", lambda dialog: dialog.accept())
-            bob.message("typo here").locator("button:text-is('Delete')").click()
+            bob.act("typo here", "Delete")
             alice.page.locator(".message.deleted").wait_for()
             assert "typo here" not in alice.texts(), alice.texts()
 
-            for n in range(60):  # more than the 50 a join brings; past the rate limit, resent until stored
+            for n in range(60):  # more than the 50 a join brings, and faster than the socket budget
                 bob.send(f"line {n}")
             bob.wait_until("document.querySelectorAll('.message.pending').length === 0", timeout=60_000)
             alice.wait_until(
@@ -168,9 +177,9 @@ class BrowserTests(TestCase):
             fresh.page.locator("#messages").evaluate("list => { list.scrollTop = 0; }")
             fresh.wait_message("in the side room")
             texts = fresh.texts()
-            # Every message once, the oldest first (resent lines may be stored out of their typing order).
+            # Every message once, the oldest first, the lines in the order bob typed them.
             assert texts[0] == "in the side room", texts
-            assert sorted(t for t in texts if t.startswith("line ")) == sorted(f"line {n}" for n in range(60)), texts
+            assert [t for t in texts if t.startswith("line ")] == [f"line {n}" for n in range(60)], texts
 
             alice.page.click("#leave")
             alice.page.wait_for_selector(".room-button:has-text('side')", state="detached")
@@ -209,12 +218,12 @@ class BrowserTests(TestCase):
             alice.wait_message("spam spam")
             assert bob.message("spam spam").locator("button:text-is('Ban bob')").count() == 0
             alice.page.once("dialog", lambda dialog: dialog.accept())
-            alice.message("spam spam").locator("button:text-is('Delete')").click()
+            alice.act("spam spam", "Delete")
             bob.page.locator(".message.deleted").wait_for()
             bob.send("more spam")
             alice.wait_message("more spam")
             alice.page.once("dialog", lambda dialog: dialog.accept("spamming"))
-            alice.message("more spam").locator("button:text-is('Ban bob')").click()
+            alice.act("more spam", "Ban bob")
             bob.page.wait_for_selector("#auth:not([hidden])")
             bob.page.wait_for_selector("#auth-error:has-text('banned')")
 

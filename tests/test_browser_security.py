@@ -8,15 +8,8 @@ from urllib.parse import urlsplit
 from twisted.trial.unittest import TestCase
 
 from chatd.web.site import CONTENT_SECURITY_POLICY
-from tests.browser import (
-    PASSWORD,
-    ChatPage,
-    in_browser,
-    require_browser,
-    tiny_png,
-    two_in_lobby,
-)
-from tests.harness import start_server
+from tests.browser import PASSWORD, ChatPage, in_browser, require_browser, tiny_png, two_in_lobby
+from tests.harness import ROOT, start_server
 
 # Installed before the page's scripts: every CSP violation the document reports.
 VIOLATIONS = """
@@ -91,7 +84,8 @@ class PageSecurityTests(TestCase):
             assert directives == ["script-src-elem", "style-src-attr"], directives
 
         await in_browser(scenario)
-        for path in ("/", "/css/chat.css", "/js/app.js", "/js/api.js", "/js/socket.js", "/js/rooms.js", "/js/view.js"):
+        modules = sorted(f"/js/{module.name}" for module in (ROOT / "www" / "js").glob("*.js"))
+        for path in ("/", "/css/chat.css", *modules):
             self.assertIn(path, static)
             headers = static[path]
             self.assertEqual(headers.get("content-security-policy"), CONTENT_SECURITY_POLICY, path)
@@ -136,7 +130,7 @@ class PageSecurityTests(TestCase):
             assert "own" not in classes(newcomer.message("from bob"))
 
             alice.page.once("dialog", lambda dialog: dialog.accept("spamming"))
-            alice.message("from bob").locator("button:has-text('Ban')").click()
+            alice.act("from bob", "Ban")
             bob.page.wait_for_selector("#auth-error:has-text('banned')")
             # The newcomer holding the name "bob" is untouched: still connected and still heard.
             newcomer.send("still here")

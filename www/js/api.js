@@ -1,9 +1,12 @@
-// The REST API (SPEC.md): JSON in and out, errors as ApiError with the server's code, message and fields.
+// The REST API (SPEC.md): JSON in and out, errors as ApiError with the server's code, message and fields
+// (a byte count in a message shown as a size people read: "25 MB").
+
+import { humanSizes } from './format.js';
 
 export class ApiError extends Error {
   constructor(status, body) {
     const error = (body && body.error) || {};
-    super(error.message || `HTTP ${status}`);
+    super(humanSizes(error.message || `HTTP ${status}`));
     this.status = status;
     this.code = error.code || 'network';
     this.fields = error.fields || {};
@@ -27,7 +30,8 @@ export class Api {
       throw new ApiError(0, { error: { code: 'network', message: 'The server cannot be reached.' } });
     }
     const text = await response.text();
-    const data = text ? JSON.parse(text) : null;
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (e) { /* not JSON: a proxy's page, say */ }
     if (!response.ok) throw new ApiError(response.status, data);
     return data;
   }
@@ -40,6 +44,8 @@ export class Api {
   refresh() { return this.request('POST', '/api/auth/refresh'); }
   logout() { return this.request('POST', '/api/auth/logout'); }
   sessions() { return this.request('GET', '/api/sessions'); }
+  rooms() { return this.request('GET', '/api/rooms'); }
+  reads(room) { return this.request('GET', `/api/rooms/${encodeURIComponent(room)}/reads`); }
   history(room, before) {
     const query = before ? `?limit=50&before=${before}` : '?limit=50';
     return this.request('GET', `/api/rooms/${encodeURIComponent(room)}/messages${query}`);

@@ -1,35 +1,54 @@
-// What the page knows of each joined room: messages by seq, own messages not yet stored, who is online,
-// typing and has read what. No DOM here.
+// What the page knows of each joined room: messages by seq (kept sorted as they come), who is online, typing
+// and has read what, and the join/leave notices. No DOM here.
+
+export const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Why ``name`` cannot be a room's name, or null when it can. */
+export function roomNameProblem(name) {
+  if (!ROOM_NAME.test(name)) return '1 to 64 letters, digits, _ . or -';
+  if (name === '.' || name === '..') { // a URL would read them as "this" and "the parent" path segment
+    return `"${name}" cannot be a room name; use a letter or digit too.`;
+  }
+  return null;
+}
 
 export class Room {
   constructor(name) {
     this.name = name;
     this.messages = new Map(); // seq → Message, as SPEC.md shapes it
-    this.pending = new Map();  // client_id → {text, ts}: sent, not yet stored
-    this.oldestSeq = null;     // the lowest seq loaded; older ones come from REST when scrolled to
+    this.seqs = [];            // the loaded seqs, ascending
     this.hasOlder = true;
     this.members = new Set();  // usernames online in the room
-    this.typing = new Map();   // username → timer that clears it
+    this.typing = new Map();   // username → when their "typing" runs out (ms since the epoch)
     this.reads = new Map();    // username → the seq they have read up to
-    this.notices = [];         // {afterSeq, text}: join/leave notices, placed after the seq they followed
+    this.notices = [];         // {id, afterSeq, text}: join/leave notices, after the seq they followed
     this.unread = 0;
     this.joined = false;
+    this.loadingOlder = false;
   }
 
   get lastSeq() {
-    let last = 0;
-    for (const seq of this.messages.keys()) if (seq > last) last = seq;
-    return last;
+    return this.seqs.length ? this.seqs[this.seqs.length - 1] : 0;
   }
 
-  /** Add a stored message; false if it was already here (a message appears once). */
+  get oldestSeq() {
+    return this.seqs.length ? this.seqs[0] : null;
+  }
+
+  /** Add or replace a stored message: true if its seq is new here (a message appears once). */
   add(message) {
-    if (message.client_id) this.pending.delete(message.client_id);
     const known = this.messages.has(message.seq);
     this.messages.set(message.seq, message);
-    if (this.oldestSeq === null || message.seq < this.oldestSeq) this.oldestSeq = message.seq;
+    if (!known) insertSorted(this.seqs, message.seq);
     if (message.seq === 1) this.hasOlder = false;
     return !known;
+  }
+
+  /** Forget every message (a `joined` whose history was cut: the latest come again through REST). */
+  clear() {
+    this.messages.clear();
+    this.seqs = [];
+    this.hasOlder = true;
   }
 
   edit(seq, text, editedAt) {
@@ -40,18 +59,42 @@ export class Room {
   remove(seq) {
     const message = this.messages.get(seq);
     if (message) {
-      this.messages.set(seq, { room: message.room, seq, id: message.id, user: message.user, user_id: message.user_id, ts: message.ts, deleted: true });
+      const { room, id, user, user_id: userId, ts } = message;
+      this.messages.set(seq, { room, seq, id, user, user_id: userId, ts, deleted: true });
     }
   }
 
   ordered() {
-    return [...this.messages.values()].sort((a, b) => a.seq - b.seq);
+    return this.seqs.map((seq) => this.messages.get(seq));
+  }
+
+  /** A read position heard (a `read` frame, or the server's list after a reload); never backwards. */
+  read(user, seq) {
+    if (seq > (this.reads.get(user) || 0)) this.reads.set(user, seq);
   }
 
   /** Who has read up to ``seq`` or beyond (for "seen by" under the latest such message). */
   readers(seq) {
     return [...this.reads.entries()].filter(([, read]) => read >= seq).map(([user]) => user).sort();
   }
+
+  /** Who is typing now (their last "typing" has not run out). */
+  typists(now) {
+    return [...this.typing.entries()].filter(([, until]) => until > now).map(([user]) => user);
+  }
 }
 
-export const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+function insertSorted(array, value) {
+  if (!array.length || array[array.length - 1] < value) { // the usual case: a newer message
+    array.push(value);
+    return;
+  }
+  let low = 0;
+  let high = array.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (array[middle] < value) low = middle + 1;
+    else high = middle;
+  }
+  array.splice(low, 0, value);
+}

@@ -1,5 +1,9 @@
-// Building DOM for messages, rooms and members. Every piece of user text goes in as text (textContent),
-// never as HTML.
+// Building DOM for messages and their parts. Every piece of user text goes in as text (textContent or text
+// nodes), never as HTML; links are <a> elements made here, for http(s) addresses only.
+
+import { timeOf } from './format.js';
+
+export { ago, dayOf, fileSize, humanSizes, timeOf } from './format.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -12,35 +16,59 @@ export function element(tag, { className, text, attrs } = {}, children = []) {
   return node;
 }
 
-const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
-
-export const dayOf = (iso) => dayFormat.format(new Date(iso));
-export const timeOf = (iso) => timeFormat.format(new Date(iso));
-
-export function fileSize(bytes) {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
-
 export const INLINE_IMAGES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
 
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
+const TRAILING = '.,;:!?\'"]}>*';
+
+// "see https://x.org." ends the sentence, not the link; a ")" closes the link only if it opened one inside.
+function trimTrailing(candidate) {
+  let end = candidate.length;
+  for (;;) {
+    const last = candidate[end - 1];
+    const opened = () => candidate.slice(0, end).split('(').length - candidate.slice(0, end).split(')').length;
+    if (last === ')' ? opened() >= 0 : !TRAILING.includes(last)) break;
+    end -= 1;
+  }
+  return candidate.slice(0, end);
+}
+
 /**
- * One message as a list item. ``actions`` are {label, run} buttons (edit, delete, ban) the caller allows;
- * ``file`` renders a file's body (an image or a download button) into the node it is given.
+ * ``text`` as nodes, with http(s) addresses as links that open apart (rel="noopener noreferrer"). Only
+ * what parses as an http: or https: URL becomes a link; "javascript:" and the like stay text.
  */
-export function messageItem(message, { own, pending, seenBy, actions, renderFile }) {
+export function linkify(text) {
+  const fragment = document.createDocumentFragment();
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    const candidate = trimTrailing(match[0]);
+    let url;
+    try { url = new URL(candidate); } catch (e) { continue; }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
+    fragment.append(text.slice(last, match.index));
+    fragment.append(element('a', { text: candidate, attrs: { href: url.href, target: '_blank', rel: 'noopener noreferrer' } }));
+    last = match.index + candidate.length;
+  }
+  fragment.append(text.slice(last));
+  return fragment;
+}
+
+/**
+ * One message as a list item. ``actions`` are {label, name, run} buttons (edit, delete, ban) the caller
+ * allows: they show when the message is hovered or has the focus, so the keyboard passes one tab stop per
+ * message list, not three per message. ``renderFile`` draws a file's body into the node it is given.
+ */
+export function messageItem(message, { own, pending, failed, seenBy, actions, renderFile }) {
   const item = element('li', {
     className: `message${own ? ' own' : ''}${pending ? ' pending' : ''}${message.deleted ? ' deleted' : ''}`,
-    attrs: { 'data-seq': message.seq ?? '', 'data-user': message.user, 'data-user-id': message.user_id ?? '' },
+    attrs: { 'data-seq': message.seq ?? '', 'data-user': message.user, 'data-user-id': message.user_id ?? '', tabindex: '-1' },
   });
   const head = element('div', { className: 'meta' }, [
     element('span', { className: 'author', text: message.user }),
     element('time', { text: timeOf(message.ts), attrs: { datetime: message.ts } }),
   ]);
   if (message.edited_at) head.append(element('span', { className: 'edited', text: '(edited)' }));
-  if (pending) head.append(element('span', { className: 'state', text: 'sending…' }));
+  if (pending) head.append(element('span', { className: 'state', text: failed || 'sending…' }));
   else if (own && !message.deleted) head.append(element('span', { className: 'state sent', text: 'sent' }));
   item.append(head);
   if (message.deleted) {
@@ -50,24 +78,29 @@ export function messageItem(message, { own, pending, seenBy, actions, renderFile
     renderFile(body, message.file);
     item.append(body);
   } else {
-    item.append(element('p', { className: 'text', text: message.text }));
+    item.append(element('p', { className: 'text' }, [linkify(message.text)]));
   }
   if (actions && actions.length) {
-    item.append(element('div', { className: 'actions' }, actions.map(({ label, run }) => {
-      const button = element('button', { text: label, attrs: { type: 'button' } });
+    item.append(element('div', { className: 'actions' }, actions.map(({ label, name, run }) => {
+      const button = element('button', { text: label, attrs: { type: 'button', 'data-focus': name } });
       button.addEventListener('click', run);
       return button;
     })));
   }
-  if (seenBy && seenBy.length) item.append(element('p', { className: 'seen', text: `Seen by ${seenBy.join(', ')}` }));
+  seenLine(item, seenBy);
   return item;
 }
 
-export function roomItem(name, { active, unread, onOpen }) {
-  const button = element('button', { className: 'room-button', attrs: { type: 'button', 'aria-current': active ? 'page' : 'false' } }, [
-    element('span', { className: 'room-name', text: name }),
-    unread ? element('span', { className: 'badge', text: String(unread), attrs: { 'aria-label': `${unread} unread` } }) : null,
-  ]);
-  button.addEventListener('click', onOpen);
-  return element('li', {}, [button]);
+/** Show (or take away) "Seen by …" under a message item. */
+export function seenLine(item, seenBy) {
+  let line = item.querySelector(':scope > .seen');
+  if (!seenBy || !seenBy.length) {
+    if (line) line.remove();
+    return;
+  }
+  if (!line) {
+    line = element('p', { className: 'seen' });
+    item.append(line);
+  }
+  line.textContent = `Seen by ${seenBy.join(', ')}`;
 }

@@ -1,0 +1,24 @@
+// Desktop notifications: offered by an "Enable notifications" link; once allowed, a message arriving while
+// the tab is hidden shows one notification per room (a newer one replaces the older).
+
+import { $ } from './view.js';
+
+export class Notifier {
+  constructor() {
+    $('notify').addEventListener('click', async () => {
+      await Notification.requestPermission();
+      this.offer();
+    });
+  }
+
+  /** Show the link while the user has neither allowed nor refused notifications. */
+  offer() {
+    $('notify').hidden = !('Notification' in window) || Notification.permission !== 'default';
+  }
+
+  /** ``message`` arrived in ``room`` from someone else: a notification if the tab is hidden. */
+  message(room, message) {
+    if (!document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return;
+    new Notification(`${message.user} in ${room}`, { body: message.file ? message.file.name : message.text, tag: `chatd-${room}` });
+  }
+}

@@ -1,0 +1,86 @@
+// The frame reducer: applies one server frame (PROTOCOL.md) to what the page knows, and says what changed, so
+// the page redraws just that. No DOM, no socket, no timers here.
+
+import { Room } from './rooms.js';
+
+export const TYPING_SHOWN_MS = 6000; // a "typing" not repeated within this is over
+
+const PRESENCE_TEXT = { join: 'joined', leave: 'left', online: 'is online', offline: 'went offline' };
+
+let noticeIds = 0;
+
+/**
+ * Apply ``frame`` to ``state`` ({me, rooms: Map name → Room}). ``context`` has ``myId`` (the user's id),
+ * ``now`` (ms) and ``watching(name)`` (the room is open in a visible tab). Answers a list of changes:
+ * ``{kind, room?, ...}`` where ``kind`` is one of hello, joined, left, invited, message, ack, members,
+ * timeline, typing, error.
+ */
+export function reduce(state, frame, { myId, now, watching }) {
+  const room = typeof frame.room === 'string' ? state.rooms.get(frame.room) : undefined;
+  switch (frame.type) {
+    case 'hello':
+      state.me = frame.user;
+      return [{ kind: 'hello', user: frame.user }];
+    case 'joined': {
+      if (!room) return [];
+      room.joined = true;
+      room.members = new Set(frame.members);
+      if (frame.truncated) room.clear();
+      for (const message of frame.history || []) room.add(message);
+      return [{ kind: 'joined', room, messages: frame.history || [], truncated: Boolean(frame.truncated) },
+        { kind: 'members', room }, { kind: 'timeline', room }];
+    }
+    case 'left':
+      if (!room) return [];
+      state.rooms.delete(room.name);
+      return [{ kind: 'left', room }];
+    case 'invited': {
+      const name = frame.room && frame.room.name;
+      if (!name || state.rooms.has(name)) return [];
+      const invited = new Room(name);
+      state.rooms.set(name, invited);
+      return [{ kind: 'invited', room: invited, by: frame.by }];
+    }
+    case 'message': {
+      if (!room) return [];
+      const isNew = room.add(frame);
+      const fromOthers = frame.user_id !== myId;
+      if (isNew && fromOthers) {
+        room.typing.delete(frame.user); // their message is what they were typing
+        if (!watching(room.name)) room.unread += 1;
+      }
+      return [{ kind: 'message', room, message: frame, isNew, fromOthers }, { kind: 'timeline', room }];
+    }
+    case 'ack':
+      return [{ kind: 'ack', room, frame }];
+    case 'presence': {
+      if (!room) return [];
+      if (frame.event === 'join' || frame.event === 'online') room.members.add(frame.user);
+      else room.members.delete(frame.user);
+      noticeIds += 1;
+      room.notices.push({ id: noticeIds, afterSeq: room.lastSeq, text: `${frame.user} ${PRESENCE_TEXT[frame.event] || frame.event}` });
+      return [{ kind: 'members', room }, { kind: 'timeline', room }];
+    }
+    case 'typing':
+      if (!room) return [];
+      if (frame.typing) room.typing.set(frame.user, now + TYPING_SHOWN_MS);
+      else room.typing.delete(frame.user);
+      return [{ kind: 'typing', room }];
+    case 'read':
+      if (!room) return [];
+      room.read(frame.user, frame.seq);
+      return [{ kind: 'timeline', room }];
+    case 'edited':
+      if (!room) return [];
+      room.edit(frame.seq, frame.text, frame.edited_at);
+      return [{ kind: 'timeline', room }];
+    case 'deleted':
+      if (!room) return [];
+      room.remove(frame.seq);
+      return [{ kind: 'timeline', room }];
+    case 'error':
+      return [{ kind: 'error', frame }];
+    default: // pong, refreshed, member, room, reaction, thread, mention: nothing this page shows
+      return [];
+  }
+}

@@ -37,6 +37,10 @@ class PresenceTests(ChatTestCase):
         self.chat.join(bob)
         self.chat.join(self.chat.connect("bob"))
         self.assertEqual(self.alice.take(), [])
+        for conn in self.registry.connections_of(bob.user_id):
+            self.chat.dispatcher.closed(conn)
+        self.chat.join(self.chat.connect("bob"))
+        self.assertEqual([f["event"] for f in self.alice.take()], ["offline", "online"])
 
     def test_first_socket_online_last_socket_offline(self):
         """A member's first socket opening sends ``online``, their last closing ``offline``; the sockets in

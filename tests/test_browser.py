@@ -31,6 +31,8 @@ class BrowserTests(TestCase):
         return two_in_lobby(browser, self.server.url)
 
     async def test_two_users_chat_both_ways_with_typing_and_presence(self):
+        """Two pages chat both ways: own messages go pending to sent, typing shows, "Seen by" follows a read, and a
+        closed page shows its user going offline; no page error."""
         def scenario(browser):
             alice, bob = self._two_in_lobby(browser)
             alice.page.wait_for_selector("#members li:text-is('bob')")
@@ -54,6 +56,7 @@ class BrowserTests(TestCase):
         await in_browser(scenario)
 
     async def test_hostile_text_is_shown_as_text(self):
+        """Messages holding HTML or script are shown as text and run nothing; a hostile username is refused, as text."""
         def scenario(browser):
             alice, bob = self._two_in_lobby(browser)
             for text in XSS_TEXTS:
@@ -72,6 +75,7 @@ class BrowserTests(TestCase):
         await in_browser(scenario)
 
     async def test_page_reconnects_after_a_restart_and_shows_each_message_once(self):
+        """After chatd restarts, both pages reconnect by themselves and show every message exactly once, in order."""
         def restart():
             return threads.blockingCallFromThread(reactor, lambda: defer.ensureDeferred(self._restart()))
 
@@ -99,6 +103,7 @@ class BrowserTests(TestCase):
         self.addCleanup(lambda: defer.ensureDeferred(self.server.stop()))
 
     async def test_an_uploaded_image_previews_in_the_other_page(self):
+        """An image uploaded in one page is previewed (fetched with the token, as a blob: URL) in the other."""
         png = tiny_png()
 
         def scenario(browser):
@@ -111,6 +116,7 @@ class BrowserTests(TestCase):
         await in_browser(scenario)
 
     async def test_phone_width_has_no_horizontal_scroll(self):
+        """At a phone's width (375 px) the page, with a long unbroken word in a message, never scrolls sideways."""
         def scenario(browser):
             phone = ChatPage(browser, self.server.url, viewport={"width": 375, "height": 667})
             screenshot(phone.page, "login-phone")

@@ -33,7 +33,8 @@ class MembershipTestCase(ChatTestCase):
 
     def fill(self, room: str, count: int) -> None:
         """``count`` messages already in the store (written by an earlier run), as the writer leaves them."""
-        fired(self.store.insert_messages([Message(room, seq, "u9", "old", T0, f"m{seq}") for seq in range(1, count + 1)]))
+        messages = [Message(room, seq, "u9", "old", T0, f"m{seq}") for seq in range(1, count + 1)]
+        fired(self.store.insert_messages(messages))
         fired(self.store.advance_rooms({room: (count, T0)}))
 
 

@@ -442,12 +442,14 @@ class BanTests(AccountsTestCase):
         self.assertIn("spam", error.message)
 
     async def test_unban_lets_them_back_in(self):
+        """After an unban the user logs in again and their token works."""
         await self.moderation.ban(self.admin, self.bob.user.id, None)
         await self.moderation.unban(self.admin, self.bob.user.id)
         session = await self.auth.login({"username": "bob", "password": PASSWORD})
         self.assertEqual((await self.principal(session)).user.username, "bob")
 
     async def test_only_admins_ban(self):
+        """A user who is not an admin may neither ban nor unban (403), and no socket is closed."""
         await self.assertApiError(self.moderation.ban(self.alice, self.bob.user.id, None), 403, "forbidden")
         await self.assertApiError(self.moderation.unban(self.alice, self.bob.user.id), 403, "forbidden")
         self.assertEqual(self.sockets.closed, [])
@@ -468,6 +470,7 @@ class BanTests(AccountsTestCase):
         await self.assertApiError(self.moderation.ban(alice, alice.user.id, None), 403, "forbidden")
 
     async def test_unknown_user(self):
+        """Banning or unbanning an unknown or malformed user id is 404."""
         await self.assertApiError(self.moderation.ban(self.admin, "ffffffffffffffffffffffff", None), 404, "not_found")
         await self.assertApiError(self.moderation.unban(self.admin, "nope"), 404, "not_found")
 

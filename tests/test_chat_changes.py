@@ -19,12 +19,14 @@ class ChangedTests(ChatLimitsTestCase):
         self.c = self.open(FakeConnection(user_id=self.carol.id, username="carol", jti="c"))
 
     def test_banned_elsewhere_closes_with_4003(self):
+        """A ban made elsewhere closes every socket of that user with 4003, and nobody else's."""
         self.successResultOf(self.store.update_user(self.bob.id, {"banned": True}))
         self.chat.sessions.changed([], [self.bob.id])
         self.assertEqual([self.b1.closes, self.b2.closes], [[(4003, "banned")]] * 2)
         self.assertEqual(self.c.closes, [])
 
     def test_deleted_elsewhere_closes_with_4001(self):
+        """A deletion made elsewhere closes the user's sockets with 4001."""
         self.successResultOf(self.store.delete_user(self.bob.id))
         self.chat.sessions.changed([], [self.bob.id])
         self.assertEqual(self.b1.closes, [(4001, "token revoked")])
@@ -38,15 +40,18 @@ class ChangedTests(ChatLimitsTestCase):
         self.assertEqual(self.b2.closes, [])
 
     def test_harmless_change_closes_nothing(self):
+        """A change that takes no right away (a new email), or of a user without sockets, closes nothing."""
         self.successResultOf(self.store.update_user(self.bob.id, {"email": "robert@example.com"}))
         self.chat.sessions.changed([], [self.bob.id, "someone-without-sockets"])
         self.assertEqual(self.b1.closes + self.b2.closes + self.c.closes, [])
 
     def test_token_revoked_elsewhere_closes_its_sockets(self):
+        """A token revoked elsewhere (a logout on another chatd) closes that token's sockets only, with 4001."""
         self.chat.sessions.changed(["b2"], [])
         self.assertEqual((self.b1.closes, self.b2.closes), ([], [(4001, "token revoked")]))
 
     def test_store_down_closes_nothing_and_fails_nothing(self):
+        """With the store away, re-checking changed users closes nothing and logs no error (the next poll retries)."""
         self.store.down = True
         self.chat.sessions.changed([], [self.bob.id])
         self.assertEqual(self.b1.closes, [])

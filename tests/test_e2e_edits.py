@@ -77,6 +77,7 @@ class EditTests(TestCase):
         self.assertEqual((again.status, edit.status), (404, 404))
 
     async def test_admin_deletes_anyone_others_do_not(self):
+        """Another user may not delete someone's message (403); an admin may (204), leaving a tombstone."""
         forbidden = await self.http.request("DELETE", self._path(self.seqs[0]), token=self.bob["token"])
         self.assertEqual(forbidden.status, 403)
         by_admin = await self.http.request("DELETE", self._path(self.seqs[0]), token=self.root["token"])

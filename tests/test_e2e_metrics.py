@@ -30,6 +30,8 @@ class MetricsTests(TestCase):
         return samples
 
     async def test_figures_follow_the_chat(self):
+        """/metrics follows the chat: open sockets, users online, active rooms, messages stored and delivered,
+        delivery and store latency, HTTP requests by route, and socket rate-limit refusals."""
         before = await self.scrape()
         self.assertEqual(before[("chatd_connections_open", ())], 0)
         self.assertEqual(before[("chatd_messages_stored_total", ())], 0)
@@ -70,6 +72,7 @@ class MetricsTests(TestCase):
         self.assertGreaterEqual(after[("chatd_rate_limited_total", (("kind", "socket"),))], 1)
 
     async def test_http_429_counts_as_rate_limited(self):
+        """An HTTP 429 from the auth rate limit is counted as rate_limited_total{kind="http"}."""
         server = await start_server(self, auth_rate=Rate(1, 1))
         http = server.client()
         statuses = [(await http.request("POST", "/api/auth/login", {"username": "x", "password": "y" * 8})).status
@@ -81,6 +84,7 @@ class MetricsTests(TestCase):
 
 class RouteLabelTests(TestCase):
     def test_ids_and_names_do_not_become_labels(self):
+        """Request routes are labelled by their template, so user ids, room names and seqs never become label values."""
         cases = {
             "/api/users/65f0c0ffee/ban": "/api/users/{id}/ban",
             "/api/users/65f0c0ffee": "/api/users/{id}",

@@ -144,38 +144,17 @@ class FrameTests(TestCase):
         ack = await self.b.next("ack")
         self.assertEqual((ack["client_id"], ack["seq"]), (None, 2))
 
-    async def test_ping_pong(self):
-        """ping is answered by pong."""
-        self.a.send({"type": "ping"})
-        self.assertEqual(await self.a.next(), {"type": "pong"})
-
     async def test_frame_errors_keep_the_socket_open(self):
-        """Malformed frames get SPEC.md's error codes and the socket stays usable."""
-        cases = [
-            (b"{not json", "invalid_json"),
-            (b"[1, 2]", "invalid_frame"),
-            (b'{"type": 5}', "invalid_frame"),
-            (b'{"type": "dance"}', "unknown_type"),
-            (b'{"type": "join", "room": "bad room!"}', "invalid_frame"),
-            (b'{"type": "message", "room": "lobby", "text": "x"}', "not_in_room"),
-            (b'{"type": "typing", "room": "lobby", "typing": true}', "not_in_room"),
-            (b'{"type": "read", "room": "lobby", "seq": 1}', "not_in_room"),
-            (b'{"type": "leave", "room": "lobby"}', "not_in_room"),
-        ]
-        for raw, code in cases:
-            self.a.send_raw(raw)
-            error = await self.a.next("error")
-            self.assertEqual(error["code"], code, raw)
+        """Over a real socket: bytes that are not JSON, and a binary frame, are answered with an error and the
+        socket stays usable; 4000 two-byte characters (8000 bytes of UTF-8) are one message within the limit.
+        (Every code for every frame in error is in tests/test_chat_frame_errors.py.)"""
+        self.a.send_raw(b"{not json")
+        self.assertEqual((await self.a.next("error"))["code"], "invalid_json")
         self.a.send_raw(b'{"type": "ping"}', binary=True)
         self.assertEqual((await self.a.next("error"))["code"], "invalid_frame")
         self.a.send({"type": "join", "room": "lobby"})
         await self.a.next("joined")
-        self.a.send({"type": "message", "room": "lobby", "text": "", "client_id": "e"})
-        self.assertEqual((await self.a.next("error"))["code"], "invalid_frame")
-        self.a.send({"type": "message", "room": "lobby", "text": "x" * 4001, "client_id": "big"})
-        error = await self.a.next("error")
-        self.assertEqual((error["code"], error["ref"]), ("too_large", "big"))
         self.a.send({"type": "message", "room": "lobby", "text": "é" * 4000})
         self.assertEqual((await self.a.next("ack"))["seq"], 1)
         self.a.send({"type": "ping"})
-        await self.a.next("pong")
+        self.assertEqual(await self.a.next("pong"), {"type": "pong"})

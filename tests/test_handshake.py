@@ -93,6 +93,7 @@ class ParseUpgradeTests(SynchronousTestCase):
                 self.assertIsNone(parse_upgrade(head))
 
     def test_ipv6_host_with_port(self):
+        """An IPv6 Host header with a port gives the bracketed address as the host."""
         self.assertEqual(parse_upgrade(_head(_replace("host", "Host: [::1]:8080"))).host, "[::1]")
 
     def test_control_the_variants_differ_only_where_meant(self):

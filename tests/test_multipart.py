@@ -34,6 +34,7 @@ def read(raw: bytes, content_type: str = CTYPE, read_size: int | None = None) ->
 
 class FileFieldTests(SynchronousTestCase):
     def test_the_file_part_is_found_after_other_fields(self):
+        """The file part is found after a preamble and other fields, its bytes unchanged."""
         data = bytes(range(256)) * 50
         raw = body((b'form-data; name="note"', b"hello"), (b'form-data; name="file"; filename="a.bin"', data),
                    preamble=b"ignored preamble\r\n")
@@ -48,6 +49,8 @@ class FileFieldTests(SynchronousTestCase):
                 self.assertEqual(read(raw, read_size=size), ("t.bin", tricky))
 
     def test_names_quoted_escaped_and_encoded(self):
+        """File names are read as browsers send them: UTF-8, quoted with escapes, RFC 5987 ``filename*``, in any
+        order; no file name gives an empty name."""
         cases = {
             b'form-data; name="file"; filename="r\xc3\xa9sum\xc3\xa9.pdf"': "résumé.pdf",
             b'form-data; name="file"; filename="say \\"hi\\".txt"': 'say "hi".txt',
@@ -60,6 +63,7 @@ class FileFieldTests(SynchronousTestCase):
                 self.assertEqual(read(body((disposition, b"x")))[0], name)
 
     def test_an_empty_file(self):
+        """An empty file is read as an empty file, not as a missing one."""
         self.assertEqual(read(body((b'form-data; name="file"; filename="e"', b""))), ("e", b""))
 
     def test_refusals(self):
@@ -81,12 +85,15 @@ class FileFieldTests(SynchronousTestCase):
                 self.assertEqual(caught.exception.status, status)
 
     def test_quoted_boundary(self):
+        """A boundary given in quotes in the Content-Type is found."""
         raw = body((b'form-data; name="file"; filename="q"', b"ok"))
         self.assertEqual(read(raw, f'multipart/form-data; boundary="{BOUNDARY}"'), ("q", b"ok"))
 
 
 class NamingAndTypingTests(SynchronousTestCase):
     def test_clean_name(self):
+        """File names are cut to their base name, lose control and direction characters, and are bounded; an
+        empty or dot name becomes "file"."""
         cases = {
             "../../etc/passwd": "passwd",
             "..\\..\\boot.ini": "boot.ini",
@@ -103,6 +110,8 @@ class NamingAndTypingTests(SynchronousTestCase):
                 self.assertEqual(clean_name(raw), cleaned)
 
     def test_sniff(self):
+        """The type comes from the first bytes: known images and PDF by their signatures, valid UTF-8 (HTML and SVG
+        included) as plain text, anything else as application/octet-stream."""
         cases = {
             b"\x89PNG\r\n\x1a\n\x00\x00": "image/png",
             b"\xff\xd8\xff\xe0\x00\x10JFIF": "image/jpeg",

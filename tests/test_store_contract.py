@@ -184,6 +184,8 @@ class FileContract:
             parts.append(part)
 
     async def test_file_round_trip(self):
+        """A file written in pieces reads back byte for byte, in any read size, with its record; once deleted it
+        is gone."""
         data = bytes(range(256)) * 3000  # 768,000 bytes: several GridFS chunks
         writer = self.store.new_file("photo.png", "image/png", "lobby", "u1", NOW)
         for start in range(0, len(data), 100_000):
@@ -200,6 +202,7 @@ class FileContract:
         self.assertFalse(await self.store.delete_file(record.id))
 
     async def test_unfinished_files_are_not_visible(self):
+        """An aborted upload leaves nothing visible; an empty file is stored with size 0."""
         writer = self.store.new_file("half.bin", "application/octet-stream", "lobby", "u1", NOW)
         await writer.write(b"x" * 1000)
         await writer.abort()

@@ -71,6 +71,7 @@ class RouterTests(SynchronousTestCase):
         self.assertEqual(transport.protocol.received, b"GET /ws?token=x HTTP/1.1\r\n\r\n")
 
     def test_short_bytes_that_cannot_be_the_socket_go_to_the_site_at_once(self):
+        """First bytes that cannot begin "GET /ws" (here "HEAD") go to the site at once, without waiting for more."""
         transport = self._send(b"HEAD")
         self.assertEqual(transport.protocol.kind, "site")
 
@@ -83,6 +84,7 @@ class RouterTests(SynchronousTestCase):
         self.assertTrue(transport.disconnecting)
 
     def test_speaking_cancels_the_timeout(self):
+        """A connection that sent its request no longer has the silent-connection timer armed."""
         transport = self._send(b"GET /ws?token=x HTTP/1.1\r\n\r\n")
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertFalse(transport.disconnecting)

@@ -159,7 +159,8 @@ class ChatdService(MultiService):
         ChangePoller(self.store, store, sessions, reactor).setServiceParent(self)  # after the store
         self.chat = Dispatcher(
             sessions,
-            Membership(store, registry, rooms, history, events, reactor, metrics.refused, config.max_rooms_per_user),
+            Membership(store, registry, rooms, history, receipts, events, reactor, metrics.refused,
+                       config.max_rooms_per_user),
             Messages(registry, self.writer, reactor, metrics, refuse),
             Signals(registry, rooms, receipts, events),
             reactor, config.socket_rate, metrics,

@@ -193,7 +193,7 @@ class ChatHarness:
         self.sessions = Sessions(self.store, self.registry, self.events, self.auth, clock, socket_rate)
         self.dispatcher = Dispatcher(
             self.sessions,
-            Membership(self.store, self.registry, self.rooms, self.history, self.events, clock,
+            Membership(self.store, self.registry, self.rooms, self.history, self.receipts, self.events, clock,
                        self.metrics.refused, max_rooms),
             Messages(self.registry, self.writer, clock, self.metrics, refuse),
             Signals(self.registry, self.rooms, self.receipts, self.events),

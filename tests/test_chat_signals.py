@@ -121,13 +121,9 @@ class ReadTests(SignalsTestCase):
 
     def test_a_receipt_behind_the_joined_position_is_not_relayed(self):
         """A new member's read position starts at the room's last seq when they joined, so a receipt behind it
-        moves nothing and, as docs/BEHAVIOUR.md says of such receipts, is not relayed. (Today it is: the
-        receipts remember only positions heard in this process, not the stored one. Reported in issue 10.)"""
+        moves nothing and, as docs/BEHAVIOUR.md says of such receipts, is not relayed."""
         carol = self.chat.connect("carol")
         self.chat.join(carol)
         self.alice.take()
         self.read(carol, 2)
         self.assertEqual(self.alice.take(), [])
-
-    test_a_receipt_behind_the_joined_position_is_not_relayed.todo = (  # type: ignore[attr-defined]
-        "chatd.chat.receipts relays a receipt behind the stored position (left for a fix under chatd/)")

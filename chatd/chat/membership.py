@@ -19,8 +19,10 @@ MAX_ROOMS_PER_USER = 500
 class Membership:
     """The ``join`` and ``leave`` frames."""
 
-    def __init__(self, store, registry, rooms, history, events, clock, refused, max_rooms: int = MAX_ROOMS_PER_USER) -> None:
+    def __init__(self, store, registry, rooms, history, receipts, events, clock, refused,
+                 max_rooms: int = MAX_ROOMS_PER_USER) -> None:
         self._store = store
+        self._receipts = receipts  # a new member has read the room up to when they joined
         self._registry = registry
         self._rooms = rooms
         self._history = history
@@ -61,6 +63,7 @@ class Membership:
                 "forbidden", f"You are a member of {self._max_rooms} rooms, the most allowed; leave one first.")
         joined_at = utc_from(self._clock.seconds())
         if await self._store.add_membership(room, sock.user_id, joined_at, last_seq):
+            self._receipts.joined(room, sock.user_id, last_seq)
             self._events.presence(room, sock.user_id, sock.username, "join")
         self._registry.became_member(sock.user_id, room)
 

@@ -50,6 +50,14 @@ class ReadReceipts:
             self._loop.start(self._every, now=False)
         return True
 
+    def joined(self, room: str, user_id: str, seq: int) -> None:
+        """A new member starts as having read up to ``seq`` (the store has it so): receipts behind it move nothing."""
+        key = (room, user_id)
+        self._known[key] = max(seq, self._known.get(key, 0))
+        self._known.move_to_end(key)
+        if len(self._known) > REMEMBERED:
+            self._known.popitem(last=False)
+
     def position(self, room: str, user_id: str) -> int:
         """The newest position heard here (maybe not stored yet), 0 if none."""
         return self._known.get((room, user_id), 0)

@@ -41,6 +41,24 @@ _PARAMETERS = {
 }
 
 
+# Switches read from the environment only: Config field → (variable, help). "0" turns one off.
+SWITCHES = {
+    "speedups": ("CHATD_SPEEDUPS", "the speed-ups that read Twisted's, Autobahn's and PyJWT's internals"),
+    "gc_tuning": ("CHATD_GC_TUNING", "the garbage collector frozen after start-up, with higher thresholds"),
+}
+
+
+def switches(environ) -> dict[str, bool]:
+    """The SWITCHES as ``Config`` fields: on unless their variable is ``0`` (``1`` or unset: on)."""
+    values = {}
+    for field, (variable, _) in SWITCHES.items():
+        text = environ.get(variable, "").strip()
+        if text not in ("", "0", "1"):
+            raise usage.UsageError(f"{variable} must be 0 (off) or 1 (on), not {text!r}")
+        values[field] = text != "0"
+    return values
+
+
 def _positive_int(name: str, text: str, low: int = 1, high: int | None = None) -> int:
     if not re.fullmatch(r"\d+", text.strip()) or int(text) < low or (high is not None and int(text) > high):
         bounds = f"{low}..{high}" if high is not None else f"at least {low}"
@@ -165,6 +183,7 @@ class Options(usage.Options):
             handshake_rate=_rate("handshake-rate", self._value("handshake-rate")),
             upload_quota=_positive_int("upload-quota", self._value("upload-quota")),
             max_rooms_per_user=_positive_int("max-rooms-per-user", self._value("max-rooms-per-user")),
+            **switches(self._environ),
         )
 
 

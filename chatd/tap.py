@@ -1,7 +1,8 @@
 """``twistd chatd``: options (SPEC.md, Running) and the service they build.
 
 Each option may also come from its environment variable; a command-line value
-wins. Paths (``--data-dir``, ``--static``, an ``ssl:`` listener's key and
+wins. Two switches (:data:`SWITCHES`: ``CHATD_SPEEDUPS``, ``CHATD_GC_TUNING``)
+come from the environment only. Paths (``--data-dir``, ``--static``, an ``ssl:`` listener's key and
 certificate files) are made absolute against the working directory here, at
 start, so they mean the same wherever they are used later (the embedded store's
 child runs in another directory). ``makeService`` only builds objects: sockets,

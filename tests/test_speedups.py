@@ -12,12 +12,12 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from pprint import pformat
 
 import autobahn.websocket.protocol as websocket_protocol
 import jwt
 from jwt.algorithms import HMACAlgorithm
 from jwt.api_jws import PyJWS
-from pprint import pformat
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.usage import UsageError

@@ -15,16 +15,16 @@ import inspect
 import os
 import socket
 import textwrap
+from pprint import pformat
 
 import autobahn.twisted.websocket as twisted_websocket
-import txaio
 import autobahn.websocket.protocol as websocket_protocol
+import txaio
 from autobahn.util import hltype, hlval
 from autobahn.websocket.protocol import WebSocketProtocol, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionRequest
 from jwt.algorithms import HMACAlgorithm
 from jwt.api_jws import PyJWS
-from pprint import pformat
 from twisted.internet import defer, protocol, reactor, tcp
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint, connectProtocol
@@ -54,6 +54,7 @@ def self_names(function) -> tuple[set[str], set[str]]:
 
 
 def parameters(function) -> list[str]:
+    """The names of ``function``'s parameters, in order."""
     return list(inspect.signature(function).parameters)
 
 

@@ -284,11 +284,18 @@ class JwtContractTests(SynchronousTestCase):
         import jwt
 
         token = jwt.encode({"sub": "u1"}, SECRET, algorithm="HS256")
-        verifier = jwt_hs256.verifier()
         segments, keys = [], []
-        original = jwt_hs256._JWS._decode_base64url_segment
-        self.patch(jwt_hs256._JWS, "_decode_base64url_segment",
-                   staticmethod(lambda segment, name: segments.append(name) or original(segment, name)))
+
+        # A subclass spies on the segment decoder: patching the class itself would put back a plain
+        # function, not the staticmethod, and break every verifier after this test.
+        class Spy(jwt_hs256._JWS):
+            @staticmethod
+            def _decode_base64url_segment(segment, name):
+                segments.append(name)
+                return jwt_hs256._JWS._decode_base64url_segment(segment, name)
+
+        verifier = Spy(algorithms=[])
+        verifier.register_algorithm("HS256", jwt_hs256._OneSecretHS256())
         self.patch(HMACAlgorithm, "prepare_key", lambda algorithm, key: keys.append(key) or key)
         for _ in range(3):
             self.assertEqual(verifier.decode(token, SECRET, algorithms=["HS256"]), b'{"sub":"u1"}')

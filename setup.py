@@ -23,13 +23,16 @@ setup(
     package_dir={"chatd.www": "www"},
     package_data={"chatd.www": www_files(), "twisted.plugins": ["chatd_plugin.py"]},
     install_requires=[
-        "Twisted[tls]>=24.7,<27",
-        "autobahn>=24.4,<27",
+        # chatd.web.speedups reads internals of these three (tests/test_speedups_contract.py checks each
+        # one), so each is pinned to the major version tested: Twisted 26.10.0; Autobahn 26.10.2 (26.6.1's
+        # source has the same internals); PyJWT 2.15.1 (_decode_base64url_segment appeared in 2.14).
+        "Twisted[tls]>=26.10,<27",
+        "autobahn>=26,<27",
         "klein>=24.8,<25",
         "txmongo>=24.0,<27",
         "pymongo>=4.6,<5",
         "bcrypt>=4.1,<6",
-        "PyJWT>=2.8,<3",
+        "PyJWT>=2.15,<3",
         "service-identity>=24.1,<27",
         "pyOpenSSL>=24.0,<27",
         "txredisapi>=1.4,<2",

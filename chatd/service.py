@@ -2,8 +2,8 @@
 
 Every object gets its collaborators through its constructor: reading a
 constructor tells who depends on whom. Children start in order (secret,
-embedded store, store, change poller, password pool, writer flush, listeners,
-collector tuning) and stop in reverse, so nothing listens before it can answer
+embedded store, store, change poller, password pool, writer flush, speed-ups,
+listeners, collector tuning) and stop in reverse, so nothing listens before it can answer
 and the store outlives the last request.
 """
 
@@ -51,7 +51,8 @@ from chatd.web.api.users import UserRoutes
 from chatd.web.cors import OriginPolicy
 from chatd.web.health import HealthResource
 from chatd.web.site import ListeningService, build_site
-from chatd.web.upgrade import UpgradeRouter, ws_resource
+from chatd.web.speedups import Speedups
+from chatd.web.upgrade import ws_resource
 from chatd.web.ws import ChatFactory, prepare
 
 # An upload's body may be --max-upload bytes plus its multipart framing (any other body: 64 KiB).
@@ -98,20 +99,34 @@ class _FlushOnStop(Service):
 
 
 class _CollectorTuning(Service):
-    """Fewer, cheaper garbage-collector pauses.
+    """Fewer, cheaper garbage-collector pauses (a start-up step; off with ``CHATD_GC_TUNING=0``).
 
     Every message makes many short-lived objects; CPython's default thresholds
     run full collections often enough to stall delivery by tens of milliseconds
-    with thousands of connections. Objects alive after start-up are frozen out
-    of collection, and young generations are collected less often.
+    with thousands of connections (rooms p99 45 → 35 ms, docs/PERFORMANCE.md).
+    Objects alive after start-up are frozen out of collection, and young
+    generations are collected less often; stopping undoes both.
     """
 
     name = "gc"
 
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._thresholds: tuple[int, ...] | None = None
+
     def startService(self) -> None:
         super().startService()
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
+        if self.enabled:
+            self._thresholds = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(50_000, 50, 100)
+
+    def stopService(self):
+        super().stopService()
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
+            gc.unfreeze()
+            self._thresholds = None
 
 
 class ChatdService(MultiService):
@@ -185,7 +200,9 @@ class ChatdService(MultiService):
             gate=UploadGate(auth, files, origins),
             reactor=reactor,
         )
-        self.listener = ListeningService(reactor, config.listen, UpgradeRouter(reactor, site, websocket))
+        speedups = Speedups(config.speedups, reactor, site, websocket, tokens)
+        speedups.setServiceParent(self)  # before the listener, which serves speedups.front
+        self.listener = ListeningService(reactor, config.listen, speedups.front)
         self.listener.setServiceParent(self)
         _CloseSocketsOnStop(events).setServiceParent(self)  # stops first: before the listener and the store
-        _CollectorTuning().setServiceParent(self)
+        _CollectorTuning(config.gc_tuning).setServiceParent(self)

@@ -1,7 +1,8 @@
 """``twistd chatd``: options (SPEC.md, Running) and the service they build.
 
 Each option may also come from its environment variable; a command-line value
-wins. Paths (``--data-dir``, ``--static``, an ``ssl:`` listener's key and
+wins. Two switches (:data:`SWITCHES`: ``CHATD_SPEEDUPS``, ``CHATD_GC_TUNING``)
+come from the environment only. Paths (``--data-dir``, ``--static``, an ``ssl:`` listener's key and
 certificate files) are made absolute against the working directory here, at
 start, so they mean the same wherever they are used later (the embedded store's
 child runs in another directory). ``makeService`` only builds objects: sockets,
@@ -39,6 +40,24 @@ _PARAMETERS = {
     "upload-quota": ("CHATD_UPLOAD_QUOTA", "1073741824", "bytes one user may upload per hour"),
     "max-rooms-per-user": ("CHATD_MAX_ROOMS_PER_USER", "500", "rooms one user may be a member of"),
 }
+
+
+# Switches read from the environment only: Config field → (variable, help). "0" turns one off.
+SWITCHES = {
+    "speedups": ("CHATD_SPEEDUPS", "the speed-ups that read Twisted's, Autobahn's and PyJWT's internals"),
+    "gc_tuning": ("CHATD_GC_TUNING", "the garbage collector frozen after start-up, with higher thresholds"),
+}
+
+
+def switches(environ) -> dict[str, bool]:
+    """The SWITCHES as ``Config`` fields: on unless their variable is ``0`` (``1`` or unset: on)."""
+    values = {}
+    for field, (variable, _) in SWITCHES.items():
+        text = environ.get(variable, "").strip()
+        if text not in ("", "0", "1"):
+            raise usage.UsageError(f"{variable} must be 0 (off) or 1 (on), not {text!r}")
+        values[field] = text != "0"
+    return values
 
 
 def _positive_int(name: str, text: str, low: int = 1, high: int | None = None) -> int:
@@ -165,6 +184,7 @@ class Options(usage.Options):
             handshake_rate=_rate("handshake-rate", self._value("handshake-rate")),
             upload_quota=_positive_int("upload-quota", self._value("upload-quota")),
             max_rooms_per_user=_positive_int("max-rooms-per-user", self._value("max-rooms-per-user")),
+            **switches(self._environ),
         )
 
 

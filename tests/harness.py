@@ -28,6 +28,7 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest
 from twisted.web.client import Agent, HTTPConnectionPool
 
+from chatd import tap
 from chatd.config import Config
 from chatd.service import ChatdService
 from chatd.storage.embedded import free_loopback_port
@@ -107,7 +108,11 @@ def shared_store_uri() -> str:
 
 
 def test_config(**overrides) -> Config:
-    """Settings for a test server: loopback port 0, fast bcrypt, a fixed secret, the shared store."""
+    """Settings for a test server: loopback port 0, fast bcrypt, a fixed secret, the shared store.
+
+    The switches come from the environment, as in chatd: CI runs the WebSocket tests
+    again with ``CHATD_SPEEDUPS=0`` (.ci/run).
+    """
     base = Config(
         listen=["tcp:0:interface=127.0.0.1"],
         mongo=None,
@@ -116,6 +121,7 @@ def test_config(**overrides) -> Config:
         bcrypt_cost=4,
         store_timeout=2.0,
         static=str(ROOT / "www"),
+        **tap.switches(os.environ),
     )
     config = replace(base, **overrides)
     if "mongo" not in overrides:

@@ -6,7 +6,7 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.web.fastframes import split_text_frames, unmask
+from chatd.web.speedups.fastframes import split_text_frames, unmask
 
 
 def client_frame(payload: bytes, opcode: int = 1, fin: bool = True, masked: bool = True, mask: bytes | None = None) -> bytes:

@@ -1,4 +1,5 @@
-"""Direct socket writes: same bytes, same order as transport.write, on a real loopback connection."""
+"""Direct socket writes (chatd.web.speedups.fastwrite): same bytes, same order as transport.write, on a real
+loopback connection. The Twisted attributes it reads are checked in tests/test_speedups_contract.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from twisted.internet.endpoints import (
 )
 from twisted.trial.unittest import TestCase
 
-from chatd.web import fastwrite
+from chatd.web.speedups import fastwrite
 from tests.harness import wait_until
 
 
@@ -39,8 +40,8 @@ class FastWriteTests(TestCase):
         self.addCleanup(self.server.transport.abortConnection)
         self.addCleanup(self.client.transport.abortConnection)
 
-    def test_twisted_still_has_the_attributes_we_read(self):
-        """The installed Twisted's TCP transport has the buffer attributes the fast path reads."""
+    def test_plain_tcp_gets_the_direct_writer(self):
+        """A plain TCP server transport with nothing buffered gets the direct writer, not transport.write."""
         transport = self.server.transport
         self.assertTrue(fastwrite._buffer_empty(transport))
         self.assertIsNot(fastwrite.writer_for(transport), transport.write)

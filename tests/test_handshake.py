@@ -1,9 +1,10 @@
-"""Unit tests for chatd.web.handshake: the plain opening handshake is read, anything else is left to Autobahn;
-what a refused handshake answers."""
+"""Unit tests for the handshake: the plain form read by the speed-up (chatd.web.speedups.handshake), anything else
+left to Autobahn; what a refused handshake answers (chatd.web.handshake, whether the speed-ups are on or off)."""
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.web.handshake import parse_upgrade, refusal
+from chatd.web.handshake import refusal
+from chatd.web.speedups.handshake import parse_upgrade
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 PLAIN = [

@@ -1,4 +1,8 @@
-"""Unit tests for chatd.accounts.tokens: the HS256 JWTs of SPEC.md (Details: Tokens)."""
+"""Unit tests for chatd.accounts.tokens: the HS256 JWTs of SPEC.md (Details: Tokens).
+
+Every test runs twice: with PyJWT's own verifier (``CHATD_SPEEDUPS=0``) and, as ``FastTokenIssuerTests``,
+with the speed-up's (chatd.web.speedups.jwt_hs256): both must give the same verdicts.
+"""
 
 import base64
 import json
@@ -8,6 +12,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.accounts.tokens import InvalidToken, TokenIssuer
+from chatd.web.speedups import jwt_hs256
 
 SECRET = b"s" * 64
 OTHER_SECRET = b"o" * 64
@@ -28,10 +33,19 @@ def _claims(**overrides) -> dict:
 class TokenIssuerTests(SynchronousTestCase):
     """Issuing and verifying tokens on an injected clock."""
 
+    speedups = False  # True: verified by the speed-up's verifier
+
     def setUp(self):
         self.clock = Clock()
         self.clock.advance(1000)
-        self.issuer = TokenIssuer(self.clock, TTL, SECRET)
+        self.issuer = self.make_issuer(SECRET)
+
+    def make_issuer(self, secret: bytes | None = None) -> TokenIssuer:
+        """A TokenIssuer on the test's clock, with the speed-up's verifier installed if ``speedups``."""
+        issuer = TokenIssuer(self.clock, TTL, secret)
+        if self.speedups:
+            issuer.use_verifier(jwt_hs256.verifier())
+        return issuer
 
     def test_round_trip(self):
         """A freshly issued token verifies with every claim intact."""
@@ -118,7 +132,7 @@ class TokenIssuerTests(SynchronousTestCase):
 
     def test_no_secret_yet(self):
         """Issuing before the secret is loaded fails loudly instead of signing with nothing."""
-        issuer = TokenIssuer(self.clock, TTL)
+        issuer = self.make_issuer()
         self.assertRaises(RuntimeError, issuer.issue, "u1", "alice", "user")
 
     def test_same_verdicts_as_plain_pyjwt(self):
@@ -167,6 +181,16 @@ class TokenIssuerTests(SynchronousTestCase):
     def test_asymmetric_key_as_secret_is_refused(self):
         """PyJWT's check that an HMAC secret is not a public key still runs (once)."""
         pem = b"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
-        issuer = TokenIssuer(self.clock, TTL, pem)
+        issuer = self.make_issuer(pem)
         token = jwt.encode(_claims(), b"x" * 64, algorithm="HS256")
         self.assertRaises(InvalidToken, issuer.verify, token)
+
+
+class FastTokenIssuerTests(TokenIssuerTests):
+    """TokenIssuerTests with the speed-up's verifier (what chatd.web.speedups installs at start)."""
+
+    speedups = True
+
+    def test_the_speedup_is_in_use(self):
+        """The control: these tests do run on the speed-up's verifier."""
+        self.assertIsInstance(self.issuer.verifier, jwt_hs256._JWS)

@@ -1,4 +1,4 @@
-"""Unit tests for chatd.web.upgrade: which protocol a connection's first bytes choose."""
+"""Unit tests for chatd.web.speedups.router: which protocol a connection's first bytes choose."""
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.protocol import Protocol, ServerFactory
@@ -6,7 +6,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.web.upgrade import UpgradeRouter
+from chatd.web.speedups.router import UpgradeRouter
 
 ADDRESS = IPv4Address("TCP", "127.0.0.1", 40000)
 

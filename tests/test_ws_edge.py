@@ -1,6 +1,9 @@
 """Unit tests for chatd.web.ws at its edge, on a StringTransport with a Clock (issue 9): no status page or
 redirect, handshake refusals that repeat nothing the client sent, bounded handshake heads, pings counted
-against the socket's rate, and Autobahn's own writes (pongs, close frames) through the bounded outbox."""
+against the socket's rate, and Autobahn's own writes (pongs, close frames) through the bounded outbox.
+
+Each class runs twice: on the plain protocol (``CHATD_SPEEDUPS=0``) and, as ``Fast…``, with the speed-ups
+installed by their service (issue 10): what is security holds either way."""
 
 from __future__ import annotations
 
@@ -19,11 +22,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chatd import errors
 from chatd.accounts.auth import Principal
-from chatd.accounts.tokens import Claims
+from chatd.accounts.tokens import Claims, TokenIssuer
 from chatd.chat.admission import Admission, SocketLimits
 from chatd.ratelimit import Rate
 from chatd.storage.records import UserRecord
 from chatd.web.cors import OriginPolicy
+from chatd.web.speedups import FastChatProtocol, Speedups
 from chatd.web.ws import MAX_HANDSHAKE, OUTBOX_LIMIT, ChatFactory
 from tests.chatharness import START, ChatHarness
 from tests.wsclient import handshake_request
@@ -80,6 +84,7 @@ def server_frames(data: bytes) -> list[tuple[int, bytes]]:
 class EdgeTestCase(SynchronousTestCase):
     socket_rate = Rate(1, 3)
     limits = SocketLimits()
+    speedups = False  # True: the same tests with chatd.web.speedups installed
 
     def setUp(self):
         self.clock = Clock()
@@ -93,6 +98,11 @@ class EdgeTestCase(SynchronousTestCase):
         self.factory = ChatFactory(self.chat, self.accounts, OriginPolicy(),
                                    Admission(self.limits, self.clock, self.refusals.append), self.harness.metrics,
                                    auto_ping=20)
+        if self.speedups:
+            service = Speedups(True, self.clock, None, self.factory, TokenIssuer(self.clock, 3600, b"s" * 32))
+            service.startService()
+            self.addCleanup(service.stopService)
+            self.assertTrue(issubclass(self.factory.protocol, FastChatProtocol))
 
     def connect(self, *chunks: bytes):
         protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
@@ -266,3 +276,33 @@ class UnlimitedPingTests(EdgeTestCase):
         self.assertEqual([opcode for opcode, _ in frames], [8])  # only the close frame: the backlog was dropped
         self.assertEqual(struct.unpack("!H", frames[0][1][:2])[0], 4008)
         self.assertLessEqual(self.harness.metrics.largest_outbox, OUTBOX_LIMIT + 127)
+
+
+class FastStatusPageTests(StatusPageTests):
+    """StatusPageTests with the speed-ups installed."""
+
+    speedups = True
+
+
+class FastRefusalTests(RefusalTests):
+    """RefusalTests with the speed-ups installed."""
+
+    speedups = True
+
+
+class FastHandshakeBoundTests(HandshakeBoundTests):
+    """HandshakeBoundTests with the speed-ups installed."""
+
+    speedups = True
+
+
+class FastPingTests(PingTests):
+    """PingTests with the speed-ups installed."""
+
+    speedups = True
+
+
+class FastUnlimitedPingTests(UnlimitedPingTests):
+    """UnlimitedPingTests with the speed-ups installed."""
+
+    speedups = True

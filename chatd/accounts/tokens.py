@@ -3,23 +3,21 @@
 Only the signature, algorithm and claim shapes are checked here; whether the
 token was revoked or its user still exists is ``chatd.accounts.auth``' business.
 Time comes from the injected clock (not PyJWT's ``time.time``) so expiry is
-testable and consistent with the rest of chatd.
+testable and consistent with the rest of chatd. Signatures are checked by
+PyJWT's own ``PyJWS``, or, with the speed-ups on, by the one in
+chatd.web.speedups.jwt_hs256 (the same checks, faster).
 """
 
 from __future__ import annotations
 
-import binascii
 import json
 import math
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import jwt
-from jwt.algorithms import HMACAlgorithm
 from jwt.api_jws import PyJWS
-from jwt.utils import base64url_decode, base64url_encode
 from twisted.internet.interfaces import IReactorTime
 
 ALGORITHM = "HS256"
@@ -52,58 +50,9 @@ class IssuedToken:
     claims: Claims
 
 
-class _OneSecretHS256(HMACAlgorithm):
-    """PyJWT's HS256, checking its one secret once instead of on every call.
-
-    PyJWT 2.15's ``prepare_key`` makes sure an HMAC secret is not a PEM, SSH or
-    DER key nor a JWK (trial parses with ``cryptography`` and ``json``): about
-    100 µs per call, a fifth of a WebSocket handshake. chatd's secret never
-    changes after start, so the checked key is remembered.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(HMACAlgorithm.SHA256)
-        self._checked: tuple[bytes, bytes] | None = None
-
-    def prepare_key(self, key):
-        checked = self._checked
-        if checked is not None and checked[0] is key:
-            return checked[1]
-        prepared = super().prepare_key(key)
-        self._checked = (key, prepared)
-        return prepared
-
-
-class _JWS(PyJWS):
-    """PyJWS with a faster check of unpadded base64url segments.
-
-    PyJWT 2.15 checks each character of each segment against the alphabet in a
-    Python generator (~15 µs per token). For a segment without padding (all of
-    chatd's) one regular expression makes the same check, and the decoding is
-    PyJWT's own; anything else takes PyJWT's path unchanged. (Should PyJWT rename
-    this private method, verification stays correct, only slower.)
-    """
-
-    @staticmethod
-    def _decode_base64url_segment(segment: bytes, name: str) -> bytes:
-        if len(segment) % 4 != 1 and _UNPADDED_BASE64URL.fullmatch(segment):
-            try:
-                decoded = base64url_decode(segment)
-            except (TypeError, binascii.Error):
-                decoded = None
-            if decoded is not None and base64url_encode(decoded) == segment:  # canonical, as PyJWT requires
-                return decoded
-        return PyJWS._decode_base64url_segment(segment, name)  # and its error for anything else
-
-
-_UNPADDED_BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
-
-
-def _verifier() -> PyJWS:
-    """PyJWT's JWS layer knowing HS256 only, with the remembered secret check."""
-    jws = _JWS(algorithms=[])
-    jws.register_algorithm(ALGORITHM, _OneSecretHS256())
-    return jws
+def plain_verifier() -> PyJWS:
+    """PyJWT's own JWS layer, knowing HS256 only (the fast one is chatd.web.speedups.jwt_hs256)."""
+    return PyJWS(algorithms=[ALGORITHM])
 
 
 class TokenIssuer:
@@ -118,11 +67,20 @@ class TokenIssuer:
         self._clock = clock
         self._ttl = ttl
         self._secret = secret
-        self._jws = _verifier()
+        self._jws = plain_verifier()
 
     def set_secret(self, secret: bytes) -> None:
         """Install the signing secret (loaded at service start, not at build time)."""
         self._secret = secret
+
+    @property
+    def verifier(self) -> PyJWS:
+        """The ``PyJWS`` that checks signatures."""
+        return self._jws
+
+    def use_verifier(self, jws: PyJWS | None) -> None:
+        """Verify with ``jws`` (the speed-ups' verifier, installed at start), or PyJWT's own with None."""
+        self._jws = jws if jws is not None else plain_verifier()
 
     def issue(self, user_id: str, username: str, role: str) -> IssuedToken:
         """A fresh token for this user, expiring ``ttl`` seconds from now."""

@@ -1,96 +1,18 @@
-"""Reading a plain WebSocket opening handshake quickly (RFC 6455, section 4.2.1), and refusing one.
+"""Refusing a WebSocket opening handshake in chatd's words (SPEC.md's error body), whatever read it.
 
-Autobahn's ``processHandshake`` handles every form a client may send (old
-protocol versions, sub-protocols, flash policy requests, status pages,
-proxies), and that generality is a fifth of chatd's CPU per handshake
-(docs/PERFORMANCE.md). Browsers and WebSocket libraries send one form:
-``GET /ws?token=… HTTP/1.1`` with ``Host``, ``Upgrade: websocket``,
-``Connection: Upgrade``, ``Sec-WebSocket-Version: 13`` and a key, maybe an
-``Origin`` and an extension offer. :func:`parse_upgrade` reads exactly that
-form and answers ``None`` for anything else, which then takes Autobahn's path
-with its own validation and error answers. Extension offers are declined
-without being read: chatd accepts none (frames are prepared once for every
-receiver, uncompressed).
+A refusal never repeats what the client sent: Autobahn's own reasons quote the
+request line (a token in the query) or a header value, so only the reasons
+chatd itself gives (:data:`OWN_REASONS`) are passed on, and every other one
+becomes a fixed message for its status. This is security, not a speed-up: it
+applies with the speed-ups on or off (the fast handshake reader is
+chatd.web.speedups.handshake).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from urllib.parse import parse_qs
-
 from chatd import errors
 from chatd.chat import admission
 from chatd.errors import ApiError
-
-_KEY = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")  # 16 random bytes in base64
-_ONCE = frozenset(("host", "sec-websocket-key", "sec-websocket-version", "origin", "upgrade", "connection"))
-# Headers whose presence means the request is not the plain form.
-_OTHER_FORMS = ("sec-websocket-protocol", "x-forwarded-for")
-
-
-@dataclass(frozen=True, slots=True)
-class Upgrade:
-    """The parts of a handshake request Autobahn's protocol keeps, in its own shapes."""
-
-    status_line: str
-    headers: dict[str, str]  # lower-case names
-    uri: str
-    path: str
-    params: dict[str, list[str]]
-    host: str  # without the port
-    origin: str  # "" when absent
-    key: str
-
-
-def _tokens(value: str | None) -> set[str]:
-    return {token.strip().lower() for token in value.split(",")} if value else set()
-
-
-def parse_upgrade(head: bytes) -> Upgrade | None:
-    """The request up to (not including) the blank line, if it is the plain form; else None."""
-    text = head.decode("iso-8859-1")
-    lines = text.split("\r\n")
-    if text.count("\n") != len(lines) - 1 or text.count("\r") != len(lines) - 1:
-        return None  # bare CR or LF line ends: leave it to Autobahn
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or parts[0] != "GET" or parts[2] != "HTTP/1.1":
-        return None
-    uri = parts[1]
-    if not uri.startswith("/") or "#" in uri:
-        return None
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        name = name.strip().lower()
-        if not colon or not name or line[0] in " \t":
-            return None
-        value = value.strip()
-        if name in headers:
-            if name in _ONCE:
-                return None
-            headers[name] += ", " + value
-        else:
-            headers[name] = value
-    if any(name in headers for name in _OTHER_FORMS):
-        return None
-    if "websocket" not in _tokens(headers.get("upgrade")) or "upgrade" not in _tokens(headers.get("connection")):
-        return None
-    key = headers.get("sec-websocket-key", "")
-    if headers.get("sec-websocket-version") != "13" or not _KEY.fullmatch(key):
-        return None
-    host = headers.get("host", "")
-    name, colon, port = host.rpartition(":")
-    if colon:
-        if not name or "]" in port or not port.isdigit():
-            return None  # an IPv6 literal, or a port that is not a number
-        host = name
-    if not host:
-        return None
-    path, _, query = uri.partition("?")
-    return Upgrade(lines[0], headers, uri, path, parse_qs(query) if query else {}, host,
-                   headers.get("origin", ""), key)
-
 
 # Reasons chatd itself gives when it refuses a handshake (chatd.web.ws), passed on as the
 # message; any other reason comes from Autobahn, may quote the request line or a header (a

@@ -60,7 +60,7 @@ class ChatdChannel(http.HTTPChannel):
     def request_began(self, when: float) -> None:
         """The first request's first byte came at ``when`` (reactor seconds): its deadline counts from then.
 
-        The connection router (chatd.web.upgrade) holds a connection's first bytes while
+        The connection router (chatd.web.speedups.router) holds a connection's first bytes while
         it tells a WebSocket handshake from anything else.
         """
         self._began = when

@@ -211,4 +211,4 @@ class ListeningService(Service):
             await self.listening
         ports, self.ports = self.ports, []
         for port in ports:
-            await port.stopListening()
+            await defer.maybeDeferred(port.stopListening)  # IListeningPort: "may return a Deferred"

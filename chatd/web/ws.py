@@ -12,6 +12,11 @@ The handshake is bounded too: its head may take ``MAX_HANDSHAKE`` bytes, a
 refusal answers SPEC.md's error body without repeating anything the client
 sent (Autobahn's own wording quotes the request line, token and all), and
 Autobahn's status page (its version, and a redirect to any ``?redirect=``) is off.
+
+:class:`ChatProtocol` is correct on its own (it serves every socket with
+``CHATD_SPEEDUPS=0``); chatd.web.speedups subclasses it at start, through the
+hooks ``_writer`` and ``_read_head`` and Autobahn's ``dataReceived`` and
+``onMessageEnd``. All of the above applies either way.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import struct
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.protocol import PreparedMessage
-from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
+from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -29,12 +34,11 @@ from zope.interface import implementer
 from chatd import errors
 from chatd.chat.admission import Admission
 from chatd.chat.connection import IChatConnection
-from chatd.web import autobahn_tuning, fastframes, fastwrite, handshake
+from chatd.web import handshake
 from chatd.web.cors import OriginPolicy
 from chatd.web.outbox import Outbox
 from chatd.web.render import SERVER, raw_error
 
-autobahn_tuning.install()
 _log = Logger()
 
 MAX_MESSAGE = 64 * 1024
@@ -50,11 +54,14 @@ _CONNECTING = WebSocketServerProtocol.STATE_CONNECTING
 _PING, _PONG = 9, 10
 
 
-def _deny(failure) -> None:
-    """An authentication failure as the handshake's HTTP refusal."""
+def _deny(failure):
+    """A failed check as the handshake's refusal; a fault of ours is logged here (not by Autobahn), then 500."""
+    if failure.check(ConnectionDeny):
+        return failure
     refusal = errors.api_error(failure.value)
     if refusal is None:
-        return failure  # a fault of ours: logged and answered 500 by _refuse_handshake
+        _log.failure("unexpected error checking a WebSocket handshake", failure)
+        raise ConnectionDeny(ConnectionDeny.INTERNAL_SERVER_ERROR, "Internal server error")
     status = refusal.status
     if status == 403:
         raise ConnectionDeny(403, "banned")
@@ -72,7 +79,7 @@ def prepare(payload: bytes) -> PreparedMessage:
 class ChatProtocol(WebSocketServerProtocol):
     """One socket: the chat's connection (chatd.chat.connection.IChatConnection)."""
 
-    _write = None  # bytes to the socket (chatd.web.fastwrite), set on connectionMade
+    _write = None  # bytes to the socket (see _writer), set on connectionMade
     principal = None  # who passed the handshake, until the socket opens
     _socket = None  # the chat's handle for this socket (a ChatSocket), once open
     _ticket = None  # this connection's places in the socket caps (chatd.chat.admission)
@@ -81,7 +88,7 @@ class ChatProtocol(WebSocketServerProtocol):
     _closing = False  # a close frame is being written (it may pass a discarded outbox)
 
     def connectionMade(self) -> None:
-        self._write = fastwrite.writer_for(self.transport)
+        self._write = self._writer()
         super().connectionMade()
         # Frames are small and latency matters; Nagle would hold some back for 40 ms.
         try:
@@ -91,8 +98,12 @@ class ChatProtocol(WebSocketServerProtocol):
             if isinstance(handle, socket.socket):
                 handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def _writer(self):
+        """How bytes reach the socket: ``transport.write`` (a hook for chatd.web.speedups.fastwrite)."""
+        return self.transport.write
+
     def processHandshake(self) -> None:
-        """The plain handshake every client sends, read by chatd.web.handshake; the rest by Autobahn.
+        """Read the handshake's head once it is all there, within MAX_HANDSHAKE bytes.
 
         At most MAX_HANDSHAKE bytes are held until the socket opens: a longer head is
         refused with 431 (Autobahn would buffer until its open-handshake timeout).
@@ -109,34 +120,11 @@ class ChatProtocol(WebSocketServerProtocol):
             self.failHandshake("request head too large", 431)
             return
         self._head_read = True
-        upgrade = handshake.parse_upgrade(self.data[:end])
-        if upgrade is None:
-            super().processHandshake()
-            return
-        # What Autobahn's processHandshake records, for succeedHandshake and anyone reading it.
-        self.http_request_data = self.data[:end + 4]
-        self.http_status_line = upgrade.status_line
-        self.http_headers = upgrade.headers
-        self.http_request_uri = upgrade.uri
-        self.http_request_path = upgrade.path
-        self.http_request_params = upgrade.params
-        self.http_request_host = upgrade.host
-        self.websocket_version = 13
-        self.websocket_protocols = []
-        self.websocket_origin = upgrade.origin
-        self.websocket_extensions = []  # offers declined unread (see chatd.web.handshake)
-        self._wskey = upgrade.key
-        self.data = self.data[end + 4:]
-        request = ConnectionRequest(self.peer, upgrade.headers, upgrade.host, upgrade.path, upgrade.params,
-                                    13, upgrade.origin, [], [])
-        self.onConnect(request).addCallbacks(self.succeedHandshake, self._refuse_handshake)
+        self._read_head(end)
 
-    def _refuse_handshake(self, failure) -> None:
-        if failure.check(ConnectionDeny):
-            self.failHandshake(failure.value.reason, failure.value.code)
-            return
-        _log.failure("unexpected error checking a WebSocket handshake", failure)
-        self.failHandshake("Internal server error", ConnectionDeny.INTERNAL_SERVER_ERROR)
+    def _read_head(self, end: int) -> None:
+        """The head is ``self.data[:end]``: Autobahn reads it (a hook for chatd.web.speedups.handshake)."""
+        super().processHandshake()
 
     def succeedHandshake(self, res) -> None:
         if self.state == _CONNECTING:  # not if refused or gone while onConnect was deciding
@@ -168,7 +156,7 @@ class ChatProtocol(WebSocketServerProtocol):
         except errors.ApiError as refused:
             return fail(ConnectionDeny(429, refused.message))
         token = (request.params.get("token") or [None])[0]
-        return factory.accounts.authenticate(token).addCallbacks(self._authorized, _deny)
+        return factory.accounts.authenticate(token).addCallback(self._authorized).addErrback(_deny)
 
     def _authorized(self, principal) -> None:
         try:
@@ -189,22 +177,6 @@ class ChatProtocol(WebSocketServerProtocol):
         self.transport.registerProducer(self._outbox, True)
         self._socket = self.factory.chat.opened(self, self.principal)
         self.principal = None  # not needed any more; keep connections small
-
-    def dataReceived(self, data: bytes) -> None:
-        # Complete text frames go straight to the chat (see chatd.web.fastframes); anything
-        # else, or anything while Autobahn holds part of a frame, takes Autobahn's path.
-        if self.state == WebSocketServerProtocol.STATE_OPEN and not self.data and not self.inside_message \
-                and self.current_frame is None:
-            payloads, consumed = fastframes.split_text_frames(data, MAX_MESSAGE)
-            received = self.factory.chat.received
-            for payload in payloads:
-                if self.state != WebSocketServerProtocol.STATE_OPEN:
-                    return  # closed by a frame before (flooding): the rest is not read
-                received(self._socket, payload, False)
-            data = data[consumed:]
-            if not data:
-                return
-        self._dataReceived(data)
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         # Everything Autobahn writes once the socket is open (pongs, pings, close frames) joins
@@ -240,12 +212,8 @@ class ChatProtocol(WebSocketServerProtocol):
                 return True  # unsolicited (RFC 6455 allows them): Autobahn would log a warning for each
         return super().processControlFrame()
 
-    def onMessageEnd(self) -> None:
-        # Autobahn's version also fires a "message" event to observers through txaio
-        # (chatd registers none) and tracks timings (off): ~15 µs per frame for nothing.
-        if not self.failedByMe:
-            self.factory.chat.received(self._socket, b"".join(self.message_data), self.message_is_binary)
-        self.message_data = None
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.factory.chat.received(self._socket, payload, isBinary)
 
     def onClose(self, wasClean: bool, code, reason) -> None:
         if self._outbox is not None:
@@ -265,16 +233,16 @@ class ChatProtocol(WebSocketServerProtocol):
         self.send_prepared(prepare(payload), droppable)
 
     def send_prepared(self, prepared, droppable: bool = False) -> None:
-        if self._outbox is not None and self.state == WebSocketServerProtocol.STATE_OPEN:
+        if self._outbox is not None and self.state == _OPEN:
             self._outbox.push(prepared.payloadHybi, droppable)
 
     def send_prepared_together(self, prepared_messages) -> None:
         """Several frames in one write (one system call): a message and its ack, say."""
-        if self._outbox is not None and self.state == WebSocketServerProtocol.STATE_OPEN:
+        if self._outbox is not None and self.state == _OPEN:
             self._outbox.push(b"".join(p.payloadHybi for p in prepared_messages), False)
 
     def close(self, code: int, reason: str) -> None:
-        if self.state != WebSocketServerProtocol.STATE_OPEN:
+        if self.state != _OPEN:
             return
         if self._outbox is not None:
             self._outbox.discard()
@@ -287,7 +255,7 @@ class ChatProtocol(WebSocketServerProtocol):
         Autobahn's closing handshake would wait for the peer's answer with a timer
         that outlives the service; at shutdown nobody waits for the answer.
         """
-        if self.state != WebSocketServerProtocol.STATE_OPEN:
+        if self.state != _OPEN:
             return
         if self._outbox is not None:
             self._outbox.discard()
@@ -300,18 +268,17 @@ class ChatProtocol(WebSocketServerProtocol):
 
 
 class ChatFactory(WebSocketServerFactory):
-    """Builds ChatProtocols with chatd's limits: 64 KiB messages, auto-ping, no compression."""
+    """Builds ChatProtocols with chatd's limits: 64 KiB messages, auto-ping, no compression.
+
+    (While the speed-ups run, chatd.web.speedups.Speedups replaces ``protocol``.)
+    """
 
     protocol = ChatProtocol
 
     def __init__(self, chat, accounts, origins: OriginPolicy, admission: Admission, metrics,
                  auto_ping: float = 20.0) -> None:
         super().__init__(server=SERVER.decode("ascii"))  # Autobahn's default names its version
-        self.chat = chat
-        self.accounts = accounts
-        self.origins = origins
-        self.admission = admission
-        self.metrics = metrics
+        self.chat, self.accounts, self.origins, self.admission, self.metrics = chat, accounts, origins, admission, metrics
         self.setProtocolOptions(
             maxFramePayloadSize=MAX_MESSAGE,
             maxMessagePayloadSize=MAX_MESSAGE,
@@ -325,7 +292,6 @@ class ChatFactory(WebSocketServerFactory):
             # No permessage-deflate: frames are framed once for every receiver (prepared messages).
             perMessageCompressionAccept=lambda offers: None,
         )
-        self.protocol = autobahn_tuning.protocol_with_options(self, ChatProtocol)
 
     @staticmethod
     def secure(protocol) -> bool:

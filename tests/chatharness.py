@@ -245,6 +245,15 @@ class ChatHarness:
         assert len(answers) > before, f"no joined for {room}: {conn.sent[-1]}"
         return answers[-1]
 
+
+    def in_lobby(self, *usernames: str) -> list[FakeConnection]:
+        """A socket for each user that joined the lobby, with what it received so far taken."""
+        sockets = [self.connect(name) for name in usernames]
+        for conn in sockets:
+            self.join(conn)
+        for conn in sockets:
+            conn.take()
+        return sockets
     def say(self, conn: FakeConnection, text: str, room: str = "lobby", client_id: str | None = None) -> dict:
         """``conn`` sends a message and the writer stores it; returns the ``ack`` (or the ``error``) it got."""
         frame = {"type": "message", "room": room, "text": text}

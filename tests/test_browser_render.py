@@ -12,7 +12,7 @@ from twisted.trial.unittest import TestCase
 from chatd.ratelimit import Rate
 from tests.browser import ChatPage, in_browser, on_reactor, require_browser, two_in_lobby
 from tests.harness import start_server
-from tests.wsclient import connect
+from tests.wsclient import joined_users
 
 LOADED = 1000
 BURST = 100
@@ -82,18 +82,6 @@ class RenderTests(TestCase):
         # No socket budget here: the bots fill the room and burst as fast as the server can take it.
         self.server = await start_server(self, socket_rate=Rate(0, 0))
 
-    async def _bots(self, room: str, *names: str):
-        http = self.server.client()
-        sockets = []
-        for name in names:
-            user = await http.register(name)
-            socket = await connect(self.server.url, user["token"], test=self)
-            await socket.next("hello")
-            socket.send({"type": "join", "room": room})
-            await socket.next("joined")
-            sockets.append(socket)
-        return sockets
-
     async def _fill(self, socket, room: str, count: int) -> None:
         for n in range(count):
             socket.send({"type": "message", "room": room, "text": f"old {n}", "client_id": f"old-{n}"})
@@ -122,7 +110,7 @@ class RenderTests(TestCase):
     async def test_a_burst_of_100_messages_renders_within_300_ms_with_1000_loaded(self):
         """With 1,000 messages loaded in the open room, 100 messages arriving as fast as the server sends them
         are all on screen within 300 ms of the last one's arrival (measured in the page)."""
-        bob, carol = await self._bots("busy", "bob", "carol")
+        bob, carol = await joined_users(self.server, "busy", "bob", "carol", test=self)
         await self._fill(bob, "busy", LOADED)
         arrivals = self._clock_arrivals(bob)
 

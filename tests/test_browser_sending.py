@@ -10,7 +10,7 @@ from twisted.trial.unittest import TestCase
 
 from tests.browser import ChatPage, in_browser, on_reactor, require_browser
 from tests.harness import start_server
-from tests.wsclient import connect
+from tests.wsclient import joined_users
 
 HISTORY = """async (room) => {
     const session = JSON.parse(sessionStorage.getItem('chatd.session'));
@@ -61,18 +61,6 @@ class SendingTests(TestCase):
         self.assertEqual(refused, [])
         self.assertLess(confirmed, 10, f"the last message was confirmed {confirmed:.1f} s after typing")
 
-    async def _two_chatty_bots(self, room: str):
-        http = self.server.client()
-        sockets = []
-        for name in ("bob", "carol"):
-            user = await http.register(name)
-            socket = await connect(self.server.url, user["token"], test=self)
-            await socket.next("hello")
-            socket.send({"type": "join", "room": room})
-            await socket.next("joined")
-            sockets.append(socket)
-        return sockets
-
     async def _chatter(self, sockets, room: str, each: int) -> None:
         for n in range(each):  # each bot spends its own burst: the reader gets 2 × ``each`` at once
             for index, socket in enumerate(sockets):
@@ -82,7 +70,7 @@ class SendingTests(TestCase):
         """Someone who only reads a busy room (100 messages in a moment from two others) is never refused
         for speed: read receipts go at most once a second, each up to the newest message, and so do typing
         indicators while typing."""
-        bots = await self._two_chatty_bots("lobby")
+        bots = await joined_users(self.server, "lobby", "bob", "carol", test=self)
 
         def scenario(browser):
             alice = self._alice_in(browser, "lobby")

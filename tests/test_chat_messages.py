@@ -49,12 +49,7 @@ class MessagesTestCase(ChatTestCase):
 
     def setUp(self):
         super().setUp()
-        self.alice = self.chat.connect("alice")
-        self.bob = self.chat.connect("bob")
-        self.chat.join(self.alice)
-        self.chat.join(self.bob)
-        self.alice.take()
-        self.bob.take()
+        self.alice, self.bob = self.chat.in_lobby("alice", "bob")
 
     def stored(self, room: str = "lobby") -> list[tuple[int, str]]:
         """(seq, text) of every message the store holds for ``room``, as REST history would list them."""

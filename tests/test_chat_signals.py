@@ -15,12 +15,7 @@ class SignalsTestCase(ChatTestCase):
 
     def setUp(self):
         super().setUp()
-        self.alice = self.chat.connect("alice")
-        self.bob = self.chat.connect("bob")
-        self.chat.join(self.alice)
-        self.chat.join(self.bob)
-        self.alice.take()
-        self.bob.take()
+        self.alice, self.bob = self.chat.in_lobby("alice", "bob")
 
     def unread(self, username: str, room: str = "lobby") -> dict:
         """``username``'s entry for ``room`` in ``GET /api/sessions`` (History.sessions)."""

@@ -6,17 +6,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.errors import ApiError
 from chatd.web import params
-
-
-class _Refusals:
-    """Assertions on the 400 ApiError a refused value raises."""
-
-    def assertInvalid(self, function, body, field):
-        """``function(body)`` raises 400 ``invalid_request`` naming ``field``; returns the error."""
-        error = self.assertRaises(ApiError, function, body)
-        self.assertEqual((error.status, error.code), (400, "invalid_request"))
-        self.assertIn(field, error.fields or {})
-        return error
+from tests.test_validation import _Refusals
 
 
 class ParseJsonObjectTests(_Refusals, SynchronousTestCase):

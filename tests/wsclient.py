@@ -205,6 +205,12 @@ async def raw_handshake(port: int, token: str, extra: str = "", before: bytes = 
     return await raw.done.addTimeout(5, reactor)
 
 
+async def joined_users(server, room: str, *names: str, test=None) -> list[WsClient]:
+    """Register each of ``names`` on ``server`` and give each a socket that joined ``room``."""
+    http = server.client()
+    return [await joined(server.url, (await http.register(name))["token"], room, test=test) for name in names]
+
+
 async def joined(base_url: str, token: str, room: str = "lobby", test=None) -> WsClient:
     """A socket past its ``hello`` that has joined ``room`` (the user is then a member)."""
     ws = await connect(base_url, token, test=test)

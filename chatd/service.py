@@ -136,7 +136,8 @@ class ChatdService(MultiService):
         super().__init__()
         self.config = config
         self.registry = registry = Registry()  # who is connected where: the chat's, read by metrics and accounts
-        hasher = PasswordHasher(reactor, cost=config.bcrypt_cost)
+        # With --auth-rate 0 (every client behind one proxy address, say) no address has a share to keep to.
+        hasher = PasswordHasher(reactor, cost=config.bcrypt_cost, per_key=None if config.auth_rate.unlimited else 4)
         self.metrics = metrics = Metrics(registry, hasher)
         tokens = TokenIssuer(reactor, config.token_ttl, config.jwt_secret)
         if config.jwt_secret is None:

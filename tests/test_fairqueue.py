@@ -67,6 +67,13 @@ class FairQueueTests(SynchronousTestCase):
         self.workers.finish((0,))
         self.queue.submit("a", (5,))  # a finished job frees the key's share
 
+    def test_without_a_share_per_key_one_key_may_queue_many(self):
+        """With no ``per_key`` cap (``--auth-rate 0``), one key queues as many jobs as the queue holds."""
+        queue = FairQueue(self.workers.start, slots=1, per_key=None, max_waiting=100)
+        for n in range(50):
+            queue.submit("proxy", (n,))
+        self.assertEqual(queue.pending, 50)
+
     def test_full_queue_is_503(self):
         """Past max_waiting queued jobs in all, callers get 503 instead of an unbounded queue."""
         queue = FairQueue(self.workers.start, slots=1, per_key=1, max_waiting=2)

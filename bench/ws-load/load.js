@@ -176,7 +176,13 @@ async function makeUsers(opts, count, tag) {
   try {
     const users = await pooled(names, REGISTER_CONCURRENCY, async (username) => {
       const body = { username, email: `${username}@bench.example`, password: PASSWORD };
-      const res = await postJson(opts, '/api/auth/register', body, agent);
+      let res = await postJson(opts, '/api/auth/register', body, agent);
+      // A server may share its password hashing fairly between addresses (chatd: a few hashes at
+      // once per address, 429 beyond): wait a moment and try again, a bounded number of times.
+      for (let tries = 0; res.status === 429 && tries < 100; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        res = await postJson(opts, '/api/auth/register', body, agent);
+      }
       if (res.status !== 201) throw new Error(`register ${username}: HTTP ${res.status} ${res.text.slice(0, 200)}`);
       return { id: JSON.parse(res.text).user.id, username };
     });

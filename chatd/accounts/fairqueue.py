@@ -23,10 +23,11 @@ class FairQueue:
     """Runs jobs through ``start(job) -> Deferred`` with at most ``slots`` running at once.
 
     ``submit`` refuses with 429 when the key already has ``per_key`` jobs waiting
-    or running, and with 503 when ``max_waiting`` jobs wait in all.
+    or running (no such cap when ``per_key`` is None), and with 503 when
+    ``max_waiting`` jobs wait in all.
     """
 
-    def __init__(self, start: Callable[[tuple], Deferred], slots: int, per_key: int, max_waiting: int) -> None:
+    def __init__(self, start: Callable[[tuple], Deferred], slots: int, per_key: int | None, max_waiting: int) -> None:
         self._start = start
         self._slots = slots
         self._per_key = per_key
@@ -44,7 +45,7 @@ class FairQueue:
 
     def submit(self, key: str, job: tuple) -> Deferred:
         """Queue ``job`` for ``key``; its Deferred fires with the job's result."""
-        if self._held.get(key, 0) >= self._per_key:
+        if self._per_key is not None and self._held.get(key, 0) >= self._per_key:
             raise errors.rate_limited(1)
         if self.waiting >= self._max_waiting:
             raise errors.unavailable("The server is busy; try again shortly.", retry_after=1)

@@ -48,7 +48,7 @@ class PasswordHasher(Service):
 
     name = "passwords"
 
-    def __init__(self, reactor, cost: int = 12, threads: int = 2, per_key: int = 4,
+    def __init__(self, reactor, cost: int = 12, threads: int = 2, per_key: int | None = 4,
                  max_waiting: int = 4096) -> None:
         self._reactor = reactor
         self.cost = cost

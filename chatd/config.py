@@ -42,6 +42,7 @@ class Config:
     # often sockets are pinged (a peer that does not answer within as long again is dropped).
     store_timeout: float = 5.0
     ping_interval: float = 20.0
+    request_deadline: float = 30.0  # a request's head and (non-upload) body arrive within this
     # Switched from the environment only (docs/BEHAVIOUR.md, Operations): the speed-ups that read
     # library internals (chatd.web.speedups, CHATD_SPEEDUPS) and the collector's tuning (CHATD_GC_TUNING).
     speedups: bool = True

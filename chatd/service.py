@@ -200,6 +200,7 @@ class ChatdService(MultiService):
             max_body=config.max_upload + MULTIPART_FRAMING,
             gate=UploadGate(auth, files, origins),
             reactor=reactor,
+            request_deadline=config.request_deadline,
         )
         speedups = Speedups(config.speedups, reactor, site, websocket, tokens)
         speedups.setServiceParent(self)  # before the listener, which serves speedups.front

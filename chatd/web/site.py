@@ -153,12 +153,13 @@ class CountingSite(server.Site):
 
 
 def build_site(static_dir: str, children: dict[bytes, object], metrics=None, max_body: int = 1 << 62,
-               gate=None, reactor=None) -> server.Site:
+               gate=None, reactor=None, request_deadline: float = REQUEST_DEADLINE) -> server.Site:
     """The site: the page at ``/``, ``children`` beside it; uploads up to ``max_body``, checked by ``gate``."""
     root = StaticFiles(FilePath(static_dir).path)
     for name, resource in children.items():
         root.putChild(name, resource)
-    return CountingSite(root, metrics, max_body=max_body, gate=gate, logFormatter=access_log_line, reactor=reactor)
+    return CountingSite(root, metrics, max_body=max_body, gate=gate, logFormatter=access_log_line, reactor=reactor,
+                        request_deadline=request_deadline)
 
 
 LISTEN_BACKLOG = 1024

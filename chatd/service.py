@@ -32,6 +32,7 @@ from chatd.chat.messages import Messages
 from chatd.chat.receipts import ReadReceipts
 from chatd.chat.registry import Registry
 from chatd.chat.roomstate import RoomBook
+from chatd.chat.sequencer import Sequencer
 from chatd.chat.sessions import Sessions
 from chatd.chat.signals import Signals
 from chatd.chat.writer import MessageWriter
@@ -156,11 +157,12 @@ class ChatdService(MultiService):
         store = CachedStore(self.store, reactor)
 
         # -- rooms, and the events that reach their sockets ------------------
-        rooms = RoomBook(store)
+        rooms = RoomBook(store, pinned=registry.subscribers)  # a room someone here joined stays in memory
         events = LocalEvents(registry, rooms, prepare, metrics)
+        sequencer = Sequencer(store, rooms, events, reactor)
         receipts = ReadReceipts(store, reactor)
-        history = History(store, rooms, registry, receipts)
-        self.writer = MessageWriter(store, rooms, reactor, on_stored=events.message_stored)
+        history = History(store, rooms, sequencer, registry, receipts)
+        self.writer = MessageWriter(store, rooms, reactor, on_stored=sequencer.stored, catch_up=sequencer.catch_up)
         _FlushOnStop(self.writer, receipts).setServiceParent(self)  # after the store: stops before it
 
         # -- accounts --------------------------------------------------------
@@ -175,7 +177,7 @@ class ChatdService(MultiService):
         ChangePoller(self.store, store, sessions, reactor).setServiceParent(self)  # after the store
         self.chat = Dispatcher(
             sessions,
-            Membership(store, registry, rooms, history, receipts, events, reactor, metrics.refused,
+            Membership(store, registry, sequencer, history, receipts, events, reactor, metrics.refused,
                        config.max_rooms_per_user),
             Messages(registry, self.writer, reactor, metrics, refuse),
             Signals(registry, rooms, receipts, events),

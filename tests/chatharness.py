@@ -41,6 +41,7 @@ from chatd.chat.messages import Messages
 from chatd.chat.receipts import ReadReceipts
 from chatd.chat.registry import Registry
 from chatd.chat.roomstate import RoomBook
+from chatd.chat.sequencer import Sequencer
 from chatd.chat.sessions import Sessions
 from chatd.chat.signals import Signals
 from chatd.chat.writer import MessageWriter
@@ -180,11 +181,13 @@ class ChatHarness:
         self.store = store if store is not None else MemoryStore()
         self.metrics = Metrics()
         self.registry = Registry()
-        self.rooms = RoomBook(self.store)
+        self.rooms = RoomBook(self.store, pinned=self.registry.subscribers)
         self.events = LocalEvents(self.registry, self.rooms, lambda payload: payload, self.metrics)
+        self.sequencer = Sequencer(self.store, self.rooms, self.events, clock)
         self.receipts = ReadReceipts(self.store, clock)
-        self.history = History(self.store, self.rooms, self.registry, self.receipts)
-        self.writer = MessageWriter(self.store, self.rooms, clock, on_stored=self.events.message_stored)
+        self.history = History(self.store, self.rooms, self.sequencer, self.registry, self.receipts)
+        self.writer = MessageWriter(self.store, self.rooms, clock, on_stored=self.sequencer.stored,
+                                    catch_up=self.sequencer.catch_up)
         self.tokens = TokenIssuer(clock, TOKEN_TTL, SECRET)
         generous = Rate(1000, 1000)
         self.accounts = Auth(self.store, ThreadlessHasher(), self.tokens, clock, KeyedRateLimiter(generous, clock),
@@ -193,7 +196,7 @@ class ChatHarness:
         self.sessions = Sessions(self.store, self.registry, self.events, self.auth, clock, socket_rate)
         self.dispatcher = Dispatcher(
             self.sessions,
-            Membership(self.store, self.registry, self.rooms, self.history, self.receipts, self.events, clock,
+            Membership(self.store, self.registry, self.sequencer, self.history, self.receipts, self.events, clock,
                        self.metrics.refused, max_rooms),
             Messages(self.registry, self.writer, clock, self.metrics, refuse),
             Signals(self.registry, self.rooms, self.receipts, self.events),

@@ -20,7 +20,7 @@ class JoinHistoryTests(SynchronousTestCase):
     def setUp(self):
         self.store = MemoryStore()
         self.rooms = RoomBook(self.store)
-        self.history = History(self.store, self.rooms, Registry())
+        self.history = History(self.store, self.rooms, None, Registry())
 
     def fill(self, count, text):
         self.successResultOf(self.store.insert_messages(

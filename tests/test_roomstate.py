@@ -207,30 +207,6 @@ class RoomBookTests(SynchronousTestCase):
         """``peek`` answers only what is already in memory."""
         self.assertIsNone(self.book.peek("lobby"))
 
-    def test_current_sees_other_process(self):
-        """``current`` picks up messages another process stored after the room was loaded."""
-        self.store_messages("lobby", 1, 2)
-        state = self.get("lobby")
-        state.append(message("lobby", 3))
-        self.successResultOf(self.store.insert_messages([message("lobby", 3)]))
-        self.store_messages("lobby", 4, 6)
-        current = self.current("lobby")
-        self.assertIs(current, state)
-        self.assertEqual(current.last_seq, 6)
-        # Seqs 4..6 were never seen here: the cache must not claim to know them.
-        self.assertIsNone(current.cached(2, 6))
-        self.assertEqual(current.first_cached, 7)
-
-    def test_current_keeps_cache_when_up_to_date(self):
-        """``current`` leaves a room that is up to date (and its cache) alone."""
-        state = self.get("lobby")
-        for seq in (1, 2):
-            self.successResultOf(self.store.insert_messages([message("lobby", seq)]))
-            state.append(message("lobby", seq))
-        current = self.current("lobby")
-        self.assertEqual(current.last_seq, 2)
-        self.assertEqual(seqs(current.cached(0, 2)), [1, 2])
-
     def test_forget(self):
         """A forgotten room is read from the store again on next use."""
         self.store_messages("lobby", 1, 2)
@@ -324,3 +300,21 @@ class ByteBoundTests(SynchronousTestCase):
         names = [json.loads(entry.body)["user"] for entry in state.cached(0, 2)]
         self.assertEqual(names, ["robert-the-renamed", "carol"])
         self.assertEqual(book.bytes, sum(len(entry.body) for entry in state.cached(0, 2)))
+
+
+class PinnedRoomTests(SynchronousTestCase):
+    """A room a socket here has joined keeps its state: what its sockets were sent is what it knows."""
+
+    def test_pinned_rooms_are_not_forgotten_only_their_cache(self):
+        """Past the budget an unpinned room is forgotten; a pinned one keeps its last seq and drops its cache."""
+        pinned = {"joined"}
+        book = RoomBook(MemoryStore(), budget=200_000, pinned=pinned.__contains__)
+        joined = self.successResultOf(book.get("joined"))
+        for seq in range(1, 9):
+            joined.append(message("joined", seq, "\U0001F600" * 4000))
+        other = self.successResultOf(book.get("other"))
+        for seq in range(1, 9):
+            other.append(message("other", seq, "\U0001F600" * 4000))
+        self.assertIs(book.peek("joined"), joined)
+        self.assertEqual(joined.last_seq, 8)
+        self.assertLessEqual(book.bytes, 200_000)

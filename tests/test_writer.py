@@ -8,11 +8,28 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chatd.chat import writer as writer_module
 from chatd.chat.roomstate import RoomBook
+from chatd.chat.sequencer import Sequencer
 from chatd.chat.writer import BATCH_MESSAGES, MessageWriter
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message, StoreUnavailable
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+class _Recording:
+    """The events a sequencer tells: delivered entries are recorded; acks and announcements ignored."""
+
+    def __init__(self, stored):
+        self.stored = stored
+
+    def message_stored(self, entry, origin):
+        self.stored.append(entry)
+
+    def message_acked(self, message, origin):
+        pass
+
+    def announce(self, message):
+        pass
 
 
 class WriterTestCase(SynchronousTestCase):
@@ -22,8 +39,9 @@ class WriterTestCase(SynchronousTestCase):
         self.clock = Clock()
         self.clock.advance(1_714_564_800)  # 2024-05-01T12:00:00Z
         self.stored = []
-        self.writer = MessageWriter(self.store, self.rooms, self.clock,
-                                    on_stored=lambda entry, origin: self.stored.append(entry))
+        self.sequencer = Sequencer(self.store, self.rooms, _Recording(self.stored), self.clock)
+        self.writer = MessageWriter(self.store, self.rooms, self.clock, on_stored=self.sequencer.stored,
+                                    catch_up=self.sequencer.catch_up)
 
     def submit(self, room="lobby", text="hello", client_id=None, user_id="u1", username="alice"):
         return self.writer.submit(room, user_id, username, text, client_id)
@@ -121,7 +139,7 @@ class BatchingTests(WriterTestCase):
     def test_on_stored_before_ack(self):
         """The broadcast hook runs before the sender's Deferred fires (ack follows broadcast)."""
         order = []
-        self.writer.on_stored = lambda entry, origin: order.append(("stored", entry.seq))
+        self.writer._on_stored = lambda message, origin: order.append(("stored", message.seq))
         self.submit().addCallback(lambda result: order.append(("acked", result[0].seq)))
         self.flush()
         self.assertEqual(order, [("stored", 1), ("acked", 1)])
@@ -182,7 +200,7 @@ class OriginTests(WriterTestCase):
     def test_origin_is_handed_back_with_the_stored_message(self):
         """on_stored receives the origin its submitter passed (the sending socket), once per message."""
         seen = []
-        self.writer.on_stored = lambda entry, origin: seen.append((entry.seq, origin))
+        self.writer._on_stored = lambda message, origin: seen.append((message.seq, origin))
         self.writer.submit("lobby", "u1", "alice", "a", None, origin="socket-1")
         self.writer.submit("lobby", "u2", "bob", "b", None)
         self.flush()
@@ -283,7 +301,7 @@ class ConcurrentWriterTests(WriterTestCase):
         self.assertEqual(self.stored_seqs("lobby", 4), [1, 2, 3, 4])
         texts = [m.text for m in self.successResultOf(self.store.get_messages("lobby", [2, 3, 4]))]
         self.assertEqual(texts, ["from elsewhere 2", "x", "y"])
-        self.assertEqual([e.seq for e in self.stored], [1, 3, 4])
+        self.assertEqual([e.seq for e in self.stored], [1, 2, 3, 4])  # the other process's message too, in order
         self.assertEqual(self.rooms.peek("lobby").last_seq, 4)
 
     def test_several_seqs_taken(self):
@@ -309,7 +327,7 @@ class ConcurrentWriterTests(WriterTestCase):
         self.assertEqual(self.stored_seqs("a", 3), [1, 2, 3])
         self.assertEqual(self.stored_seqs("b", 3), [1, 2, 3])
         self.assertEqual([(e.message.room, e.seq) for e in self.stored],
-                         [("a", 1), ("b", 1), ("a", 2), ("b", 3), ("a", 3)])
+                         [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("b", 3), ("a", 3)])
 
     def test_fresh_writer_finds_stale_head(self):
         """A writer starting over a store whose head lags (a crash) continues after the real last seq."""
@@ -364,15 +382,13 @@ class StoreDownTests(WriterTestCase):
         self.assertEqual(self.stored_seqs("lobby", 3), [1, 2, 3])
 
     def test_outage_then_other_process_wrote(self):
-        """After an outage the room is re-read, so seqs another process wrote meanwhile are not reused."""
+        """After an outage, seqs another process wrote meanwhile are found taken and not reused (nor skipped)."""
         self.submit()
         self.flush()
         self.store.down = True
         failed = self.submit()
         self.flush()
         self.failureResultOf(failed, StoreUnavailable)
-        # The store may have taken part of a failed batch: what was known of the room is dropped.
-        self.assertIsNone(self.rooms.peek("lobby"))
         self.store.down = False
         self.insert_directly("lobby", 2)
         d = self.submit()
@@ -382,13 +398,15 @@ class StoreDownTests(WriterTestCase):
 
 
 class _FailsAfterInsert(MemoryStore):
-    """A store that goes down right after the next batch insert (stored or stopped)."""
+    """A store that goes down right after the next batch insert (stored or stopped), while ``armed``."""
+
+    armed = True
 
     def insert_messages(self, messages):
         try:
             return super().insert_messages(messages)
         finally:
-            self.down = True
+            self.down = self.armed
 
 
 class PartialBatchOutageTests(SynchronousTestCase):
@@ -410,7 +428,7 @@ class PartialBatchOutageTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(waiting[0])[0].seq, 2)
         for d in waiting[1:]:
             self.failureResultOf(d, StoreUnavailable)
-        store.down = False
+        store.down = store.armed = False  # recovered for good
         again = writer.submit("lobby", "u1", "alice", "m1", "c1")
         clock.advance(writer_module.BATCH_WINDOW)
         self.assertEqual(self.successResultOf(again)[0].seq, 4)

@@ -54,6 +54,14 @@ class LocalEvents:
         self._metrics.messages_stored.inc()
         self._metrics.messages_delivered.inc(len(targets))
 
+    def message_acked(self, message, origin) -> None:
+        """Only the sender's ack: the message itself reached the room already (read from the store)."""
+        if origin is not None:
+            origin.send_prepared(self._prepare(frames.ack_frame(message, message.client_id)))
+
+    def announce(self, message) -> None:
+        """Tell other processes of a message stored here: none to tell without a bus."""
+
     def message_edited(self, room: str, seq: int, text: str, edited_at) -> None:
         self._to_room(room, frames.encode({
             "type": "edited", "room": room, "seq": seq, "text": text, "edited_at": iso8601(edited_at)}))

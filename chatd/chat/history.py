@@ -21,9 +21,10 @@ JOIN_HISTORY_BYTES = 512 * 1024
 class History:
     """Reads history for joins and the REST routes, from the room cache first and the store by id."""
 
-    def __init__(self, store, rooms: RoomBook, registry, receipts=None) -> None:
+    def __init__(self, store, rooms: RoomBook, sequencer, registry, receipts=None) -> None:
         self._store = store
         self._rooms = rooms
+        self._sequencer = sequencer  # a room caught up with the store before its history is read
         self._registry = registry
         self._receipts = receipts  # read positions heard but maybe not stored yet
 
@@ -58,7 +59,7 @@ class History:
 
     async def page(self, room: str, limit: int, before: int | None) -> dict:
         """REST: the latest ``limit`` messages before ``before``, oldest first, and the next cursor."""
-        state = await self._rooms.current(room)
+        state = await self._sequencer.current(room)
         upto = state.last_seq if before is None else min(before - 1, state.last_seq)
         after = max(0, upto - limit)
         bodies = await self.bodies(state, after, upto) if upto > 0 else []
@@ -98,7 +99,7 @@ class History:
         """REST: the rooms ``user`` is a member of, with unread counts."""
         sessions = []
         for membership in sorted(await self._store.memberships(user.id, list(user.rooms)), key=lambda m: m.room):
-            state = await self._rooms.current(membership.room)
+            state = await self._sequencer.current(membership.room)
             heard = self._receipts.position(membership.room, user.id) if self._receipts is not None else 0
             seen = max(membership.read_seq, membership.joined_seq, heard)
             sessions.append({

@@ -19,12 +19,12 @@ MAX_ROOMS_PER_USER = 500
 class Membership:
     """The ``join`` and ``leave`` frames."""
 
-    def __init__(self, store, registry, rooms, history, receipts, events, clock, refused,
+    def __init__(self, store, registry, sequencer, history, receipts, events, clock, refused,
                  max_rooms: int = MAX_ROOMS_PER_USER) -> None:
         self._store = store
         self._receipts = receipts  # a new member has read the room up to when they joined
         self._registry = registry
-        self._rooms = rooms
+        self._sequencer = sequencer  # the room, caught up with the store, before its history is read
         self._history = history
         self._events = events
         self._clock = clock
@@ -32,7 +32,7 @@ class Membership:
         self._max_rooms = max_rooms
 
     async def join(self, sock: ChatSocket, frame: frames.Join) -> None:
-        state = await self._rooms.current(frame.room)
+        state = await self._sequencer.current(frame.room)
         state.busy += 1  # keep this state (and its cache) while the join awaits the store
         try:
             if not self._registry.is_member(sock.user_id, frame.room):

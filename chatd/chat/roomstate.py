@@ -130,13 +130,16 @@ class RoomBook:
     """RoomStates by name, loaded from the store on first use, least recently used evicted.
 
     At most ``capacity`` rooms, and while their cached messages pass ``budget``
-    bytes, the least recently used rooms that are not busy are forgotten.
+    bytes, the least recently used rooms that are not busy are forgotten. A room
+    some socket here has joined (``pinned``) is never forgotten, for its state is
+    what that socket has been sent; past the budget its cached messages go instead.
     """
 
-    def __init__(self, store, capacity: int = 10_000, budget: int = BOOK_BYTES) -> None:
+    def __init__(self, store, capacity: int = 10_000, budget: int = BOOK_BYTES, pinned=lambda name: False) -> None:
         self._store = store
         self._capacity = capacity
         self._budget = budget
+        self._pinned = pinned
         self.bytes = 0
         self._rooms: OrderedDict[str, RoomState] = OrderedDict()
 
@@ -174,17 +177,6 @@ class RoomBook:
             self._evict()
         return state
 
-    async def current(self, name: str) -> RoomState:
-        """The room's state, checked against the store for messages another process wrote
-        (one lookup by id); used before reading history, not on the write path."""
-        if name not in self._rooms:
-            return await self.get(name)  # loading already probed past the head
-        state = await self.get(name)
-        last = await self.find_last_seq(name, state.last_seq)
-        if last > state.last_seq:
-            state.reset(last)
-        return state
-
     async def find_last_seq(self, name: str, known: int) -> int:
         """The true last seq, from a lower bound: the room head may lag behind the messages
         (a crash between the two writes, or another process writing)."""
@@ -207,9 +199,14 @@ class RoomBook:
     def _evict(self) -> None:
         while len(self._rooms) > self._capacity or self.bytes > self._budget:
             for name, state in self._rooms.items():
-                if not state.busy:
+                if state.busy:
+                    continue
+                if not self._pinned(name):
                     del self._rooms[name]
                     self._dropped(state)
+                    break
+                if self.bytes > self._budget and state.bytes:
+                    state.clear()  # its sockets keep it; only the cache goes
                     break
             else:
                 return

@@ -10,7 +10,9 @@ before the store has answered: acks and broadcasts follow the write.
 
 The Deferred from :meth:`MessageWriter.submit` fires with
 ``(message, duplicate)``: ``duplicate`` is true when that user had already sent
-that ``client_id`` to that room, and ``message`` is then the original.
+that ``client_id`` to that room, and ``message`` is then the original. Each
+stored message goes to ``on_stored(message, origin)`` (the sequencer, which
+advances the room and delivers it) before its sender's Deferred fires.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class MessageWriter:
 
     _log = Logger()
 
-    def __init__(self, store, rooms: RoomBook, clock, on_stored=None) -> None:
+    def __init__(self, store, rooms: RoomBook, clock, on_stored=None, catch_up=None) -> None:
         self._store = store
         self._rooms = rooms
         self._clock = clock
@@ -79,9 +81,11 @@ class MessageWriter:
         self._scheduled = None
         self._dirty_heads: dict[str, tuple] = {}
         self._heads_call = None
-        # Called with each stored message's cache Entry and its submitter's ``origin``, in seq
-        # order, before the submitter's Deferred fires.
-        self.on_stored = on_stored or (lambda entry, origin: None)
+        # Called with each stored message and its submitter's ``origin``, in seq order, before the
+        # submitter's Deferred fires (the sequencer: it advances the room and delivers).
+        self._on_stored = on_stored or self._append  # without a sequencer: only the room's state advances
+        # Reads what other processes stored in a room past what this one knows (the sequencer).
+        self._catch_up = catch_up
         self.batches = 0
         self.window = BATCH_WINDOW
         self._started = float("-inf")  # when the last batch began
@@ -149,12 +153,10 @@ class MessageWriter:
             while batch:
                 batch = await self._insert(batch, rooms)
         except Exception as e:
-            # The store may or may not have taken the rest: forget these rooms so their
-            # last seq is read again, and let senders retry (the same client_id is safe).
+            # The store may or may not have taken the rest: senders retry (the same client_id is
+            # safe); a seq it took is found taken at the next write, which then catches up.
             if not isinstance(e, StoreUnavailable):
                 self._log.failure("storing messages failed")
-            for name in rooms:
-                self._rooms.forget(name)
             for pending in batch:
                 self._forget(pending)
                 pending.fail(e if isinstance(e, StoreUnavailable) else StoreUnavailable(type(e).__name__))
@@ -183,16 +185,19 @@ class MessageWriter:
             stop = e
         stored = len(drafts) if stop is None else stop.index
         for pending, message in zip(batch[:stored], drafts[:stored]):
-            self._stored(pending, rooms[message.room].append(message))
+            self._stored(pending, message)
         del batch[:stored]  # answered: if what follows fails, only the rest are failed
         if stop is None:
             return []
         refused, rest = batch[0], batch[1:]
         if stop.reason == "client_id" and await self._resolve_resend(refused):
             return rest
-        # Another process took that seq: learn the room's true last seq, then assign again.
+        # Another process took that seq: learn (and deliver) what it stored, then assign again.
         state = rooms[refused.draft.room]
-        state.reset(await self._rooms.find_last_seq(state.name, state.last_seq))
+        if self._catch_up is not None:
+            await self._catch_up(state.name)
+        else:
+            state.reset(await self._rooms.find_last_seq(state.name, state.last_seq))
         return [refused, *rest]
 
     async def _resolve_resend(self, pending: _Pending) -> bool:
@@ -205,16 +210,19 @@ class MessageWriter:
         pending.resolve(original, True)
         return True
 
-    def _stored(self, pending: _Pending, entry) -> None:
+    def _stored(self, pending: _Pending, message: Message) -> None:
         self._forget(pending)
         if pending.key is not None:
-            self._remember(pending.key, entry.message)
+            self._remember(pending.key, message)
         try:
-            self.on_stored(entry, pending.origin)
+            self._on_stored(message, pending.origin)
         except Exception:
             # The message is stored: a failed broadcast must not turn its ack into an error.
             self._log.failure("broadcasting a stored message failed")
-        pending.resolve(entry.message, False)
+        pending.resolve(message, False)
+
+    def _append(self, message: Message, origin) -> None:
+        self._rooms.peek(message.room).append(message)
 
     def _remember(self, key: tuple, message: Message) -> None:
         self._recent[key] = replace(message, text=None, file=None)

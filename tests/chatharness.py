@@ -40,6 +40,7 @@ from chatd.chat.membership import Membership
 from chatd.chat.messages import Messages
 from chatd.chat.receipts import ReadReceipts
 from chatd.chat.registry import Registry
+from chatd.bus.events import BusEvents
 from chatd.chat.roomstate import RoomBook
 from chatd.chat.sequencer import Sequencer
 from chatd.chat.sessions import Sessions
@@ -176,14 +177,23 @@ def principal(conn: FakeConnection, rooms=()) -> SimpleNamespace:
 class ChatHarness:
     """The socket side of one chatd, wired as ``chatd.service`` wires it (see the module docstring)."""
 
-    def __init__(self, clock: Clock, store=None, socket_rate: Rate = Rate(1000, 1000), max_rooms: int = 500) -> None:
+    def __init__(self, clock: Clock, store=None, socket_rate: Rate = Rate(1000, 1000), max_rooms: int = 500,
+                 network=None, node: str = "node-1") -> None:
+        """With ``network`` (tests.fakebus.FakeBusNetwork), events go through chatd.bus.events.BusEvents
+        as process ``node``: several harnesses on one network and one store are several chatd processes."""
         self.clock = clock
         self.store = store if store is not None else MemoryStore()
         self.metrics = Metrics()
         self.registry = Registry()
         self.rooms = RoomBook(self.store, pinned=self.registry.subscribers)
-        self.events = LocalEvents(self.registry, self.rooms, lambda payload: payload, self.metrics)
-        self.sequencer = Sequencer(self.store, self.rooms, self.events, clock)
+        self.local_events = LocalEvents(self.registry, self.rooms, lambda payload: payload, self.metrics)
+        if network is None:
+            self.events = self.local_events
+            self.sequencer = Sequencer(self.store, self.rooms, self.events, clock)
+        else:
+            self.events = BusEvents(self.local_events, self.store, self.registry, self.rooms, node, clock,
+                                    network.connect)
+            self.sequencer = self.events.sequencer
         self.receipts = ReadReceipts(self.store, clock)
         self.history = History(self.store, self.rooms, self.sequencer, self.registry, self.receipts)
         self.writer = MessageWriter(self.store, self.rooms, clock, on_stored=self.sequencer.stored,
@@ -248,7 +258,6 @@ class ChatHarness:
         assert len(answers) > before, f"no joined for {room}: {conn.sent[-1]}"
         return answers[-1]
 
-
     def in_lobby(self, *usernames: str) -> list[FakeConnection]:
         """A socket for each user that joined the lobby, with what it received so far taken."""
         sockets = [self.connect(name) for name in usernames]
@@ -257,6 +266,7 @@ class ChatHarness:
         for conn in sockets:
             conn.take()
         return sockets
+
     def say(self, conn: FakeConnection, text: str, room: str = "lobby", client_id: str | None = None) -> dict:
         """``conn`` sends a message and the writer stores it; returns the ``ack`` (or the ``error``) it got."""
         frame = {"type": "message", "room": room, "text": text}

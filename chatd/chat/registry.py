@@ -154,6 +154,10 @@ class Registry:
     def online_user_count(self) -> int:
         return len(self._users)
 
+    def joined_rooms(self) -> list[str]:
+        """The rooms at least one open socket here has joined."""
+        return list(self._subscribers)
+
     def active_room_count(self) -> int:
         """Rooms at least one open socket has joined."""
         return len(self._subscribers)

@@ -110,6 +110,12 @@ class RoomState:
             if entry.seq == message.seq:
                 self._rewrite(entry, message)
 
+    def update(self, seq: int, **changes) -> None:
+        """Change fields of the cached copy of message ``seq`` (an edit or deletion made elsewhere), if cached."""
+        for entry in self._entries:
+            if entry.seq == seq:
+                self._rewrite(entry, replace(entry.message, **changes))
+
     def rename_author(self, user_id: str, username: str) -> None:
         """Show ``username`` as the author of this user's cached messages."""
         if user_id not in self.authors:

@@ -1,0 +1,218 @@
+"""Room and account events shared by every chatd on the bus (SPEC.md: Several processes and machines).
+
+:class:`BusEvents` has the methods of :class:`chatd.chat.events.LocalEvents`:
+each event is delivered to this process's sockets at once, and announced on
+the bus for the others, after the store write it follows. What the others
+announce is applied here as if it had happened here: their messages through
+the sequencer (in seq order, each once, gaps filled from the store), the rest
+through the local events. Announcements of one reactor turn go out together, in
+one pipelined write, a room's messages of one write batch in one event.
+
+While the bus is down, each process still serves its own sockets, and reads
+the messages others store from the store about once a second (only rooms some
+socket here joined); when the bus is back, it reads what it missed and tells
+the others which rooms it wrote to meanwhile, so they read those too.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.defer import ensureDeferred
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from chatd.bus import wire
+from chatd.chat.events import LocalEvents
+from chatd.chat.sequencer import Sequencer
+from chatd.storage.records import StoreUnavailable
+
+POLL_EVERY = 1.0  # seconds between store reads while the bus is down
+
+
+class BusEvents:
+    """Local delivery plus the bus (see the module docstring).
+
+    ``connect(on_message, on_state)`` builds the bus (``chatd.bus.redis.RedisBus``), and the
+    room sequencer (``self.sequencer``, which delivers through these events and is told of
+    the others' messages by them) is built here too: each side is given the other by its
+    constructor.
+    """
+
+    _log = Logger()
+
+    def __init__(self, local: LocalEvents, store, registry, rooms, node: str, clock, connect) -> None:
+        self._local = local
+        self.sequencer = self._sequencer = Sequencer(store, rooms, self, clock)
+        self._registry = registry
+        self._rooms = rooms
+        self._node = node
+        self._clock = clock
+        self.bus = connect(self._received, self._state)
+        self._outgoing: list[bytes] = []
+        self._messages: dict[str, list] = {}  # room → messages stored here this turn, to announce
+        self._flush_call = None
+        self._unannounced: set[str] = set()  # rooms written to while the bus was down
+        self._poller = LoopingCall(self._poll)
+        self._poller.clock = clock
+        self.up = False
+
+    # -- LocalEvents' methods: here at once, and on the bus --------------------
+
+    def message_stored(self, entry, origin) -> None:
+        self._local.message_stored(entry, origin)
+
+    def message_acked(self, message, origin) -> None:
+        self._local.message_acked(message, origin)
+
+    def announce(self, message) -> None:
+        self._messages.setdefault(message.room, []).append(wire.message_out(message))
+        self._schedule()
+
+    def message_edited(self, room, seq, text, edited_at) -> None:
+        self._local.message_edited(room, seq, text, edited_at)
+        self._send("e", r=room, s=seq, x=text, t=wire.moment_out(edited_at))
+
+    def message_deleted(self, room, seq) -> None:
+        self._local.message_deleted(room, seq)
+        self._send("d", r=room, s=seq)
+
+    def typing(self, room, user_id, username, typing) -> None:
+        self._local.typing(room, user_id, username, typing)
+        self._send("ty", r=room, u=user_id, a=username, y=typing)
+
+    def read(self, room, user_id, username, seq) -> None:
+        self._local.read(room, user_id, username, seq)
+        self._send("rd", r=room, u=user_id, a=username, s=seq)
+
+    def presence(self, room, user_id, username, event) -> None:
+        self._local.presence(room, user_id, username, event)
+        self._send("p", r=room, u=user_id, a=username, e=event)
+
+    def member_left(self, room, user_id, username) -> None:
+        self._local.member_left(room, user_id, username)
+        self._send("ml", r=room, u=user_id, a=username)
+
+    def token_revoked(self, jti) -> None:
+        self._local.token_revoked(jti)
+        self._send("tr", j=jti)
+
+    def password_changed(self, user_id, before=None) -> None:
+        self._local.password_changed(user_id, before)
+        self._send("pc", u=user_id, b=before)
+
+    def user_banned(self, user_id) -> None:
+        self._local.user_banned(user_id)
+        self._send("ub", u=user_id)
+
+    def user_deleted(self, user_id) -> None:
+        self._local.user_deleted(user_id)
+        self._send("ud", u=user_id)
+
+    def user_renamed(self, user_id, username) -> None:
+        self._local.user_renamed(user_id, username)
+        self._send("ur", u=user_id, a=username)
+
+    def server_stopping(self) -> None:
+        self._local.server_stopping()
+
+    # -- announcing -----------------------------------------------------------
+
+    def _send(self, kind: str, **fields) -> None:
+        self._outgoing.append(wire.encode(self._node, kind, **fields))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._flush_call is None:
+            self._flush_call = self._clock.callLater(0, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_call = None
+        payloads, self._outgoing = self._outgoing, []
+        for room, messages in self._messages.items():
+            payloads.append(wire.encode(self._node, "m", r=room, m=messages))
+        rooms, self._messages = list(self._messages), {}
+        if not self.up:
+            self._unannounced.update(rooms)  # the others will be told to read them when the bus is back
+            return
+        sent = self.bus.publish_many([(wire.CHANNEL, payload) for payload in payloads])
+        sent.addErrback(self._not_sent, rooms)
+
+    def _not_sent(self, failure, rooms) -> None:
+        self._unannounced.update(rooms)
+        self._log.warn("announcing on the bus failed ({why}); the others will read the store", why=failure.value)
+
+    # -- what the others announce ---------------------------------------------
+
+    def _received(self, channel: bytes, payload: bytes) -> None:
+        try:
+            event = wire.decode(payload)
+            if event["n"] == self._node:
+                return
+            self._apply(event)
+        except Exception:
+            self._log.failure("applying an event from the bus failed")
+
+    def _apply(self, event: dict) -> None:
+        kind, local = event["k"], self._local
+        if kind == "m":
+            room = event["r"]
+            self._sequencer.received(room, [wire.message_in(room, fields) for fields in event["m"]])
+        elif kind == "e":
+            self._update(event["r"], event["s"], text=event["x"], edited_at=wire.moment_in(event["t"]))
+            local.message_edited(event["r"], event["s"], event["x"], wire.moment_in(event["t"]))
+        elif kind == "d":
+            self._update(event["r"], event["s"], deleted=True, text=None, file=None, edited_at=None)
+            local.message_deleted(event["r"], event["s"])
+        elif kind == "ty":
+            local.typing(event["r"], event["u"], event["a"], bool(event["y"]))
+        elif kind == "rd":
+            local.read(event["r"], event["u"], event["a"], event["s"])
+        elif kind == "p":
+            if event["e"] == "join":
+                self._registry.became_member(event["u"], event["r"])
+            local.presence(event["r"], event["u"], event["a"], event["e"])
+        elif kind == "ml":
+            local.member_left(event["r"], event["u"], event["a"])
+        elif kind == "tr":
+            local.token_revoked(event["j"])
+        elif kind == "pc":
+            local.password_changed(event["u"], event.get("b"))
+        elif kind == "ub":
+            local.user_banned(event["u"])
+        elif kind == "ud":
+            local.user_deleted(event["u"])
+        elif kind == "ur":
+            local.user_renamed(event["u"], event["a"])
+        elif kind == "cu":
+            for room in event["rooms"]:
+                self._catch_up(room)
+
+    def _update(self, room: str, seq: int, **changes) -> None:
+        state = self._rooms.peek(room)
+        if state is not None:
+            state.update(seq, **changes)
+
+    # -- the bus coming and going ---------------------------------------------
+
+    def _state(self, up: bool) -> None:
+        self.up = up
+        if up:
+            if self._poller.running:
+                self._poller.stop()
+            # What others announced while we were away is in the store: read it, room by room.
+            self._poll()
+            if self._unannounced:
+                rooms, self._unannounced = sorted(self._unannounced), set()
+                self._send("cu", rooms=rooms)
+        elif not self._poller.running:
+            self._poller.start(POLL_EVERY, now=False)
+
+    def _poll(self) -> None:
+        for room in self._registry.joined_rooms():
+            self._catch_up(room)
+
+    def _catch_up(self, room: str) -> None:
+        ensureDeferred(self._sequencer.catch_up(room)).addErrback(self._not_caught_up, room)
+
+    def _not_caught_up(self, failure, room: str) -> None:
+        if not failure.check(StoreUnavailable):  # the store is away: the next turn tries again
+            self._log.failure("reading {room} from the store failed", failure, room=room)

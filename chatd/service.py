@@ -28,6 +28,7 @@ from chatd.chat.editing import MessageEditor
 from chatd.chat.events import LocalEvents
 from chatd.chat.history import History
 from chatd.chat.membership import Membership
+from chatd.chat.presence import LocalPresence
 from chatd.chat.messages import Messages
 from chatd.chat.receipts import ReadReceipts
 from chatd.chat.registry import Registry
@@ -160,24 +161,25 @@ class ChatdService(MultiService):
         rooms = RoomBook(store, pinned=registry.subscribers)  # a room someone here joined stays in memory
         events = LocalEvents(registry, rooms, prepare, metrics)
         sequencer = Sequencer(store, rooms, events, reactor)
+        presence = LocalPresence(registry, events)
         receipts = ReadReceipts(store, reactor)
-        history = History(store, rooms, sequencer, registry, receipts)
+        history = History(store, rooms, sequencer, presence, receipts)
         self.writer = MessageWriter(store, rooms, reactor, on_stored=sequencer.stored, catch_up=sequencer.catch_up)
         _FlushOnStop(self.writer, receipts).setServiceParent(self)  # after the store: stops before it
 
         # -- accounts --------------------------------------------------------
         hasher.setServiceParent(self)
         auth = Auth(store, hasher, tokens, reactor, KeyedRateLimiter(config.auth_rate, reactor),
-                    LoginGuard(config.auth_rate, reactor), registry, events)
-        users = Users(store, hasher, reactor, registry, events)
+                    LoginGuard(config.auth_rate, reactor), presence, events)
+        users = Users(store, hasher, reactor, presence, events)
         moderation = Moderation(store, events)
 
         # -- the chat on the socket ------------------------------------------
-        sessions = Sessions(store, registry, events, auth, reactor, config.socket_rate)
+        sessions = Sessions(store, registry, events, presence, auth, reactor, config.socket_rate)
         ChangePoller(self.store, store, sessions, reactor).setServiceParent(self)  # after the store
         self.chat = Dispatcher(
             sessions,
-            Membership(store, registry, sequencer, history, receipts, events, reactor, metrics.refused,
+            Membership(store, registry, presence, sequencer, history, receipts, events, reactor, metrics.refused,
                        config.max_rooms_per_user),
             Messages(registry, self.writer, reactor, metrics, refuse),
             Signals(registry, rooms, receipts, events),

@@ -39,6 +39,7 @@ from chatd.chat.history import History
 from chatd.chat.membership import Membership
 from chatd.chat.messages import Messages
 from chatd.chat.receipts import ReadReceipts
+from chatd.chat.presence import LocalPresence
 from chatd.chat.registry import Registry
 from chatd.bus.events import BusEvents
 from chatd.chat.roomstate import RoomBook
@@ -194,19 +195,21 @@ class ChatHarness:
             self.events = BusEvents(self.local_events, self.store, self.registry, self.rooms, node, clock,
                                     network.connect)
             self.sequencer = self.events.sequencer
+        self.presence = LocalPresence(self.registry, self.events)
         self.receipts = ReadReceipts(self.store, clock)
-        self.history = History(self.store, self.rooms, self.sequencer, self.registry, self.receipts)
+        self.history = History(self.store, self.rooms, self.sequencer, self.presence, self.receipts)
         self.writer = MessageWriter(self.store, self.rooms, clock, on_stored=self.sequencer.stored,
                                     catch_up=self.sequencer.catch_up)
         self.tokens = TokenIssuer(clock, TOKEN_TTL, SECRET)
         generous = Rate(1000, 1000)
         self.accounts = Auth(self.store, ThreadlessHasher(), self.tokens, clock, KeyedRateLimiter(generous, clock),
-                             LoginGuard(generous, clock), self.registry, self.events)
+                             LoginGuard(generous, clock), self.presence, self.events)
         self.auth = FakeAuth(self.accounts)
-        self.sessions = Sessions(self.store, self.registry, self.events, self.auth, clock, socket_rate)
+        self.sessions = Sessions(self.store, self.registry, self.events, self.presence, self.auth, clock, socket_rate)
         self.dispatcher = Dispatcher(
             self.sessions,
-            Membership(self.store, self.registry, self.sequencer, self.history, self.receipts, self.events, clock,
+            Membership(self.store, self.registry, self.presence, self.sequencer, self.history, self.receipts,
+                       self.events, clock,
                        self.metrics.refused, max_rooms),
             Messages(self.registry, self.writer, clock, self.metrics, refuse),
             Signals(self.registry, self.rooms, self.receipts, self.events),

@@ -21,11 +21,11 @@ JOIN_HISTORY_BYTES = 512 * 1024
 class History:
     """Reads history for joins and the REST routes, from the room cache first and the store by id."""
 
-    def __init__(self, store, rooms: RoomBook, sequencer, registry, receipts=None) -> None:
+    def __init__(self, store, rooms: RoomBook, sequencer, presence, receipts=None) -> None:
         self._store = store
         self._rooms = rooms
         self._sequencer = sequencer  # a room caught up with the store before its history is read
-        self._registry = registry
+        self._presence = presence  # how many of a room's members are online (on any process)
         self._receipts = receipts  # read positions heard but maybe not stored yet
 
     async def bodies(self, state: RoomState, after: int, upto: int) -> list[bytes]:
@@ -76,7 +76,7 @@ class History:
                 continue
             listed.append({
                 "name": head.name,
-                "online": self._registry.online_count(head.name),
+                "online": self._presence.online_count(head.name),
                 "members": head.members,
                 "last_message_at": iso8601(last_at) if last_at else None,
             })

@@ -19,11 +19,12 @@ MAX_ROOMS_PER_USER = 500
 class Membership:
     """The ``join`` and ``leave`` frames."""
 
-    def __init__(self, store, registry, sequencer, history, receipts, events, clock, refused,
+    def __init__(self, store, registry, presence, sequencer, history, receipts, events, clock, refused,
                  max_rooms: int = MAX_ROOMS_PER_USER) -> None:
         self._store = store
         self._receipts = receipts  # a new member has read the room up to when they joined
         self._registry = registry
+        self._presence = presence  # the room's members online now, on any process
         self._sequencer = sequencer  # the room, caught up with the store, before its history is read
         self._history = history
         self._events = events
@@ -54,7 +55,7 @@ class Membership:
             return
         # No await from the last check to here: from now on the socket receives the room live.
         self._registry.subscribe(sock, frame.room)
-        sock.send(frames.joined_frame(frame.room, self._registry.online_members(frame.room), history, truncated))
+        sock.send(frames.joined_frame(frame.room, self._presence.online_members(frame.room), history, truncated))
 
     async def _become_member(self, sock: ChatSocket, room: str, last_seq: int) -> None:
         if self._registry.member_room_count(sock.user_id) >= self._max_rooms:

@@ -29,10 +29,11 @@ class Sessions:
 
     _log = Logger()
 
-    def __init__(self, store, registry, events, accounts, clock, socket_rate: Rate) -> None:
+    def __init__(self, store, registry, events, presence, accounts, clock, socket_rate: Rate) -> None:
         self._store = store
         self._registry = registry
         self._events = events
+        self._presence = presence  # decides when a user comes online or goes offline (everywhere)
         self._accounts = accounts  # authenticates refresh tokens (chatd.accounts.auth.Auth)
         self._clock = clock
         self._socket_rate = socket_rate
@@ -41,8 +42,7 @@ class Sessions:
         """A socket passed the handshake: its ChatSocket, registered and greeted, its user announced."""
         sock = ChatSocket(conn, principal, TokenBucket(self._socket_rate, self._clock.seconds()))
         if self._registry.connect(sock, principal.user.rooms):
-            for room in principal.user.rooms:
-                self._events.presence(room, sock.user_id, sock.username, "online")
+            self._presence.came_online(sock.user_id, sock.username, principal.user.rooms)
         self._arm_expiry(sock)
         sock.send(frames.encode({
             "type": "hello",
@@ -58,8 +58,8 @@ class Sessions:
         if sock.expiry is not None and sock.expiry.active():
             sock.expiry.cancel()
         rooms = self._registry.disconnect(sock)
-        for room in rooms or ():
-            self._events.presence(room, sock.user_id, sock.username, "offline")
+        if rooms is not None:
+            self._presence.went_offline(sock.user_id, sock.username, rooms)
 
     def _arm_expiry(self, sock: ChatSocket) -> None:
         if sock.expiry is not None and sock.expiry.active():

@@ -1,5 +1,6 @@
 """A server under benchmark, run as a subprocess: start, wait for GET /healthz, tail its log, stop.
 
+Also the embedded store (nx-27017, run as chatd runs it) for a peer that stores its messages there.
 Shared by the benchmark scripts in this directory (``login_stall.py``, ``ws_bench.py``), which are
 run as ``python bench/<script>.py`` and so find this module beside them. Standard library only.
 """
@@ -7,8 +8,11 @@ run as ``python bench/<script>.py`` and so find this module beside them. Standar
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,8 +23,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def free_port() -> int:
     """A loopback TCP port nobody listens on right now."""
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -181,8 +183,6 @@ class EmbeddedStore:
     USER = "bench"
 
     def __init__(self, directory: Path, python: str, pythonpath: str, database: str = "chat") -> None:
-        import secrets
-
         self.directory = Path(directory)
         self.python = python
         self.pythonpath = pythonpath
@@ -206,9 +206,6 @@ class EmbeddedStore:
 
     def start(self, timeout: float) -> None:
         """Start nx and wait until it accepts connections; ServerStartError (with its log) otherwise."""
-        import json
-        import socket
-
         self.directory.mkdir(parents=True, exist_ok=True)
         credentials = self.directory / "store-credentials"
         fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -1,5 +1,6 @@
 """A server under benchmark, run as a subprocess: start, wait for GET /healthz, tail its log, stop.
 
+Also the embedded store (nx-27017, run as chatd runs it) for a peer that stores its messages there.
 Shared by the benchmark scripts in this directory (``login_stall.py``, ``ws_bench.py``), which are
 run as ``python bench/<script>.py`` and so find this module beside them. Standard library only.
 """
@@ -7,8 +8,11 @@ run as ``python bench/<script>.py`` and so find this module beside them. Standar
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,8 +23,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def free_port() -> int:
     """A loopback TCP port nobody listens on right now."""
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -167,3 +169,70 @@ class ServerProcess:
             os.killpg(p.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+class EmbeddedStore:
+    """nx-27017 as chatd runs it (``python -m chatd.storage.nx_child``, password required), for a peer.
+
+    The same program, options and SQLite layout as chatd's embedded store
+    (chatd/storage/embedded.py), so a peer that stores its messages there is measured on the
+    store chatd uses. The password is written to a 0600 file in ``directory`` (never on a command
+    line); ``uri`` holds it, so it must not be logged. ``close`` always stops the process.
+    """
+
+    USER = "bench"
+
+    def __init__(self, directory: Path, python: str, pythonpath: str, database: str = "chat") -> None:
+        self.directory = Path(directory)
+        self.python = python
+        self.pythonpath = pythonpath
+        self.database = database
+        self.port = free_port()
+        self.password = secrets.token_urlsafe(32)
+        self.pid_file = self.directory / "nx-27017.pid"
+        self.process: ServerProcess | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://{self.USER}:{self.password}@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def pid(self) -> int | None:
+        """The store's pid, from the pid file nx writes, as chatd's is read (the process started, until then)."""
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return self.process.pid if self.process else None
+
+    def start(self, timeout: float) -> None:
+        """Start nx and wait until it accepts connections; ServerStartError (with its log) otherwise."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        credentials = self.directory / "store-credentials"
+        fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({"user": self.USER, "password": self.password}, out)
+        argv = [
+            self.python, "-m", "chatd.storage.nx_child", "--host", "127.0.0.1", "--port", str(self.port),
+            "--data-dir", str(self.directory / "store"), "--pid-file", str(self.pid_file),
+            "--log-file", str(self.directory / "nx-27017.log"), "--auth-file", str(credentials),
+        ]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.pythonpath, env.get("PYTHONPATH")]))
+        self.process = ServerProcess(argv, port=self.port, log_path=self.directory / "store.out", env=env,
+                                     cwd=self.directory, name="nx-27017")
+        self.process.start()
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.process.popen.poll() is not None:
+                raise ServerStartError(f"nx-27017 exited with status {self.process.popen.returncode}\n"
+                                       f"{self.process.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise ServerStartError(f"nx-27017 did not listen within {timeout:.0f} s\n{self.process.log_tail()}")
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.close()

@@ -1,22 +1,29 @@
 #!/usr/bin/env python3
-"""WebSocket benchmark: chatd against the plainest Node.js server (bench/peers/node-server).
+"""WebSocket benchmark: chatd against two Node.js peers, the same protocol under the same load.
+
+The peers: the plainest Node.js server (bench/peers/node-server, everything in memory) and the
+one a tutorial reader writes (bench/peers/node-mongo: the same plus the official mongodb driver,
+each message stored before it is acked, on the embedded store chatd uses, started here for it).
 
 Run by hand (it is not a test):
 
     source .venv/bin/activate
-    python bench/ws_bench.py --target both                      # every scenario, both servers
+    python bench/ws_bench.py --target both                      # every scenario, node and chatd
+    python bench/ws_bench.py --target all --scenario fanout     # node, node-mongo and chatd
     python bench/ws_bench.py --target node --scenario fanout    # one scenario, one server
     python bench/ws_bench.py --target chatd --scenario connections --connections 2000
     python bench/ws_bench.py --target both --json results.json  # also keep every figure
 
 For each target and scenario a fresh server is started on a free 127.0.0.1 port (chatd with
-its embedded store in a temp dir), the load generator bench/ws-load/load.js runs the scenario,
-and everything is stopped and removed afterwards. The generator prints "@@mark <name>" lines
-on stderr when a measured phase starts and ends; at each mark this script samples, from
-/proc, the CPU seconds (utime+stime) of the server, of chatd's embedded store process and of
-the generator, and the server's resident memory. From those:
+its embedded store in a temp dir; node-mongo with an nx-27017 store of its own, run as chatd
+runs it), the load generator bench/ws-load/load.js runs the scenario, and everything is stopped
+and removed afterwards. The generator prints "@@mark <name>" lines on stderr when a measured
+phase starts and ends; at each mark this script samples, from /proc, the CPU seconds
+(utime+stime) of the server, of its store process (chatd's embedded store, node-mongo's nx) and
+of the generator, and the server's resident memory. From those:
 
     CPU µs per delivery   = server CPU seconds in the phase / message frames delivered * 1e6
+                            (and "server+store": the store process's CPU seconds added)
     KiB per idle socket   = (server RSS with the sockets open - RSS before) / sockets opened
 
 Scenarios: fanout (R receivers + S senders in one room, a fixed rate), find-max (fanout with the
@@ -40,12 +47,13 @@ import threading
 import time
 from pathlib import Path
 
-from benchserver import ServerProcess, cpu_seconds, free_port, status_kib  # bench/benchserver.py: the script's directory is on sys.path
+from benchserver import EmbeddedStore, ServerProcess, cpu_seconds, free_port, status_kib  # bench/benchserver.py: the script's directory is on sys.path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 LOAD_DIR = BENCH / "ws-load"
 PEER_DIR = BENCH / "peers" / "node-server"
+MONGO_PEER_DIR = BENCH / "peers" / "node-mongo"
 SCENARIOS = ("fanout", "find-max", "rooms", "connections")
 STARTUP_TIMEOUT = 60.0
 # chatd's per-socket frame limit must not be what is measured (SPEC.md: 20/s,50 by default).
@@ -179,11 +187,52 @@ class NodeServer(Server):
         return ["node", str(PEER_DIR / "server.js")], env
 
 
-SERVERS = {"chatd": ChatdServer, "node": NodeServer}
+class NodeMongoServer(Server):
+    """bench/peers/node-mongo on an nx-27017 store of its own, started (and counted) like chatd's."""
+
+    name = "node-mongo"
+    register_users = False  # the peer takes any user id
+
+    def __init__(self, secret: str) -> None:
+        super().__init__(secret)
+        python = REPO / ".venv" / "bin" / "python"
+        self.store = EmbeddedStore(self.tmp / "data", str(python) if python.exists() else sys.executable, str(REPO))
+
+    def start(self) -> None:
+        self.store.start(STARTUP_TIMEOUT)
+        super().start()
+
+    def command(self) -> tuple[list[str], dict]:
+        # The URI holds the store's password: it goes to the peer in its environment, never to a log.
+        env = dict(os.environ, PORT=str(self.port), CHATD_JWT_SECRET=self.secret, MONGODB_URI=self.store.uri)
+        return ["node", str(MONGO_PEER_DIR / "server.js")], env
+
+    def store_pid(self) -> int | None:
+        pid = self.store.pid
+        return pid if pid is not None and b"chatd.storage.nx_child" in cmdline(pid) else None
+
+    def log_tail(self) -> str:
+        store = self.store.process.log_tail() if self.store.process else ""
+        return "\n".join(filter(None, [super().log_tail(), store and f"(nx-27017)\n{store}"]))
+
+    def close(self) -> None:
+        try:
+            if self.process is not None:
+                self.process.close()  # the peer first, so it never sees its store vanish
+        finally:
+            try:
+                self.store.close()
+            finally:
+                super().close()
 
 
-def ensure_node_modules() -> None:
-    for directory in (LOAD_DIR, PEER_DIR):
+SERVERS = {"chatd": ChatdServer, "node": NodeServer, "node-mongo": NodeMongoServer}
+PEERS = {"node": PEER_DIR, "node-mongo": MONGO_PEER_DIR}
+TARGETS = {"both": ["node", "chatd"], "all": ["node", "node-mongo", "chatd"]}
+
+
+def ensure_node_modules(targets: list[str]) -> None:
+    for directory in [LOAD_DIR] + [PEERS[t] for t in targets if t in PEERS]:
         if (directory / "node_modules").is_dir():
             continue
         command = ["npm", "ci"] if (directory / "package-lock.json").exists() else ["npm", "install"]
@@ -322,6 +371,9 @@ def figures(scenario: str, out: dict, run: GeneratorRun) -> dict:
         "store_rss_before_kib": before.get("store_rss_kib"), "store_rss_idle_kib": idle.get("store_rss_kib"),
         "kib_per_idle_connection": None if grown is None or not out["opened"] else round(grown / out["opened"], 2),
         "server_cpu_us_per_handshake": per_delivery(connect.get("server_cpu_s"), out["opened"]),
+        "server_and_store_cpu_us_per_handshake": per_delivery(
+            None if connect.get("server_cpu_s") is None else connect["server_cpu_s"] + (connect.get("store_cpu_s") or 0.0),
+            out["opened"]),
         # A full accept queue drops the SYN and the client retries after 1 s: it shows as p99 > 1000 ms.
         "listen_overflows": overflows,
     }}
@@ -384,6 +436,7 @@ def rows(scenario: str, result: dict) -> list[tuple[str, object]]:
             ("server RSS idle MiB", mib(m["server_rss_idle_kib"])),
             ("KiB per idle connection", m["kib_per_idle_connection"]),
             ("server CPU us/handshake", m["server_cpu_us_per_handshake"]),
+            ("server+store CPU us/handshake", m.get("server_and_store_cpu_us_per_handshake")),
             ("listen queue overflows", m.get("listen_overflows")),
             ("server CPU util (connecting)", utilization(m.get("server_cpu_s"), m.get("wall_s"))),
             ("generator CPU util (connecting)", utilization(m.get("generator_cpu_s"), m.get("wall_s"))),
@@ -397,6 +450,8 @@ def rows(scenario: str, result: dict) -> list[tuple[str, object]]:
         ("latency max ms", lat["max"]),
         ("loss", out["loss"]),
         ("acks / sent", f"{out['acks']} / {out['sent']}"),
+        # Each socket checks its room's seqs: a skipped one, or one at or below one already seen.
+        ("seq gaps / out of order", f"{out['gaps']} / {out['out_of_order']}"),
         ("server CPU s", m.get("server_cpu_s")),
         ("store CPU s", m.get("store_cpu_s")),
         ("generator CPU s", m.get("generator_cpu_s")),
@@ -441,12 +496,16 @@ def median(values: list) -> object:
 
 
 def print_table(targets: list[str], results: dict) -> None:
-    """One row per figure; with several runs, each cell is the median and the last column every run's ratio."""
-    pair = targets == ["node", "chatd"]
+    """One row per figure; with several runs, each cell is the median and the last columns every run's ratio.
+
+    With chatd and Node peers in the run, a chatd/<peer> column per peer (of the medians), and
+    with several runs one more per peer with each run's own ratio.
+    """
+    peers = [t for t in targets if t != "chatd"] if "chatd" in targets else []
     runs = len(next(iter(results[targets[0]].values())))
-    header = ["scenario / figure"] + targets + (["chatd/node"] if pair else [])
-    if pair and runs > 1:
-        header.append(f"each of {runs} runs")
+    header = ["scenario / figure"] + targets + [f"chatd/{peer}" for peer in peers]
+    if peers and runs > 1:
+        header += [f"each of {runs} runs" if len(peers) == 1 else f"chatd/{peer}, each of {runs} runs" for peer in peers]
     lines = [header]
     for scenario in results[targets[0]]:
         lines.append([f"[{scenario}]"] + [""] * (len(header) - 1))
@@ -456,10 +515,11 @@ def print_table(targets: list[str], results: dict) -> None:
             per_run = {t: [table.get(label) for table in tables[t]] for t in targets}
             values = [median(per_run[t]) for t in targets]
             line = [label] + [cell(v) for v in values]
-            if pair:
-                line.append(ratio(values[1], values[0]))
-                if runs > 1:
-                    line.append(" ".join(filter(None, (ratio(c, n) for n, c in zip(per_run["node"], per_run["chatd"])))))
+            chatd = values[targets.index("chatd")] if peers else None
+            line += [ratio(chatd, values[targets.index(peer)]) for peer in peers]
+            if runs > 1:
+                line += [" ".join(filter(None, (ratio(c, n) for n, c in zip(per_run[peer], per_run["chatd"]))))
+                         for peer in peers]
             lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
@@ -471,7 +531,8 @@ def print_table(targets: list[str], results: dict) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", choices=("chatd", "node", "both"), default="both")
+    parser.add_argument("--target", choices=("chatd", "node", "node-mongo", "both", "all"), default="both",
+                        help="both: node and chatd; all: node, node-mongo and chatd (default both)")
     parser.add_argument("--scenario", choices=SCENARIOS + ("all",), default="all")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
@@ -487,9 +548,9 @@ def main() -> int:
     args = parse_args()
     # A SIGTERM unwinds through the finally blocks, so the servers are stopped and the dirs removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    ensure_node_modules()
     ChatdServer.backlog = args.chatd_backlog
-    targets = ["node", "chatd"] if args.target == "both" else [args.target]
+    targets = TARGETS.get(args.target, [args.target])
+    ensure_node_modules(targets)
     scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     # Each scenario's runs alternate between the targets, so a drift of the machine's speed
     # (it happens here, by ±15% over minutes) weighs on both alike.

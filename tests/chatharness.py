@@ -193,9 +193,10 @@ class ChatHarness:
             self.sequencer = Sequencer(self.store, self.rooms, self.events, clock)
         else:
             self.events = BusEvents(self.local_events, self.store, self.registry, self.rooms, node, clock,
-                                    network.connect)
+                                    network.connect, network.leases_of)
             self.sequencer = self.events.sequencer
-        self.presence = LocalPresence(self.registry, self.events)
+        self.presence = LocalPresence(self.registry, self.events) if network is None else \
+            self.events.cluster_presence
         self.receipts = ReadReceipts(self.store, clock)
         self.history = History(self.store, self.rooms, self.sequencer, self.presence, self.receipts)
         self.writer = MessageWriter(self.store, self.rooms, clock, on_stored=self.sequencer.stored,

@@ -21,6 +21,8 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from chatd.bus import wire
+from chatd.bus.leases import RedisLeases
+from chatd.bus.presence import ClusterPresence
 from chatd.chat.events import LocalEvents
 from chatd.chat.sequencer import Sequencer
 from chatd.storage.records import StoreUnavailable
@@ -31,15 +33,17 @@ POLL_EVERY = 1.0  # seconds between store reads while the bus is down
 class BusEvents:
     """Local delivery plus the bus (see the module docstring).
 
-    ``connect(on_message, on_state)`` builds the bus (``chatd.bus.redis.RedisBus``), and the
-    room sequencer (``self.sequencer``, which delivers through these events and is told of
-    the others' messages by them) is built here too: each side is given the other by its
-    constructor.
+    ``connect(on_message, on_state)`` builds the bus (``chatd.bus.redis.RedisBus``), and
+    ``leases(bus)`` the processes' leases on it. The room sequencer (``self.sequencer``, which
+    delivers through these events and is told of the others' messages by them) and the
+    cluster's presence (``self.cluster_presence``, which announces through them and is told what the
+    others announce) are built here too: each side is given the other by its constructor.
     """
 
     _log = Logger()
 
-    def __init__(self, local: LocalEvents, store, registry, rooms, node: str, clock, connect) -> None:
+    def __init__(self, local: LocalEvents, store, registry, rooms, node: str, clock, connect,
+                 leases=RedisLeases) -> None:
         self._local = local
         self.sequencer = self._sequencer = Sequencer(store, rooms, self, clock)
         self._registry = registry
@@ -47,6 +51,8 @@ class BusEvents:
         self._node = node
         self._clock = clock
         self.bus = connect(self._received, self._state)
+        self.cluster_presence = self._presence = ClusterPresence(registry, local, self._send, leases(self.bus),
+                                                                 node, clock)
         self._outgoing: list[bytes] = []
         self._messages: dict[str, list] = {}  # room → messages stored here this turn, to announce
         self._flush_call = None
@@ -113,6 +119,7 @@ class BusEvents:
 
     def server_stopping(self) -> None:
         self._local.server_stopping()
+        self._presence.stopping()
 
     # -- announcing -----------------------------------------------------------
 
@@ -169,9 +176,13 @@ class BusEvents:
         elif kind == "p":
             if event["e"] == "join":
                 self._registry.became_member(event["u"], event["r"])
+                self._presence.member_joined(event["u"], event["r"])
             local.presence(event["r"], event["u"], event["a"], event["e"])
         elif kind == "ml":
             local.member_left(event["r"], event["u"], event["a"])
+            self._presence.member_left(event["u"], event["r"])
+        elif kind in ("on", "off", "hi"):
+            self._presence.received(event)
         elif kind == "tr":
             local.token_revoked(event["j"])
         elif kind == "pc":
@@ -182,6 +193,7 @@ class BusEvents:
             local.user_deleted(event["u"])
         elif kind == "ur":
             local.user_renamed(event["u"], event["a"])
+            self._presence.renamed(event["u"], event["a"])
         elif kind == "cu":
             for room in event["rooms"]:
                 self._catch_up(room)
@@ -205,6 +217,7 @@ class BusEvents:
                 self._send("cu", rooms=rooms)
         elif not self._poller.running:
             self._poller.start(POLL_EVERY, now=False)
+        self._presence.bus_state(up)
 
     def _poll(self) -> None:
         for room in self._registry.joined_rooms():

@@ -129,6 +129,10 @@ class Registry:
     def online_count(self, room: str) -> int:
         return len(self._online_members.get(room, ()))
 
+    def online_member_ids(self, room: str):
+        """User ids of the room's members who are online here (do not keep: it changes)."""
+        return self._online_members.get(room, ())
+
     # -- users -------------------------------------------------------------
 
     def is_online(self, user_id: str) -> bool:
@@ -136,6 +140,10 @@ class Registry:
 
     def online_user_ids(self) -> list[str]:
         return list(self._users)
+
+    def online_user(self, user_id: str) -> OnlineUser | None:
+        """The user's name and member rooms, if a socket of theirs is open here (do not change it)."""
+        return self._users.get(user_id)
 
     def connections_of(self, user_id: str) -> list:
         user = self._users.get(user_id)

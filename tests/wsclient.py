@@ -44,10 +44,11 @@ class ConnectionRefused(Exception):
 
 
 class WsClient:
-    """One socket. ``frames`` holds what arrived and nobody awaited yet."""
+    """One socket. ``frames`` holds what arrived and nobody awaited yet; ``received`` everything, in order."""
 
     def __init__(self) -> None:
         self.frames: deque = deque()
+        self.received: list[dict] = []
         self._waiting: list[tuple] = []
         self.closed: defer.Deferred = defer.Deferred()
         self.close_code = None
@@ -55,6 +56,7 @@ class WsClient:
         self.protocol: _Protocol | None = None
 
     def _arrived(self, frame: dict) -> None:
+        self.received.append(frame)
         for i, (wanted, waiter) in enumerate(self._waiting):
             if wanted is None or frame.get("type") in wanted:
                 del self._waiting[i]

@@ -43,6 +43,7 @@ class Link:
         self._attempt: defer.Deferred | None = None
         self._retry = None
         self._last_complaint: str | None = None
+        self._refused = None  # the connection whose handshake Redis refused, if any
         self._closed: defer.Deferred | None = None
         self.protocol = None  # the current connection, ready or still in its handshake
 
@@ -97,8 +98,9 @@ class Link:
 
     def _complain(self, message: str) -> None:
         if message != self._last_complaint:  # once per kind of trouble, not once a second
-            self._log.warn("bus {name} connection to {redis}: {message}; retrying",
-                           name=self._name, redis=self._safe_url, message=message)
+            # Not "message" as the key: the legacy log bridge owns that one (and "why").
+            self._log.warn("bus {name} connection to {redis}: {problem}; retrying",
+                           name=self._name, redis=self._safe_url, problem=message)
             self._last_complaint = message
 
     # -- told by the protocol (chatd.bus.protocol) --------------------------
@@ -113,6 +115,7 @@ class Link:
 
     def handshake_failed(self, protocol, message: str) -> None:
         self._complain(f"refused: {message}")
+        self._refused = protocol  # its close that follows is no news
 
     def connection_lost(self, protocol, reason, was_ready: bool) -> None:
         if protocol is not self.protocol:
@@ -123,6 +126,6 @@ class Link:
             closed.callback(None)
         if was_ready:
             self._on_lost(reason)
-        elif self._running:
+        elif self._running and protocol is not self._refused:
             self._complain(f"closed before it was ready: {reason.getErrorMessage()}")
         self._again()

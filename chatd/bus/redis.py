@@ -82,11 +82,12 @@ class RedisBus(Service):
         self._commands.start()
         self._subscriber.start()
 
-    async def stopService(self) -> None:
+    def stopService(self) -> defer.Deferred:
+        """Close both connections (no on_state call); fires once they are closed."""
         super().stopService()
         self._up = False
         links = [link for link in (self._commands, self._subscriber) if link is not None]
-        await defer.gatherResults([link.stop() for link in links], consumeErrors=True)
+        return defer.gatherResults([link.stop() for link in links], consumeErrors=True)
 
     # -- state ----------------------------------------------------------------
     def _ready(self, _protocol) -> None:
@@ -104,8 +105,8 @@ class RedisBus(Service):
             self._log.info("bus up: {redis}, subscribed to {channels}", redis=self.address.safe,
                            channels=", ".join(c.decode("utf-8", "replace") for c in self.channels))
         else:
-            self._log.warn("bus down: lost {redis} ({why})", redis=self.address.safe,
-                           why=reason.getErrorMessage() if reason is not None else "?")
+            self._log.warn("bus down: lost {redis} ({cause})", redis=self.address.safe,
+                           cause=reason.getErrorMessage() if reason is not None else "?")
         try:
             self._on_state(up)
         except Exception:

@@ -2,7 +2,7 @@
 
 Every object gets its collaborators through its constructor: reading a
 constructor tells who depends on whom. Children start in order (secret,
-embedded store, store, change poller, password pool, writer flush, speed-ups,
+embedded store, store, bus, change poller, password pool, writer flush, speed-ups,
 listeners, collector tuning) and stop in reverse, so nothing listens before it can answer
 and the store outlives the last request.
 """
@@ -22,6 +22,7 @@ from chatd.accounts.moderation import Moderation
 from chatd.accounts.passwords import PasswordHasher
 from chatd.accounts.tokens import TokenIssuer
 from chatd.accounts.users import Users
+from chatd.bus.redis import RedisBus
 from chatd.chat.admission import Admission, SocketLimits
 from chatd.chat.dispatch import Dispatcher, refuse
 from chatd.chat.editing import MessageEditor
@@ -59,6 +60,10 @@ from chatd.web.ws import ChatFactory, prepare
 
 # An upload's body may be --max-upload bytes plus its multipart framing (any other body: 64 KiB).
 MULTIPART_FRAMING = 64 * 1024
+
+
+def _no_bus_listener(*_) -> None:
+    """Placeholder for the bus's on_message and on_state until the cross-process events listen (issue 11)."""
 
 
 class _SecretLoader(Service):
@@ -132,7 +137,7 @@ class _CollectorTuning(Service):
 
 
 class ChatdService(MultiService):
-    """One chatd. Tests reach in through ``store``, ``registry``, ``chat``, ``writer``, ``listener``, ``embedded``."""
+    """One chatd. Tests reach in through ``store``, ``registry``, ``chat``, ``writer``, ``listener``, ``embedded``, ``bus``."""
 
     def __init__(self, config: Config, reactor) -> None:
         super().__init__()
@@ -156,6 +161,13 @@ class ChatdService(MultiService):
         self.store = MongoStore(reactor, uri, timeout=config.store_timeout, metrics=metrics)
         self.store.setServiceParent(self)
         store = CachedStore(self.store, reactor)
+
+        # -- the bus (--redis): other chatd processes' events -------------------
+        # Starts after the store (what it missed is caught up from there) and stops after the listeners.
+        self.bus = None
+        if config.redis is not None:
+            self.bus = RedisBus(reactor, config.redis, on_message=_no_bus_listener, on_state=_no_bus_listener)
+            self.bus.setServiceParent(self)
 
         # -- rooms, and the events that reach their sockets ------------------
         rooms = RoomBook(store, pinned=registry.subscribers)  # a room someone here joined stays in memory
@@ -198,7 +210,7 @@ class ChatdService(MultiService):
                           FileRoutes(auth, files), origins)
         site = build_site(
             config.static,
-            {b"api": api, b"healthz": HealthResource(self.store), b"ws": ws_resource(websocket),
+            {b"api": api, b"healthz": HealthResource(self.store, self.bus), b"ws": ws_resource(websocket),
              b"metrics": MetricsResource(metrics.registry)},
             metrics,
             max_body=config.max_upload + MULTIPART_FRAMING,

@@ -17,6 +17,7 @@ import re
 from twisted.python import usage
 
 from chatd.accounts.secret import MIN_BYTES
+from chatd.bus.address import BadRedisUrl, RedisAddress
 from chatd.config import PACKAGED_STATIC, Config
 from chatd.ratelimit import Rate
 
@@ -26,7 +27,7 @@ _PARAMETERS = {
     "data-dir": ("CHATD_DATA_DIR", "./chatd-data", "where the embedded store and the generated secret live"),
     "jwt-secret": ("CHATD_JWT_SECRET", None, "HS256 signing secret, at least 32 bytes (default: generated once)"),
     "token-ttl": ("CHATD_TOKEN_TTL", "3600", "JWT lifetime in seconds"),
-    "redis": ("CHATD_REDIS_URL", None, "redis://host:port/db shared with other chatd processes"),
+    "redis": ("CHATD_REDIS_URL", None, "redis://[:password@]host:port/db: the bus shared with other chatd processes (also rediss://, unix://)"),
     "allowed-origins": ("CHATD_ALLOWED_ORIGINS", "", "comma-separated origins allowed for CORS and WebSocket"),
     "static": ("CHATD_STATIC", PACKAGED_STATIC, "directory served at /"),
     "max-upload": ("CHATD_MAX_UPLOAD", "26214400", "largest file upload in bytes"),
@@ -158,11 +159,11 @@ class Options(usage.Options):
         if mongo is not None and not mongo.startswith(("mongodb://", "mongodb+srv://")):
             raise usage.UsageError("--mongo must be a mongodb:// URI")
         redis = self._value("redis")
-        if redis is not None and not redis.startswith(("redis://", "rediss://", "unix://")):
-            raise usage.UsageError("--redis must be a redis:// URL")
         if redis is not None:
-            # Refused rather than ignored: several processes would silently not share live chat.
-            raise usage.UsageError("--redis is not supported yet: run a single chatd process without it")
+            try:
+                RedisAddress.parse(redis)
+            except BadRedisUrl as e:  # its message never repeats the URL, which may hold a password
+                raise usage.UsageError(str(e)) from None
         static = _absolute(cwd, self._value("static"))
         if not os.path.isdir(static):
             raise usage.UsageError(f"--static: {static!r} is not a directory")

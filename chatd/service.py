@@ -130,9 +130,13 @@ class _CollectorTuning(Service):
 
 
 class ChatdService(MultiService):
-    """One chatd. Tests reach in through ``store``, ``registry``, ``chat``, ``writer``, ``listener``, ``embedded``."""
+    """One chatd. Tests reach in through ``store``, ``registry``, ``chat``, ``writer``, ``listener``, ``embedded``.
 
-    def __init__(self, config: Config, reactor) -> None:
+    ``worker`` (a :class:`chatd.workers.role.WorkerRole`) makes it one of ``--workers``: it listens on
+    the sockets its parent bound, and its ``/metrics`` shows every worker's figures.
+    """
+
+    def __init__(self, config: Config, reactor, worker=None) -> None:
         super().__init__()
         self.config = config
         self.registry = registry = Registry()  # who is connected where: the chat's, read by metrics and accounts
@@ -195,7 +199,8 @@ class ChatdService(MultiService):
         site = build_site(
             config.static,
             {b"api": api, b"healthz": HealthResource(self.store), b"ws": ws_resource(websocket),
-             b"metrics": MetricsResource(metrics.registry)},
+             b"metrics": MetricsResource(metrics.registry) if worker is None
+             else worker.metrics_page(reactor, metrics.registry)},
             metrics,
             max_body=config.max_upload + MULTIPART_FRAMING,
             gate=UploadGate(auth, files, origins),
@@ -204,7 +209,10 @@ class ChatdService(MultiService):
         )
         speedups = Speedups(config.speedups, reactor, site, websocket, tokens)
         speedups.setServiceParent(self)  # before the listener, which serves speedups.front
-        self.listener = ListeningService(reactor, config.listen, speedups.front)
+        self.listener = ListeningService(reactor if worker is None else worker.adopting(reactor), config.listen,
+                                         speedups.front)
         self.listener.setServiceParent(self)
+        if worker is not None:
+            worker.own_metrics(reactor, metrics.registry).setServiceParent(self)
         _CloseSocketsOnStop(events).setServiceParent(self)  # stops first: before the listener and the store
         _CollectorTuning(config.gc_tuning).setServiceParent(self)

@@ -121,12 +121,6 @@ class RefusalTests(SynchronousTestCase):
         """``--redis`` must be a redis:// URL."""
         self.assertRaises(UsageError, parse, ["--redis", "http://cache:6379"])
 
-    def test_redis_is_refused_until_the_bus_exists(self):
-        """``--redis`` (or CHATD_REDIS_URL) stops chatd with a clear message instead of being ignored."""
-        for args, env in ((["--redis", "redis://cache:6379/0"], {}), ([], {"CHATD_REDIS_URL": "redis://cache:6379/0"})):
-            error = self.assertRaises(UsageError, parse, args, **env)
-            self.assertIn("not supported yet", str(error))
-
     def test_static_not_a_directory(self):
         """``--static`` must name an existing directory."""
         missing = self.mktemp()

@@ -143,8 +143,8 @@ class ParentTests(SynchronousTestCase):
         return parent
 
     def test_launch_passes_sockets_role_and_urls(self):
-        """A worker runs ``chatd.workers.child`` with the parent's options in its directory, gets each socket at
-        the descriptor its role names, and the embedded store's and bus's URLs in the environment, not argv."""
+        """A worker runs ``chatd.workers.child`` with the parent's options in its directory, gets its own socket of
+        each listener at the descriptor its role names, and the embedded store's and bus's URLs in the environment, not argv."""
         parent = self.parent()
         parent.embedded, parent.bus = _Store(), _Bus()
         launch = parent.launch(2)
@@ -155,9 +155,10 @@ class ParentTests(SynchronousTestCase):
         self.assertEqual((role.index, [s.fd for s in role.listen], role.metrics_fd), (2, [3, 4], 5))
         self.assertEqual([s.port for s in role.listen], [b.port for b in parent.sockets.listeners])
         self.assertEqual(launch.child_fds, {0: "w", 1: "r", 2: "r",
-                                            3: parent.sockets.listeners[0].socket.fileno(),
-                                            4: parent.sockets.listeners[1].socket.fileno(),
+                                            3: parent.sockets.listeners[0].sockets[1].fileno(),
+                                            4: parent.sockets.listeners[1].sockets[1].fileno(),
                                             5: parent.sockets.metrics[1].fileno()})
+        self.assertNotEqual(parent.launch(1).child_fds[3], launch.child_fds[3], "each worker has its own socket")
         self.assertEqual(launch.env["CHATD_MONGO_URI"], _Store().uri())
         self.assertEqual(launch.env["CHATD_REDIS_URL"], _Bus().url())
         self.assertEqual(launch.env["PATH"], "/usr/bin")

@@ -16,17 +16,17 @@ from chatd.workers.sockets import AdoptingReactor, Inherited, bind, listening_so
 from tests.tls import self_signed
 
 
-def _inherited(bound, tls: bool | None = None) -> Inherited:
-    """The socket as a worker would receive it: a descriptor of its own (a duplicate), its TLS flag and port."""
-    return Inherited(os.dup(bound.socket.fileno()), bound.tls if tls is None else tls, bound.port)
+def _inherited(bound, tls: bool | None = None, copy: int = 0) -> Inherited:
+    """A socket as a worker would receive it: a descriptor of its own (a duplicate), its TLS flag and port."""
+    return Inherited(os.dup(bound.sockets[copy].fileno()), bound.tls if tls is None else tls, bound.port)
 
 
 class BindTests(SynchronousTestCase):
     """The parent binds each description as Twisted would listen on it, without accepting."""
 
-    def bound(self, description: str):
-        """Bind ``description``; the socket is closed at cleanup."""
-        result = bind(description)
+    def bound(self, description: str, copies: int = 1):
+        """Bind ``description``; the sockets are closed at cleanup."""
+        result = bind(description, copies)
         self.addCleanup(result.close)
         return result
 
@@ -36,7 +36,7 @@ class BindTests(SynchronousTestCase):
         self.assertFalse(bound.tls)
         self.assertNotEqual(bound.port, 0)
         self.assertEqual(bound.host, "127.0.0.1")
-        self.assertFalse(bound.socket.getblocking(), "adoptStreamPort needs a non-blocking socket")
+        self.assertFalse(bound.sockets[0].getblocking(), "adoptStreamPort needs a non-blocking socket")
         socket.create_connection(("127.0.0.1", bound.port), timeout=2).close()
 
     def test_ssl_description_is_read_in_the_parent(self):
@@ -62,7 +62,25 @@ class BindTests(SynchronousTestCase):
             raise self.skipTest("no IPv6 loopback here") from None
         probe.close()
         bound = self.bound("tcp6:0:interface=\\:\\:1")
-        self.assertEqual(bound.socket.family, socket.AF_INET6)
+        self.assertEqual(bound.sockets[0].family, socket.AF_INET6)
+
+    def test_one_socket_per_worker_on_one_port(self):
+        """For three workers, three listening sockets on the one port, in one SO_REUSEPORT group."""
+        bound = self.bound("tcp:0:interface=127.0.0.1", copies=3)
+        self.assertEqual(len(bound.sockets), 3)
+        self.assertEqual({sock.getsockname() for sock in bound.sockets}, {("127.0.0.1", bound.port)})
+        for sock in bound.sockets:
+            self.assertEqual(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT), 1)
+            self.assertFalse(sock.getblocking())
+
+    def test_a_port_in_use_is_refused_even_to_a_group(self):
+        """A port held by another listener, or by another chatd's SO_REUSEPORT group, is refused, rather than
+        joined and its connections shared."""
+        plain = self.bound("tcp:0:interface=127.0.0.1")
+        group = self.bound("tcp:0:interface=127.0.0.1", copies=2)
+        for taken in (plain.port, group.port):
+            with self.subTest(port=taken), self.assertRaises(CannotListenError):
+                bind(f"tcp:{taken}:interface=127.0.0.1", 2)
 
     def test_unshareable_kinds_are_refused(self):
         """A ``unix:`` listener cannot be shared by workers: a ValueError saying which kinds can."""

@@ -103,9 +103,9 @@ class AllWorkersMetrics(Resource):
         expositions = [own_exposition(self._registry, self._index)] + [a for a in answers if a is not None]
         up = GaugeMetricFamily("chatd_worker_up", "Whether the worker answered this scrape (1) or not (0)",
                                labels=[WORKER_LABEL])
-        up.add_metric([str(self._index)], 1)
-        for (index, _), answer in zip(peers, answers):
-            up.add_metric([str(index)], 0 if answer is None else 1)
+        answered = {index: answer is not None for (index, _), answer in zip(peers, answers)}
+        for index in range(1, len(self._ports) + 1):
+            up.add_metric([str(index)], 1 if answered.get(index, True) else 0)
         body = render(merge(expositions) + [up])
         if not gone:  # the scraper may have left while we asked the others
             request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))

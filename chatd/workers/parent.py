@@ -30,7 +30,7 @@ from chatd.accounts import secret
 from chatd.config import Config
 from chatd.storage.embedded import EmbeddedStore
 from chatd.workers.role import ENVIRONMENT, FIRST_INHERITED_FD, WorkerRole
-from chatd.workers.sockets import BoundSocket, Inherited, bind, kind_of, listening_socket
+from chatd.workers.sockets import BoundListener, Inherited, bind, kind_of, listening_socket
 from chatd.workers.supervisor import Launch, Workers
 
 try:
@@ -53,7 +53,7 @@ class _SharedSecret(Service):
 
 
 class ListeningSockets(Service):
-    """Every ``--listen`` socket, and one private loopback socket per worker for its metrics; bound at start."""
+    """Each worker's socket for every ``--listen``, and its private loopback socket for metrics; bound at start."""
 
     name = "sockets"
     _log = Logger()
@@ -61,13 +61,13 @@ class ListeningSockets(Service):
     def __init__(self, descriptions: list[str], workers: int) -> None:
         self._descriptions = descriptions
         self._workers = workers
-        self.listeners: list[BoundSocket] = []
+        self.listeners: list[BoundListener] = []
         self.metrics: list = []
 
     def startService(self) -> None:
         try:
             for description in self._descriptions:
-                bound = bind(description)
+                bound = bind(description, self._workers)
                 self.listeners.append(bound)
                 self._log.info("listening on {kind} {host}:{port} for {workers} workers", kind=kind_of(description),
                                host=bound.host, port=bound.port, workers=self._workers)
@@ -116,7 +116,8 @@ class WorkerParent(MultiService):
         self.workers.setServiceParent(self)
 
     def role(self, index: int) -> WorkerRole:
-        """What worker ``index`` is told: its sockets (fds from 3, in ``--listen`` order, then its metrics socket)."""
+        """What worker ``index`` is told: its sockets (fds from 3, one per ``--listen`` in order, then its metrics
+        socket)."""
         listeners = self.sockets.listeners
         return WorkerRole(
             index=index, parent=os.getpid(),
@@ -131,7 +132,7 @@ class WorkerParent(MultiService):
         # 0: a pipe nobody writes (not a closed fd a socket could land on), 1: log events, 2: stderr.
         child_fds: dict[int, object] = {0: "w", 1: "r", 2: "r"}
         for inherited, bound in zip(role.listen, self.sockets.listeners):
-            child_fds[inherited.fd] = bound.socket.fileno()
+            child_fds[inherited.fd] = bound.sockets[index - 1].fileno()
         child_fds[role.metrics_fd] = self.sockets.metrics[index - 1].fileno()
         env = dict(self._environ)
         env[ENVIRONMENT] = role.encode()

@@ -5,11 +5,16 @@ Both sides read a ``--listen`` description with Twisted's own parser
 exactly what they mean for a single chatd (interface, backlog, key and
 certificate files). The endpoint calls ``listenTCP`` or ``listenSSL`` on the
 reactor it was given, a public interface: the parent hands it a :class:`_Binder`
-that binds and listens on a plain socket and never accepts, and a worker hands
-it an :class:`AdoptingReactor` that gives the inherited socket to the real
-reactor with ``adoptStreamPort``. For ``ssl:``, the parent binds the TCP socket
-and each worker wraps what it accepts in TLS with the endpoint's context, as
+that binds and listens on plain sockets (one per worker, see
+:func:`listening_sockets`) and never accepts, and a worker hands it an
+:class:`AdoptingReactor` that gives its inherited socket to the real reactor
+with ``adoptStreamPort``. For ``ssl:``, the parent binds the TCP sockets and
+each worker wraps what it accepts in TLS with the endpoint's context, as
 Twisted's own ``listenSSL`` does (``TLSMemoryBIOFactory``).
+
+The parent keeps every socket open while its worker restarts: connections the
+kernel gives that socket meanwhile wait in its backlog for the new worker,
+none is refused or lost.
 """
 
 from __future__ import annotations
@@ -34,24 +39,51 @@ def kind_of(description: str) -> str:
 
 
 @dataclass
-class BoundSocket:
-    """A listening socket the parent bound for ``description``; ``tls`` when workers wrap it in TLS."""
+class BoundListener:
+    """The listening sockets the parent bound for ``description``: one per worker, on one port.
+
+    ``tls`` when the workers wrap what they accept in TLS.
+    """
 
     description: str
-    socket: socket.socket
+    sockets: list[socket.socket]
     tls: bool
 
     @property
     def port(self) -> int:
         """The bound port (the real one for a ``:0`` description)."""
-        return self.socket.getsockname()[1]
+        return self.sockets[0].getsockname()[1]
 
     @property
     def host(self) -> str:
-        return self.socket.getsockname()[0]
+        return self.sockets[0].getsockname()[0]
 
     def close(self) -> None:
-        self.socket.close()
+        for sock in self.sockets:
+            sock.close()
+
+
+def _family(interface: str) -> int:
+    return socket.AF_INET6 if abstract.isIPv6Address(interface) else socket.AF_INET
+
+
+def _bound(interface: str, port: int, reuse_port: bool) -> socket.socket:
+    family = _family(interface)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Twisted does on POSIX
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            # Resolves a scope id (fe80::1%eth0) the way Twisted does.
+            address = socket.getaddrinfo(interface, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)[0][4]
+        else:
+            address = (interface, port)
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise CannotListenError(interface, port, e) from None
+    return sock
 
 
 def listening_socket(interface: str, port: int, backlog: int) -> socket.socket:
@@ -59,37 +91,51 @@ def listening_socket(interface: str, port: int, backlog: int) -> socket.socket:
 
     Raises ``CannotListenError`` when the address is taken or invalid.
     """
-    family = socket.AF_INET6 if abstract.isIPv6Address(interface) else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    return listening_sockets(interface, port, backlog, 1)[0]
+
+
+def listening_sockets(interface: str, port: int, backlog: int, count: int) -> list[socket.socket]:
+    """``count`` non-blocking sockets listening on one ``interface:port`` (SO_REUSEPORT when more than one).
+
+    With SO_REUSEPORT the kernel spreads new connections evenly over the
+    sockets, so one socket per worker spreads them evenly over the workers,
+    whether clients arrive in a burst or one at a time (on one shared socket
+    the worker that wakes first takes each, and an idle server hands nearly all
+    of them to the same worker). Any process of the same user may join such a
+    group, though, and take a share of the connections: a probe bound without
+    the option first makes a port that anyone already holds (another chatd,
+    with its own group) a ``CannotListenError``, as for a single chatd.
+    """
+    if count > 1 and port != 0:
+        _bound(interface, port, reuse_port=False).close()
+    sockets: list[socket.socket] = []
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Twisted does on POSIX
-        if family == socket.AF_INET6:
-            # Resolves a scope id (fe80::1%eth0) the way Twisted does.
-            address = socket.getaddrinfo(interface, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)[0][4]
-        else:
-            address = (interface, port)
-        sock.bind(address)
-        sock.listen(backlog)
-    except OSError as e:
-        sock.close()
-        raise CannotListenError(interface, port, e) from None
-    # The flag is on the socket itself, shared with every worker: adoptStreamPort requires it.
-    sock.setblocking(False)
-    return sock
+        for _ in range(count):
+            sock = _bound(interface, sockets[0].getsockname()[1] if sockets else port, reuse_port=count > 1)
+            sockets.append(sock)
+            sock.listen(backlog)
+            # The flag is on the socket itself, shared with the worker: adoptStreamPort requires it.
+            sock.setblocking(False)
+    except Exception:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 class _Binder:
-    """What a server endpoint sees as its reactor in the parent: ``listen*`` binds a socket, nothing accepts."""
+    """What a server endpoint sees as its reactor in the parent: ``listen*`` binds sockets, nothing accepts."""
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, copies: int) -> None:
         self._description = description
+        self._copies = copies
 
     def listenTCP(self, port, factory, backlog=50, interface=""):
-        return BoundSocket(self._description, listening_socket(interface, port, backlog), tls=False)
+        return BoundListener(self._description, listening_sockets(interface, port, backlog, self._copies), tls=False)
 
     def listenSSL(self, port, factory, contextFactory, backlog=50, interface=""):
         # The endpoint parser has already read the key and certificate: a bad file fails here, in the parent.
-        return BoundSocket(self._description, listening_socket(interface, port, backlog), tls=True)
+        return BoundListener(self._description, listening_sockets(interface, port, backlog, self._copies), tls=True)
 
 
 def _now(deferred):
@@ -101,15 +147,15 @@ def _now(deferred):
     return results[0]
 
 
-def bind(description: str) -> BoundSocket:
-    """Bind the socket of one ``--listen`` description (with chatd's listen backlog), for the workers.
+def bind(description: str, copies: int = 1) -> BoundListener:
+    """Bind ``copies`` sockets (one per worker) for one ``--listen`` description, with chatd's listen backlog.
 
     Raises ``ValueError`` for a kind a worker cannot adopt (``unix:``...) or a
     malformed description, ``CannotListenError`` when the address is taken.
     """
     if kind_of(description) not in SHAREABLE_KINDS:
         raise ValueError(f"--workers shares tcp:, tcp6: and ssl: listeners only, not {description!r}")
-    endpoint = endpoints.serverFromString(_Binder(description), with_backlog(description))
+    endpoint = endpoints.serverFromString(_Binder(description, copies), with_backlog(description))
     return _now(endpoint.listen(None))
 
 

@@ -105,8 +105,11 @@ def by_worker(text: str, name: str, **labels) -> dict[str, float]:
 
 
 async def metrics(http: Client) -> str:
+    """A scrape of /metrics (a valid page: each family's TYPE once)."""
     response = await http.request("GET", "/metrics")
     assert response.status == 200, response
+    types = [line for line in response.body.splitlines() if line.startswith(b"# TYPE ")]
+    assert len(types) == len(set(types)), "a family twice on the page"
     return response.body.decode()
 
 
@@ -168,7 +171,8 @@ class _WorkersCase(TestCase):
         env["CHATD_BCRYPT_COST"] = "4"
         process = subprocess.Popen(
             [TWISTD, "--logfile", str(log), "-n", "--pidfile=", "chatd", "--workers", "2", "--listen", listen,
-             *options], cwd=directory, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+             *options], cwd=directory, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            start_new_session=True)  # a process group of its own, as in a terminal: Ctrl-C can be sent to it
         seen: set[int] = set()
         self._trees.append((process, seen))
         return process, log
@@ -266,7 +270,7 @@ class WorkersTests(_WorkersCase):
 
     async def test_tls_listener_with_redis(self):
         """An ``ssl:`` listener (relative key and certificate files) is served over TLS by both workers, HTTPS
-        and WSS, with ``--redis`` naming a bus (so no embedded one is started)."""
+        and WSS, with ``--redis`` naming a bus (so no embedded one is started); Ctrl-C stops it all."""
         directory = tempfile.mkdtemp(prefix="chatd-workers-")
         key, cert = self_signed(directory)
         redis = RedisServer(self)
@@ -299,7 +303,17 @@ class WorkersTests(_WorkersCase):
         await wait_until(both_served_https, 30, "both workers to answer over TLS")
         tree = self.remember(process)
         self.assertFalse(any(b"redis-server" in _cmdline(pid) for pid in tree), "no embedded bus with --redis")
-        await self.stop_and_check_nothing_left_with_redis(process)
+
+        # Ctrl-C: SIGINT to the terminal's process group (the parent, its store; the workers have their own).
+        tree = self.remember(process) | {process.pid}
+        self.assertEqual(len(tree), 4, f"parent, two workers, the store: {tree}")
+        os.killpg(process.pid, signal.SIGINT)
+        await wait_until(lambda: process.poll() is not None, 60, "the parent to exit on Ctrl-C")
+        self.assertEqual(process.returncode, -signal.SIGINT)
+        await wait_until(lambda: not any(running(pid) for pid in tree), 15, "every process of the tree to exit")
+        text = log.read_text()
+        for index in (1, 2):  # stopped by the parent, in order, not by the terminal
+            self.assertRegex(text, rf"worker {index} \(pid \d+\) stopped \(signal 15\)")
 
     async def test_workers_die_with_a_killed_parent(self):
         """SIGKILL to the parent (no chance to stop anything): its workers, store and bus exit on their own."""
@@ -313,14 +327,6 @@ class WorkersTests(_WorkersCase):
         process.kill()
         process.wait(10)
         await wait_until(lambda: not any(running(pid) for pid in tree), 20, "the orphaned tree to exit")
-
-    async def stop_and_check_nothing_left_with_redis(self, process: subprocess.Popen) -> None:
-        """As stop_and_check_nothing_left, for a tree without the embedded bus (parent, two workers, the store)."""
-        tree = self.remember(process) | {process.pid}
-        self.assertEqual(len(tree), 4, tree)
-        process.send_signal(signal.SIGTERM)
-        await wait_until(lambda: process.poll() is not None, 60, "the parent to exit on SIGTERM")
-        await wait_until(lambda: not any(running(pid) for pid in tree), 15, "every process of the tree to exit")
 
 
 def _bus_semantics_present() -> bool:

@@ -10,7 +10,7 @@ from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.test.requesthelper import DummyRequest
 
-from chatd.workers.metrics import AllWorkersMetrics, OwnMetricsService, merge, own_exposition
+from chatd.workers.metrics import AllWorkersMetrics, OwnMetricsService, merge, own_exposition, parse, render
 from chatd.workers.sockets import listening_socket
 
 
@@ -41,11 +41,16 @@ class MergeTests(SynchronousTestCase):
         self.assertEqual(page[("chatd_http_requests_total", (("route", "/healthz"), ("worker", "2")))], 1)
         self.assertTrue(all(dict(labels).get("worker") == "2" for _, labels in page))
 
+    def test_a_cut_off_page_is_not_parsed(self):
+        """A page cut off mid-line, or not text, is no page at all (that worker counts as not answering)."""
+        page = own_exposition(registry(3, 7), 1)
+        self.assertIsNotNone(parse(page))
+        self.assertIsNone(parse(page[:page.index(b"chatd_connections_open{") + 10]))
+        self.assertIsNone(parse(b"\xff\xfe"))
+
     def test_families_are_merged_once(self):
         """Two workers' pages merge into one family per name (one HELP and TYPE), holding both workers' samples."""
-        from chatd.workers.metrics import render
-
-        text = render(merge([own_exposition(registry(3, 7), 1), own_exposition(registry(5, 1), 2)]))
+        text = render(merge([parse(own_exposition(registry(3, 7), 1)), parse(own_exposition(registry(5, 1), 2))]))
         self.assertEqual(text.count(b"# TYPE chatd_connections_open gauge"), 1)
         page = samples(text)
         self.assertEqual(page[("chatd_connections_open", (("worker", "1"),))], 7)
@@ -79,7 +84,10 @@ class AllWorkersTests(TestCase):
         """Worker 1's /metrics holds its own and worker 2's series, and says both are up."""
         port2 = await self.serve(registry(5, 2), 2)
         resource = AllWorkersMetrics(reactor, registry(3, 7), 1, (0, port2))
-        page = samples(await self.scrape(resource))
+        text = await self.scrape(resource)
+        types = [line for line in text.splitlines() if line.startswith(b"# TYPE ")]
+        self.assertEqual(len(types), len(set(types)), "each family once, or Prometheus refuses the page")
+        page = samples(text)
         self.assertEqual(page[("chatd_connections_open", (("worker", "1"),))], 7)
         self.assertEqual(page[("chatd_connections_open", (("worker", "2"),))], 2)
         self.assertEqual(page[("chatd_worker_up", (("worker", "1"),))], 1)

@@ -60,15 +60,23 @@ def own_exposition(registry, index: int) -> bytes:
     return render(labelled(registry.collect(), index))
 
 
-def merge(expositions: list[bytes]) -> list[Metric]:
-    """The families of several workers' expositions, one family per name, in first-seen order.
+def parse(exposition: bytes) -> list[Metric] | None:
+    """The families of a worker's exposition, or None if it is not one (a peer cut off mid-answer)."""
+    try:
+        return list(text_string_to_metric_families(exposition.decode("utf-8")))
+    except (ValueError, UnicodeDecodeError, IndexError):
+        return None
+
+
+def merge(pages: list[list[Metric]]) -> list[Metric]:
+    """Several workers' families, one family per name, in first-seen order.
 
     Every worker runs the same code, so their families agree; their samples
     differ by the ``worker`` label, and a family gathers them all.
     """
     merged: dict[str, Metric] = {}
-    for text in expositions:
-        for family in text_string_to_metric_families(text.decode("utf-8")):
+    for families in pages:
+        for family in families:
             if family.name in merged:
                 merged[family.name].samples.extend(family.samples)
             else:
@@ -82,7 +90,8 @@ class AllWorkersMetrics(Resource):
     isLeaf = True
     _log = Logger()
 
-    def __init__(self, reactor, registry, index: int, ports: tuple[int, ...], timeout: float = PEER_TIMEOUT) -> None:
+    def __init__(self, reactor, registry, index: int, ports: tuple[int, ...],
+                 timeout: float = PEER_TIMEOUT) -> None:
         super().__init__()
         self._reactor = reactor
         self._registry = registry
@@ -100,13 +109,20 @@ class AllWorkersMetrics(Resource):
     async def _answer(self, request, gone: list) -> None:
         peers = [(index, port) for index, port in enumerate(self._ports, 1) if index != self._index]
         answers = await defer.gatherResults([defer.ensureDeferred(self._fetch(port)) for _, port in peers])
-        expositions = [own_exposition(self._registry, self._index)] + [a for a in answers if a is not None]
+        # Our own page goes through the parser too, so that its families have the same shape as the others'
+        # (the parser makes a counter's _created samples a family of their own).
+        pages = [parse(own_exposition(self._registry, self._index))]
+        answered = {self._index: True}
+        for (index, _), answer in zip(peers, answers):
+            families = parse(answer) if answer is not None else None
+            answered[index] = families is not None
+            if families is not None:
+                pages.append(families)
         up = GaugeMetricFamily("chatd_worker_up", "Whether the worker answered this scrape (1) or not (0)",
                                labels=[WORKER_LABEL])
-        answered = {index: answer is not None for (index, _), answer in zip(peers, answers)}
         for index in range(1, len(self._ports) + 1):
-            up.add_metric([str(index)], 1 if answered.get(index, True) else 0)
-        body = render(merge(expositions) + [up])
+            up.add_metric([str(index)], 1 if answered[index] else 0)
+        body = render(merge(pages) + [up])
         if not gone:  # the scraper may have left while we asked the others
             request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
             request.write(body)

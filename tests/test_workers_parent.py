@@ -144,7 +144,8 @@ class ParentTests(SynchronousTestCase):
 
     def test_launch_passes_sockets_role_and_urls(self):
         """A worker runs ``chatd.workers.child`` with the parent's options in its directory, gets its own socket of
-        each listener at the descriptor its role names, and the embedded store's and bus's URLs in the environment, not argv."""
+        each listener at the descriptor its role names, and the embedded store's and bus's URLs in the
+        environment, not argv."""
         parent = self.parent()
         parent.embedded, parent.bus = _Store(), _Bus()
         launch = parent.launch(2)

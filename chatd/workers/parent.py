@@ -90,7 +90,10 @@ class ListeningSockets(Service):
 
 
 class WorkerParent(MultiService):
-    """``twistd chatd --workers N``'s service (N > 1); tests reach in through ``sockets``, ``embedded``, ``bus``, ``workers``."""
+    """``twistd chatd --workers N``'s service (N > 1).
+
+    Tests reach in through ``sockets``, ``embedded``, ``bus`` and ``workers``.
+    """
 
     _log = Logger()
 

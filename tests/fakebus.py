@@ -26,6 +26,7 @@ class FakeBus:
         self.on_state = on_state
         self.published: list[tuple[bytes, bytes]] = []
         self.connected = True
+        self.channels = (b"chatd:0:events",)
 
     @property
     def up(self) -> bool:

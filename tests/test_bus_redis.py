@@ -147,6 +147,13 @@ class HandshakeTests(BusTestCase):
         self.assertPasswordNeverLogged()
 
 
+class ChannelTests(SynchronousTestCase):
+    def test_the_events_channel_names_the_db(self):
+        """Redis's pub/sub ignores SELECT: two deployments on one Redis but different dbs get different channels."""
+        buses = [RedisBus(MemoryReactorClock(), f"redis://127.0.0.1:6379/{db}", print, print) for db in (0, 3)]
+        self.assertEqual([bus.channels for bus in buses], [(b"chatd:0:events",), (b"chatd:3:events",)])
+
+
 class StateTests(BusTestCase):
     def test_messages_reach_on_message_as_bytes(self):
         """Each message on a subscribed channel calls on_message(channel, payload) with bytes, even numbers."""

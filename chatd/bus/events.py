@@ -157,7 +157,8 @@ class BusEvents:
             payloads = [*self._kept, *payloads]
             kept = [*self._kept, *kept]
             self._kept.clear()
-        sent = self.bus.publish_many([(wire.CHANNEL, payload) for payload in payloads])
+        channel = self.bus.channels[0]
+        sent = self.bus.publish_many([(channel, payload) for payload in payloads])
         sent.addErrback(self._not_sent, rooms, kept)
 
     def _not_sent(self, failure, rooms, kept) -> None:

@@ -30,7 +30,12 @@ from chatd.bus.address import RedisAddress
 from chatd.bus.link import Link
 from chatd.bus.protocol import CommandConnection, SubscriberConnection
 
-CHANNEL = b"chatd:events"
+
+
+def events_channel(db: int) -> bytes:
+    """The channel chatd's events travel on. Redis's pub/sub ignores the db a connection selected, so the db is
+    in the name: two chatd deployments on one Redis, on different dbs, do not hear each other."""
+    return b"chatd:%d:events" % db
 
 
 class BusUnavailable(Exception):
@@ -48,13 +53,13 @@ class RedisBus(Service):
     _log = Logger()
 
     def __init__(self, reactor, url: str, on_message: Callable[[bytes, bytes], object],
-                 on_state: Callable[[bool], object], channels: Iterable[bytes] = (CHANNEL,), *,
+                 on_state: Callable[[bool], object], channels: Iterable[bytes] | None = None, *,
                  ping_interval: float = 2.0, ping_timeout: float = 1.5, max_retry_delay: float = 1.0) -> None:
         self.address = RedisAddress.parse(url)  # a bad URL fails here, in makeService, with no I/O
         self._reactor = reactor
         self._on_message = on_message
         self._on_state = on_state
-        self.channels = tuple(channels)
+        self.channels = tuple(channels) if channels is not None else (events_channel(self.address.db),)
         self._ping = (ping_interval, ping_timeout)
         self._max_retry_delay = max_retry_delay
         self._commands: Link | None = None

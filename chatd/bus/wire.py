@@ -14,8 +14,6 @@ from datetime import datetime, timezone
 
 from chatd.storage.records import Message
 
-CHANNEL = b"chatd:events"
-
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 

@@ -154,6 +154,20 @@ class ChannelTests(SynchronousTestCase):
         self.assertEqual([bus.channels for bus in buses], [(b"chatd:0:events",), (b"chatd:3:events",)])
 
 
+class NothingToSayTests(BusTestCase):
+    url = "redis://127.0.0.1:6390/0"  # no password, db 0: the command connection's handshake sends nothing
+
+    def test_command_connection_ready_at_once_still_counts(self):
+        """With no AUTH and no SELECT to send, the command connection is ready as it connects; the bus is up
+        when it connects after the subscriber's confirmation (as after a Redis restart), not only before it."""
+        subscriber = self.accept(-1)
+        self.assertEqual(subscriber.sent(), resp("SUBSCRIBE", self.channels[0]))
+        subscriber.receive(confirm(self.channels[0]))
+        self.assertEqual((self.bus.up, self.states), (False, []))
+        self.accept(-2)
+        self.assertEqual((self.bus.up, self.states), (True, [True]))
+
+
 class StateTests(BusTestCase):
     def test_messages_reach_on_message_as_bytes(self):
         """Each message on a subscribed channel calls on_message(channel, payload) with bytes, even numbers."""

@@ -37,8 +37,15 @@ class ClusterCase(TestCase):
         nodes = [ChatdNode(self, name, self.store_uri, self.redis.url()).start() for name in "abcdefgh"[:count]]
         for node in nodes:
             await node.ready()
-        await wait_until(self.buses_up(nodes), 20, "every node's bus to be up")
+        await self.wait_buses(nodes, "every node's bus to be up")
         return nodes
+
+    async def wait_buses(self, nodes, what: str) -> None:
+        """Wait until every node's /healthz says bus ok; on a timeout, fail with the nodes' logs."""
+        try:
+            await wait_until(self.buses_up(nodes), 20, what)
+        except AssertionError as e:
+            self.fail(f"{e}\n" + "\n".join(f"--- {node.name}:\n{node.tail(40)}" for node in nodes))
 
     def buses_up(self, nodes):
         async def up():
@@ -203,7 +210,7 @@ class Failures(ClusterCase):
             self.assertEqual(response.status, 200)
         await sleep(1.5)
         self.redis.start()
-        await wait_until(self.buses_up([a, b]), 20, "both buses back")
+        await self.wait_buses([a, b], "both buses back")
         await self.flood(senders, 200, 100)
         acked = {}
         for name, ws in senders.items():

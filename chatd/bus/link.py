@@ -72,14 +72,19 @@ class Link:
     # -- connecting ---------------------------------------------------------
     def _connect(self) -> None:
         self._retry = None
-        factory = Factory.forProtocol(lambda: self._build(self))
+        factory = Factory.forProtocol(self._built)
         factory.noisy = False  # no "Starting factory" line at every reconnection
         self._attempt = self._endpoint.connect(factory)
         self._attempt.addCallbacks(self._connected, self._not_connected)
 
+    def _built(self):
+        # Known from here, not from the connect Deferred: a handshake with nothing to send (no password,
+        # db 0) is done inside connectionMade, before that Deferred fires, and must not go unheard.
+        self.protocol = self._build(self)
+        return self.protocol
+
     def _connected(self, protocol) -> None:
-        self._attempt = None
-        self.protocol = protocol  # its handshake is under way: handshake_done or connection_lost follows
+        self._attempt = None  # its handshake is under way or done: handshake_done or connection_lost follows
 
     def _not_connected(self, failure) -> None:
         self._attempt = None

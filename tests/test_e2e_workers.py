@@ -329,19 +329,8 @@ class WorkersTests(_WorkersCase):
         await wait_until(lambda: not any(running(pid) for pid in tree), 20, "the orphaned tree to exit")
 
 
-def _bus_semantics_present() -> bool:
-    try:
-        import chatd.bus.events  # noqa: F401  (the lead's part of issue 11)
-    except ImportError:
-        return False
-    return True
-
-
 class CrossWorkerDeliveryTests(_WorkersCase):
-    """Chat across workers: needs the bus semantics (chatd/bus/events.py), so it passes only after the merge."""
-
-    if not _bus_semantics_present():
-        skip = "expected to pass only once the bus semantics (chatd/bus/events.py) are merged: issue 11"
+    """Chat across workers, over the embedded bus."""
 
     async def test_sockets_on_both_workers_see_every_message(self):
         """Sockets spread over both workers, all in one room, each see every message of two senders once, in

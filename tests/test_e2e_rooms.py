@@ -120,15 +120,15 @@ class MatrixTests(RoomsTestCase):
         olive, out = await self.socket(self.olive), await self.socket(self.out)
         olive.send({"type": "join", "room": "team"})
         await olive.next("joined")
-        extra = [await self.http.register(name) for name in ("u1", "u2", "u3")]
+        extra = [await self.http.register(name) for name in ("uno", "dos", "tres")]
         u1 = await self.socket(extra[0])
         codes = [(await self.call("POST", "/api/rooms/team/members", who, {"user": whom})).status
-                 for who, whom in ((self.olive, "u1"), (self.moe, "u2"), (self.mem, "u3"), (self.out, "u3"),
-                                   (self.root, "u3"), (self.olive, "u1"))]
+                 for who, whom in ((self.olive, "uno"), (self.moe, "dos"), (self.mem, "tres"), (self.out, "tres"),
+                                   (self.root, "tres"), (self.olive, "uno"))]
         self.assertEqual(codes, [201, 201, 403, 404, 201, 200])
         invited = await u1.next("invited")
         self.assertEqual((invited["by"], invited["room"]["name"], invited["room"]["owner"]), ("olive", "team", "olive"))
-        self.assertEqual((await olive.next("member"))["user"], "u1")
+        self.assertEqual((await olive.next("member"))["user"], "uno")
         self.assertEqual((await self.call("PATCH", "/api/rooms/team/members/mem", self.moe, {"role": "moderator"})).status, 403)
         self.assertEqual((await self.call("PATCH", "/api/rooms/team/members/mem", self.olive, {"role": "moderator"})).json()["role"], "moderator")
         self.assertEqual((await self.call("DELETE", "/api/rooms/team/members/olive", self.moe)).status, 403)

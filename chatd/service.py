@@ -44,6 +44,12 @@ from chatd.config import Config
 from chatd.files.uploads import Files
 from chatd.metrics import Metrics
 from chatd.ratelimit import KeyedRateLimiter
+from chatd.rooms.access import RoomAccess
+from chatd.rooms.catalog import RoomCatalog
+from chatd.rooms.direct import DirectRooms
+from chatd.rooms.members import RoomMembers
+from chatd.rooms.ownership import Ownership
+from chatd.rooms.views import RoomViews
 from chatd.storage.cached import CachedStore
 from chatd.storage.changes import ChangePoller
 from chatd.storage.embedded import EmbeddedStore
@@ -186,6 +192,11 @@ class ChatdService(MultiService):
         self.writer = MessageWriter(store, rooms, reactor, on_stored=sequencer.stored, catch_up=sequencer.catch_up)
         _FlushOnStop(self.writer, receipts).setServiceParent(self)  # after the store: stops before it
 
+        # -- who may do what in a room, and rooms as records -----------------
+        access = RoomAccess(store)  # the one rule every path that reads or sends room data asks
+        ownership = Ownership(store, events)
+        views = RoomViews(store, rooms, presence)
+
         # -- accounts --------------------------------------------------------
         hasher.setServiceParent(self)
         auth = Auth(store, hasher, tokens, reactor, KeyedRateLimiter(config.auth_rate, reactor),
@@ -200,13 +211,17 @@ class ChatdService(MultiService):
         self.chat = Dispatcher(
             sessions,
             Membership(store, registry, presence, sequencer, history, receipts, events, reactor, metrics.refused,
-                       config.max_rooms_per_user),
+                       access, ownership, config.max_rooms_per_user),
             Messages(registry, self.writer, reactor, metrics, refuse),
             Signals(registry, rooms, receipts, events),
             reactor, config.socket_rate, metrics,
         )
-        files = Files(store, self.writer, reactor, config.max_upload, config.upload_quota, metrics.refused)
-        editor = MessageEditor(store, rooms, events, reactor, files)
+        files = Files(store, self.writer, reactor, config.max_upload, access, config.upload_quota, metrics.refused)
+        editor = MessageEditor(store, rooms, events, reactor, access, files)
+        room_routes = RoomRoutes(
+            auth, history, editor, access, RoomCatalog(store, access, views, sequencer, events, reactor),
+            RoomMembers(store, access, views, ownership, sequencer, receipts, events, reactor),
+            DirectRooms(store, views, sequencer, receipts, events, reactor))
 
         # -- the web edge ----------------------------------------------------
         origins = OriginPolicy(config.allowed_origins)
@@ -214,7 +229,7 @@ class ChatdService(MultiService):
             SocketLimits(config.max_sockets_per_user, config.max_sockets_per_address, config.handshake_rate),
             reactor, metrics.refused)
         websocket = ChatFactory(self.chat, auth, origins, admission, metrics, config.ping_interval)
-        api = ApiResource(AuthRoutes(auth), UserRoutes(auth, users, moderation), RoomRoutes(auth, history, editor),
+        api = ApiResource(AuthRoutes(auth), UserRoutes(auth, users, moderation), room_routes,
                           FileRoutes(auth, files), origins)
         site = build_site(
             config.static,

@@ -49,6 +49,12 @@ from chatd.chat.signals import Signals
 from chatd.chat.writer import MessageWriter
 from chatd.metrics import Metrics
 from chatd.ratelimit import KeyedRateLimiter, Rate
+from chatd.rooms.access import RoomAccess
+from chatd.rooms.catalog import RoomCatalog
+from chatd.rooms.direct import DirectRooms
+from chatd.rooms.members import RoomMembers
+from chatd.rooms.ownership import Ownership
+from chatd.rooms.views import RoomViews
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import UserRecord
 
@@ -207,15 +213,22 @@ class ChatHarness:
                              LoginGuard(generous, clock), self.presence, self.events)
         self.auth = FakeAuth(self.accounts)
         self.sessions = Sessions(self.store, self.registry, self.events, self.presence, self.auth, clock, socket_rate)
+        self.access = RoomAccess(self.store)
+        self.ownership = Ownership(self.store, self.events)
         self.dispatcher = Dispatcher(
             self.sessions,
             Membership(self.store, self.registry, self.presence, self.sequencer, self.history, self.receipts,
                        self.events, clock,
-                       self.metrics.refused, max_rooms),
+                       self.metrics.refused, self.access, self.ownership, max_rooms),
             Messages(self.registry, self.writer, clock, self.metrics, refuse),
             Signals(self.registry, self.rooms, self.receipts, self.events),
             clock, socket_rate, self.metrics,
         )
+        self.views = RoomViews(self.store, self.rooms, self.presence)
+        self.catalog = RoomCatalog(self.store, self.access, self.views, self.sequencer, self.events, clock)
+        self.members = RoomMembers(self.store, self.access, self.views, self.ownership, self.sequencer,
+                                   self.receipts, self.events, clock)
+        self.direct = DirectRooms(self.store, self.views, self.sequencer, self.receipts, self.events, clock)
 
     def open(self, conn: FakeConnection | None = None, rooms=()) -> FakeConnection:
         """A socket for ``conn``'s user passes the handshake (a member of ``rooms``)."""

@@ -19,8 +19,9 @@ class RoomRoutesTestCase(ChatTestCase):
 
     def setUp(self):
         super().setUp()
-        editor = MessageEditor(self.store, self.chat.rooms, self.chat.events, self.clock)
-        self.http = StubTreq(RoomRoutes(self.chat.accounts, self.chat.history, editor).app.resource())
+        editor = MessageEditor(self.store, self.chat.rooms, self.chat.events, self.clock, self.chat.access)
+        self.http = StubTreq(RoomRoutes(self.chat.accounts, self.chat.history, editor, self.chat.access,
+                                        self.chat.catalog, self.chat.members, self.chat.direct).app.resource())
         self.alice = self.chat.connect("alice")
         self.bob = self.chat.connect("bob")
         self.carol = self.chat.connect("carol")

@@ -12,6 +12,7 @@ from chatd.chat.roomstate import RoomBook
 from chatd.chat.writer import MessageWriter
 from chatd.errors import ApiError
 from chatd.files.uploads import Files
+from chatd.rooms.access import RoomAccess
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import UserRecord
 
@@ -26,11 +27,13 @@ class UploadQuotaTests(TestCase):
         self.store = MemoryStore()
         self.refusals = []
         writer = MessageWriter(self.store, RoomBook(self.store), self.clock)
-        self.files = Files(self.store, writer, self.clock, max_upload=1_000_000, quota=100_000,
-                           refused=self.refusals.append)
+        self.files = Files(self.store, writer, self.clock, max_upload=1_000_000, access=RoomAccess(self.store),
+                           quota=100_000, refused=self.refusals.append)
         self.alice = self.principal("a1", "alice")
 
     def principal(self, user_id, name):
+        """A signed-in user who is a member of the lobby (in the store, which the access rule asks)."""
+        self.store.add_membership("lobby", user_id, NOW, 0)
         user = UserRecord(user_id, name, f"{name}@example.com", "user", NOW, b"h", rooms=("lobby",))
         return Principal(user, SimpleNamespace(jti="j", exp=0))
 
@@ -55,7 +58,8 @@ class UploadQuotaTests(TestCase):
 
     async def test_too_large_names_the_limit_in_megabytes(self):
         """A file over --max-upload is 413 with the limit as people read it, not a byte count."""
-        self.files = Files(self.store, None, self.clock, max_upload=1_000_000, quota=10_000_000)
+        self.files = Files(self.store, None, self.clock, max_upload=1_000_000, access=RoomAccess(self.store),
+                           quota=10_000_000)
         with self.assertRaises(ApiError) as refused:
             await self.files.upload(self.alice, "lobby", "big.bin", [b"x" * 600_000, b"x" * 600_000])
         self.assertEqual(refused.exception.status, 413)

@@ -3,6 +3,8 @@ checked before their body is read, deadlines and timeouts, and the headers every
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import json
 from types import SimpleNamespace
 
@@ -17,6 +19,7 @@ from chatd import errors
 from chatd.files.uploads import Files
 from chatd.storage.memory import MemoryStore
 from chatd.web.api.files import UploadGate
+from chatd.rooms.access import RoomAccess
 from chatd.web.cors import OriginPolicy
 from chatd.web.requests import HELD_LIMIT, ChatdRequest, request_line
 from chatd.web.site import CountingSite
@@ -54,7 +57,14 @@ class _Accounts:
         return answer
 
     def answer(self, rooms=("lobby",)) -> None:
-        self.pending.pop(0)[1].callback(SimpleNamespace(user=SimpleNamespace(id="u1", rooms=list(rooms))))
+        self.pending.pop(0)[1].callback(SimpleNamespace(user=SimpleNamespace(id="u1", role="user", rooms=list(rooms))))
+
+
+def _files(clock) -> Files:
+    """Files whose access rule finds u1 a member of the lobby (in the store, as the rule asks)."""
+    store = MemoryStore()
+    store.add_membership("lobby", "u1", datetime(2024, 1, 1, tzinfo=timezone.utc), 0)
+    return Files(store, None, clock, 10_000, RoomAccess(store))
 
 
 class _Metrics:
@@ -79,7 +89,7 @@ class ChannelTestCase(SynchronousTestCase):
         self.accounts = _Accounts()
         self.metrics = _Metrics()
         self.site = CountingSite(self.resource, self.metrics, max_body=10_000, small_body=1000,
-                                 gate=UploadGate(self.accounts, Files(MemoryStore(), None, self.clock, 10_000), OriginPolicy()), reactor=self.clock)
+                                 gate=UploadGate(self.accounts, _files(self.clock), OriginPolicy()), reactor=self.clock)
         self.site.startFactory()  # the access log (to Twisted's log) and its clock
         self.addCleanup(self.site.stopFactory)
 
@@ -198,9 +208,9 @@ class UploadGateTests(ChannelTestCase):
         cases = [
             (UPLOAD_PATH, lambda d: d.errback(errors.unauthorized()), b"401"),
             (UPLOAD_PATH, lambda d: d.errback(errors.forbidden("banned")), b"403"),
-            (b"/api/rooms/No%20Such/files", lambda d: d.callback(SimpleNamespace(user=SimpleNamespace(id="u1", rooms=[]))),
+            (b"/api/rooms/No%20Such/files", lambda d: d.callback(SimpleNamespace(user=SimpleNamespace(id="u1", role="user", rooms=[]))),
              b"404"),
-            (b"/api/rooms/other/files", lambda d: d.callback(SimpleNamespace(user=SimpleNamespace(id="u1", rooms=["lobby"]))),
+            (b"/api/rooms/other/files", lambda d: d.callback(SimpleNamespace(user=SimpleNamespace(id="u1", role="user", rooms=["lobby"]))),
              b"403"),
             (UPLOAD_PATH, lambda d: d.errback(errors.unavailable()), b"503"),
         ]
@@ -214,7 +224,7 @@ class UploadGateTests(ChannelTestCase):
 
     def test_refusal_for_a_configured_origin_carries_cors_headers(self):
         """A browser on an allowed origin can read the refusal (the route's answer would carry them too)."""
-        self.site.gate = UploadGate(self.accounts, Files(MemoryStore(), None, self.clock, 10_000), OriginPolicy(["https://app.example"]))
+        self.site.gate = UploadGate(self.accounts, _files(self.clock), OriginPolicy(["https://app.example"]))
         _, transport = self.send(self._upload(b"x" * 10, None, UPLOAD_PATH, b"Origin: https://app.example"))
         self.assertIn(b"Access-Control-Allow-Origin: https://app.example", transport.value())
 

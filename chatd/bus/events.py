@@ -35,7 +35,7 @@ from chatd.storage.records import StoreUnavailable
 POLL_EVERY = 1.0  # seconds between store reads while the bus is down
 # Events that change what the others show (history, membership, sockets to close) wait while the bus
 # is down and go out when it returns; typing, reads and presence are of the moment and are dropped.
-KEPT_WHILE_DOWN = frozenset({"e", "d", "p", "ml", "tr", "pc", "ub", "ud", "ur"})
+KEPT_WHILE_DOWN = frozenset({"e", "d", "p", "ml", "tr", "pc", "ub", "ud", "ur", "iv", "mb", "rc"})
 MAX_KEPT = 10_000
 
 
@@ -54,6 +54,8 @@ class BusEvents:
     def __init__(self, local: LocalEvents, store, registry, rooms, node: str, clock, connect,
                  leases=RedisLeases) -> None:
         self._local = local
+        # A membership changed elsewhere: the cached user here (their rooms) is stale at once.
+        self._forget = getattr(store, "forget_user", lambda user_id: None)
         self.sequencer = self._sequencer = Sequencer(store, rooms, self, clock)
         self._registry = registry
         self._rooms = rooms
@@ -103,9 +105,21 @@ class BusEvents:
         self._local.presence(room, user_id, username, event)
         self._send("p", r=room, u=user_id, a=username, e=event)
 
-    def member_left(self, room, user_id, username) -> None:
-        self._local.member_left(room, user_id, username)
-        self._send("ml", r=room, u=user_id, a=username)
+    def member_left(self, room, user_id, username, reason=None) -> None:
+        self._local.member_left(room, user_id, username, reason)
+        self._send("ml", r=room, u=user_id, a=username, **({"why": reason} if reason else {}))
+
+    def invited(self, user_id, room, view, by) -> None:
+        self._local.invited(user_id, room, view, by)
+        self._send("iv", u=user_id, r=room, v=view, b=by)
+
+    def member_changed(self, room, username, event, role) -> None:
+        self._local.member_changed(room, username, event, role)
+        self._send("mb", r=room, a=username, e=event, o=role)
+
+    def room_changed(self, room, view) -> None:
+        self._local.room_changed(room, view)
+        self._send("rc", r=room, v=view)
 
     def token_revoked(self, jti) -> None:
         self._local.token_revoked(jti)
@@ -198,8 +212,17 @@ class BusEvents:
                 self._presence.member_joined(event["u"], event["r"])
             local.presence(event["r"], event["u"], event["a"], event["e"])
         elif kind == "ml":
-            local.member_left(event["r"], event["u"], event["a"])
+            self._forget(event["u"])
+            local.member_left(event["r"], event["u"], event["a"], event.get("why"))
             self._presence.member_left(event["u"], event["r"])
+        elif kind == "iv":
+            self._forget(event["u"])
+            local.invited(event["u"], event["r"], event["v"], event["b"])
+            self._presence.member_joined(event["u"], event["r"])
+        elif kind == "mb":
+            local.member_changed(event["r"], event["a"], event["e"], event.get("o"))
+        elif kind == "rc":
+            local.room_changed(event["r"], event["v"])
         elif kind in ("on", "off", "hi"):
             self._presence.received(event)
         elif kind == "tr":

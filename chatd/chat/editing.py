@@ -1,7 +1,8 @@
 """Editing and deleting stored messages (SPEC.md: PATCH/DELETE /api/rooms/{room}/messages/{seq}).
 
-The author edits their text (an admin may delete, not edit); the author or an
-admin deletes. A deleted message stays as a tombstone, so ``seq`` remains
+The author edits their text (an admin may delete, not edit); the author, the
+room's owner and moderators, or an admin delete (chatd.rooms.access). In a
+private or direct room, whoever may not read it gets 404, as for its history. A deleted message stays as a tombstone, so ``seq`` remains
 gap-free, and a deleted file message takes its file with it. Each change is
 written to the store, then to the room's cached history, then told to the
 room as an ``edited`` or ``deleted`` event.
@@ -13,6 +14,7 @@ from chatd import errors
 from chatd.accounts.auth import Principal
 from chatd.chat import frames
 from chatd.chat.roomstate import RoomBook
+from chatd.rooms.access import MODERATE, READ, SEE, allows
 from chatd.storage.records import Message
 from chatd.times import utc_from
 
@@ -20,8 +22,9 @@ from chatd.times import utc_from
 class MessageEditor:
     """Edits and deletions, for the REST routes; ``events`` tells the room (chatd.chat.events)."""
 
-    def __init__(self, store, rooms: RoomBook, events, clock, files=None) -> None:
+    def __init__(self, store, rooms: RoomBook, events, clock, access, files=None) -> None:
         self._store = store
+        self._access = access  # chatd.rooms.access.RoomAccess
         self._rooms = rooms
         self._events = events
         self._clock = clock
@@ -29,6 +32,7 @@ class MessageEditor:
 
     async def edit(self, principal: Principal, room: str, seq: int, text: str) -> bytes:
         """The edited message's JSON."""
+        await self._access.require(principal.user, room, READ)
         message = await self._message(room, seq)
         if message.user_id != principal.user.id:
             raise errors.forbidden("Only the author may edit a message.")
@@ -43,9 +47,15 @@ class MessageEditor:
         return frames.message_body(edited)
 
     async def delete(self, principal: Principal, room: str, seq: int) -> None:
+        standing = await self._access.standing(principal.user.id, principal.is_admin, room)
+        if not allows(standing, READ) and not allows(standing, MODERATE):
+            raise errors.not_found("No such message.")
         message = await self._message(room, seq)
-        if message.user_id != principal.user.id and not principal.is_admin:
-            raise errors.forbidden("Only the author or an admin may delete a message.")
+        author = message.user_id == principal.user.id and allows(standing, READ)
+        if not author and not allows(standing, MODERATE):
+            if not allows(standing, SEE):
+                raise errors.not_found("No such message.")
+            raise errors.forbidden("Only the author, the room's owner and moderators, or an admin may delete a message.")
         tombstone = await self._store.update_message(
             # client_id stays (unseen in a tombstone): a resend of it is still recognised, not stored again.
             room, seq, {"deleted": True, "text": None, "file": None, "edited_at": None})

@@ -82,9 +82,10 @@ class LocalEvents:
         payload = frames.encode({"type": "presence", "room": room, "user": username, "event": event})
         self._to_room(room, payload, skip_user=user_id)
 
-    def member_left(self, room: str, user_id: str, username: str) -> None:
-        """The user is no longer a member: every socket of theirs that joined the room leaves it."""
-        left = frames.encode({"type": "left", "room": room})
+    def member_left(self, room: str, user_id: str, username: str, reason: str | None = None) -> None:
+        """The user is no longer a member: every socket of theirs that joined the room leaves it (told
+        ``left``, with ``reason`` "removed" when someone else removed them), and receives no more of it."""
+        left = frames.encode({"type": "left", "room": room, **({"reason": reason} if reason else {})})
         registry = self._registry
         registry.stopped_being_member(user_id, room)
         for sock in registry.connections_of(user_id):
@@ -92,6 +93,23 @@ class LocalEvents:
                 registry.unsubscribe(sock, room)
                 sock.send(left)
         self.presence(room, user_id, username, "leave")
+
+    def invited(self, user_id: str, room: str, view: dict, by: str) -> None:
+        """The user was made a member by someone else (an invitation, a new direct room): ``invited`` to
+        every socket of theirs; they may join it from now on."""
+        self._registry.became_member(user_id, room)
+        payload = frames.encode({"type": "invited", "room": view, "by": by})
+        for sock in self._registry.connections_of(user_id):
+            sock.send(payload)
+
+    def member_changed(self, room: str, username: str, event: str, role: str | None) -> None:
+        """``member`` (``added``, ``removed`` or ``role``) to the room's sockets."""
+        self._to_room(room, frames.encode({"type": "member", "room": room, "user": username, "event": event,
+                                           "role": role}))
+
+    def room_changed(self, room: str, view: dict) -> None:
+        """``room`` (its new topic or visibility) to the room's sockets."""
+        self._to_room(room, frames.encode({"type": "room", "room": view}))
 
     # -- account events -------------------------------------------------------
 

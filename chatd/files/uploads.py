@@ -19,6 +19,7 @@ from chatd.accounts.auth import Principal
 from chatd.chat.frames import ROOM
 from chatd.files.sniffing import SNIFF_BYTES, clean_name, sniff
 from chatd.ratelimit import KeyedRateLimiter, Rate
+from chatd.rooms.access import READ, WRITE, allows
 from chatd.storage.records import FileRecord, StoreUnavailable
 
 WRITE_SIZE = 255 * 1024  # one GridFS chunk per store write
@@ -57,8 +58,10 @@ class Files:
     counts it for /metrics.
     """
 
-    def __init__(self, store, writer, clock, max_upload: int, quota: int = 1 << 30, refused=lambda limit: None) -> None:
+    def __init__(self, store, writer, clock, max_upload: int, access, quota: int = 1 << 30,
+                 refused=lambda limit: None) -> None:
         self._store = store
+        self._access = access  # chatd.rooms.access.RoomAccess
         self._writer = writer
         self._clock = clock
         self.max_upload = max_upload
@@ -71,18 +74,17 @@ class Files:
             self._refused("upload_quota")
             raise errors.rate_limited(wait, "You have uploaded as much as allowed for now; try again later.")
 
-    def check_upload(self, principal: Principal, room: str) -> None:
-        """Who may upload there, checked before the body is read: 404 for a malformed room, 403 unless
-        ``principal`` is a member, 429 when their upload quota is spent."""
+    async def check_upload(self, principal: Principal, room: str) -> None:
+        """Who may upload there, checked before the body is read: 404 for a malformed room or a private or
+        direct one the user is not a member of, 403 for another non-member, 429 when their quota is spent."""
         if not ROOM.fullmatch(room):
             raise errors.not_found("No such room.")
-        if room not in principal.user.rooms:
-            raise errors.forbidden("Only members of the room may upload to it; join it first.")
+        await self._access.require(principal.user, room, WRITE)
         self._spend_quota(principal.user.id, 0)
 
     async def upload(self, principal: Principal, room: str, name: str, chunks: Iterable[bytes]) -> dict:
         """Store the file and post its message; ``{"file": view}``."""
-        self.check_upload(principal, room)
+        await self.check_upload(principal, room)
         record = await self._store_bytes(principal, room, clean_name(name), iter(chunks))
         view = file_view(record)
         try:
@@ -130,7 +132,10 @@ class Files:
         record = await self._store.file_info(file_id)
         if record is None:
             raise errors.not_found("No such file.")
-        if record.room not in principal.user.rooms:
+        standing = await self._access.standing(principal.user.id, principal.is_admin, record.room)
+        if not allows(standing, READ):
+            raise errors.not_found("No such file.")  # a private or direct room's file: as if it did not exist
+        if not allows(standing, WRITE):
             raise errors.forbidden("Only members of the room may download its files.")
         return record, await self._store.read_file(file_id)
 

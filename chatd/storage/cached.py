@@ -167,8 +167,9 @@ class CachedStore:
     def delete_user(self, user_id):
         return ensureDeferred(self._changing_user(user_id, self._store.delete_user(user_id)))
 
-    def add_membership(self, room, user_id, joined_at, joined_seq):
-        return ensureDeferred(self._changing_user(user_id, self._store.add_membership(room, user_id, joined_at, joined_seq)))
+    def add_membership(self, room, user_id, joined_at, joined_seq, role="member"):
+        return ensureDeferred(self._changing_user(
+            user_id, self._store.add_membership(room, user_id, joined_at, joined_seq, role)))
 
     def remove_membership(self, room, user_id):
         return ensureDeferred(self._changing_user(user_id, self._store.remove_membership(room, user_id)))

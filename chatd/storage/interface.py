@@ -83,8 +83,26 @@ class IStore(Interface):
     def advance_rooms(heads):
         """Raise rooms' last seq and last message time: ``{room: (seq, datetime)}``; never lowers."""
 
-    def add_membership(room, user_id, joined_at, joined_seq):
+    def create_room(name, visibility, topic, owner_id, created_at):
+        """Give the room its record (``public``/``private``/``direct``, topic, owner's user id or None) and
+        answer its RoomHead; DuplicateKey when it has one already (the name is the key: one room per name,
+        whatever its visibility, also when two processes create it at once)."""
+
+    def update_room(name, changes):
+        """Set ``topic`` and/or ``visibility`` of a recorded room; the new RoomHead, or None if absent."""
+
+    def hand_room(name, owner_was, owner_id):
+        """Make ``owner_id`` (None: nobody) the owner, only if ``owner_was`` still is; True if it was."""
+
+    def add_membership(room, user_id, joined_at, joined_seq, role="member"):
         """Make the user a member of the room (and count it); False if they already were."""
+
+    def set_role(room, user_id, role):
+        """Set a member's role (``member`` or ``moderator``); the new Membership, or None if not a member."""
+
+    def migrate():
+        """Bring the stored data to SCHEMA_VERSION (chatd.storage.schema) and answer the version. Idempotent,
+        and safe when several processes run it at once: every write is conditional."""
 
     def remove_membership(room, user_id):
         """End a membership; False if there was none."""
@@ -93,7 +111,7 @@ class IStore(Interface):
         """The user's Memberships among ``rooms``."""
 
     def room_memberships(room, limit):
-        """Up to ``limit`` Memberships of ``room``, those read furthest first."""
+        """Up to ``limit`` Memberships of ``room``, those read furthest first (ties: earliest joined first)."""
 
     def mark_read(room, user_id, seq):
         """Raise the user's read seq in the room (never lowers it)."""

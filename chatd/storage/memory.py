@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import replace
+from datetime import datetime, timezone
 
 from bson import ObjectId
 from twisted.application.service import Service
@@ -16,6 +17,7 @@ from zope.interface import implementer
 
 from chatd.storage.interface import IStore
 from chatd.storage.memory_files import MemoryFiles, answer
+from chatd.storage.schema import SCHEMA_VERSION, earliest
 from chatd.storage.records import (
     DuplicateKey,
     FileRecord,
@@ -46,6 +48,7 @@ class MemoryStore(MemoryFiles, Service):
         self._memberships: dict[tuple[str, str], Membership] = {}
         self._changes: list[tuple[float, str]] = []  # (when, user id): the user change feed
         self._files: dict[str, tuple[FileRecord, bytes]] = {}
+        self._schema = 1  # what a new store of version 1 would hold (chatd.storage.schema)
 
     def _clash(self, user_id: str | None, username: str, email: str) -> None:
         for other in self._users.values():
@@ -206,10 +209,55 @@ class MemoryStore(MemoryFiles, Service):
             self._users[user_id] = replace(self._users[user_id], rooms=tuple(rooms))
 
     @answer
-    def add_membership(self, room, user_id, joined_at, joined_seq):
+    def create_room(self, name, visibility, topic, owner_id, created_at):
+        head = self._rooms.get(name, RoomHead(name))
+        if head.visibility is not None:
+            raise DuplicateKey("_id")
+        self._rooms[name] = replace(head, visibility=visibility, topic=topic, owner_id=owner_id, created_at=created_at)
+        return self._rooms[name]
+
+    @answer
+    def update_room(self, name, changes):
+        head = self._rooms.get(name)
+        if head is None or head.visibility is None:
+            return None
+        self._rooms[name] = replace(head, **changes)
+        return self._rooms[name]
+
+    @answer
+    def hand_room(self, name, owner_was, owner_id):
+        head = self._rooms.get(name)
+        if head is None or head.owner_id != owner_was:
+            return False
+        self._rooms[name] = replace(head, owner_id=owner_id)
+        return True
+
+    @answer
+    def migrate(self):
+        if self._schema >= SCHEMA_VERSION:
+            return self._schema
+        for head in list(self._rooms.values()):
+            if head.visibility is None:
+                first = earliest([m for (room, _), m in self._memberships.items() if room == head.name])
+                created_at = first.joined_at if first else (head.last_message_at or datetime.now(timezone.utc))
+                self._rooms[head.name] = replace(head, visibility="public", topic="",
+                                                 owner_id=first.user_id if first else None, created_at=created_at)
+        self._schema = SCHEMA_VERSION
+        return self._schema
+
+    @answer
+    def set_role(self, room, user_id, role):
+        membership = self._memberships.get((room, user_id))
+        if membership is None:
+            return None
+        self._memberships[(room, user_id)] = replace(membership, role=role)
+        return self._memberships[(room, user_id)]
+
+    @answer
+    def add_membership(self, room, user_id, joined_at, joined_seq, role="member"):
         if (room, user_id) in self._memberships:
             return False
-        self._memberships[(room, user_id)] = Membership(room, user_id, joined_at, joined_seq, joined_seq)
+        self._memberships[(room, user_id)] = Membership(room, user_id, joined_at, joined_seq, joined_seq, role)
         self._count_member(room, +1)
         if user_id in self._users:
             self._set_rooms(user_id, [*self._users[user_id].rooms, room])
@@ -231,7 +279,7 @@ class MemoryStore(MemoryFiles, Service):
     @answer
     def room_memberships(self, room, limit):
         found = [m for (name, _), m in self._memberships.items() if name == room]
-        return sorted(found, key=lambda m: -m.read_seq)[:limit]
+        return sorted(found, key=lambda m: (-m.read_seq, m.joined_at))[:limit]
 
     @answer
     def mark_read(self, room, user_id, seq):

@@ -31,6 +31,7 @@ from zope.interface import implementer
 from chatd.storage.interface import IStore
 from chatd.storage.mongo_chat import ChatQueries
 from chatd.storage.mongo_files import FileQueries
+from chatd.storage.mongo_schema import SchemaMigration
 from chatd.storage.mongo_users import UserQueries, duplicate_field
 from chatd.storage.records import DuplicateKey, StoreUnavailable
 from chatd.storage.util import returns_deferred
@@ -59,7 +60,7 @@ def _ascending(*fields: str):
 
 
 @implementer(IStore)
-class MongoStore(UserQueries, ChatQueries, FileQueries, Service):
+class MongoStore(UserQueries, ChatQueries, FileQueries, SchemaMigration, Service):
     """IStore over txmongo; connects in ``startService``, creates its indexes, retries until it can."""
 
     name = "store"
@@ -138,6 +139,7 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, Service):
         for collection, keys, options in indexes:
             await self._call(collection.create_index, keys, **options)
         await self._init_admin_seats()
+        await self.migrate()
 
     async def _call(self, operation, *args, **kwargs):
         """Run one txmongo operation within the timeout, translating failures."""

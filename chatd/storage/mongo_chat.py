@@ -79,7 +79,16 @@ def _room(doc: dict) -> RoomHead:
         last_seq=int(doc.get("last_seq", 0)),
         last_message_at=utc(doc.get("last_message_at")),
         members=max(0, int(doc.get("members", 0))),
+        visibility=doc.get("visibility"),
+        topic=doc.get("topic") or "",
+        owner_id=doc.get("owner"),
+        created_at=utc(doc.get("created_at")),
     )
+
+
+# Matches a field that is null or absent on every MongoDB-wire server (nx-27017's $ne does not
+# match absent fields in update filters).
+_UNSET = {"$in": [None]}
 
 
 def _membership(doc: dict) -> Membership:
@@ -89,7 +98,11 @@ def _membership(doc: dict) -> Membership:
         joined_at=utc(doc["joined_at"]),
         joined_seq=int(doc.get("joined_seq", 0)),
         read_seq=int(doc.get("read_seq", 0)),
+        role=doc.get("role") or "member",
     )
+
+
+_KINDS = ("public", "private", "direct")
 
 
 def _membership_id(room: str, user_id: str) -> str:
@@ -168,13 +181,40 @@ class ChatQueries:
             ]
             await self._call(self._db.rooms.bulk_write, updates, ordered=False)
 
+    @returns_deferred
+    async def create_room(self, name: str, visibility: str, topic: str, owner_id: str | None,
+                          created_at: datetime) -> RoomHead:
+        """The room's record; DuplicateKey if it has one. A head without a record (messages or members
+        from before) is matched and given one; otherwise the upsert inserts ``_id = name``, which the
+        primary key refuses when another process recorded the room first."""
+        fields = {"visibility": visibility, "topic": topic, "owner": owner_id, "created_at": created_at}
+        await self._call(self._db.rooms.update_one, {"_id": name, "visibility": _UNSET}, {"$set": fields}, upsert=True)
+        return _room(await self._call(self._db.rooms.find_one, {"_id": name}))
+
+    @returns_deferred
+    async def update_room(self, name: str, changes: dict) -> RoomHead | None:
+        """Set topic and/or visibility of a recorded room."""
+        result = await self._call(self._db.rooms.update_one, {"_id": name, "visibility": {"$in": list(_KINDS)}},
+                                  {"$set": dict(changes)})
+        if not result.matched_count:
+            return None
+        return _room(await self._call(self._db.rooms.find_one, {"_id": name}))
+
+    @returns_deferred
+    async def hand_room(self, name: str, owner_was: str | None, owner_id: str | None) -> bool:
+        """A new owner, only if ``owner_was`` still owns it (one conditional write)."""
+        owner = _UNSET if owner_was is None else owner_was
+        result = await self._call(self._db.rooms.update_one, {"_id": name, "owner": owner}, {"$set": {"owner": owner_id}})
+        return result.matched_count == 1
+
     # -- memberships -------------------------------------------------------
 
     @returns_deferred
-    async def add_membership(self, room: str, user_id: str, joined_at: datetime, joined_seq: int) -> bool:
+    async def add_membership(self, room: str, user_id: str, joined_at: datetime, joined_seq: int,
+                             role: str = "member") -> bool:
         """Make the user a member; False if they already were."""
         doc = {"_id": _membership_id(room, user_id), "room": room, "user_id": user_id,
-               "joined_at": joined_at, "joined_seq": joined_seq, "read_seq": joined_seq}
+               "joined_at": joined_at, "joined_seq": joined_seq, "read_seq": joined_seq, "role": role}
         try:
             await self._call(self._db.memberships.insert_one, doc)
         except DuplicateKey:
@@ -204,8 +244,17 @@ class ChatQueries:
     async def room_memberships(self, room: str, limit: int) -> list[Membership]:
         """Up to ``limit`` memberships of ``room``, those read furthest first."""
         docs = await self._call(self._db.memberships.find, {"room": room},
-                                sort=qf.sort(qf.DESCENDING("read_seq")), limit=limit)
+                                sort=qf.sort(qf.DESCENDING("read_seq") + qf.ASCENDING("joined_at")), limit=limit)
         return [_membership(doc) for doc in docs]
+
+    @returns_deferred
+    async def set_role(self, room: str, user_id: str, role: str) -> Membership | None:
+        _id = _membership_id(room, user_id)
+        result = await self._call(self._db.memberships.update_one, {"_id": _id}, {"$set": {"role": role}})
+        if not result.matched_count:
+            return None
+        doc = await self._call(self._db.memberships.find_one, {"_id": _id})
+        return _membership(doc) if doc else None
 
     @returns_deferred
     async def mark_read(self, room: str, user_id: str, seq: int) -> None:

@@ -55,6 +55,8 @@ class Membership:
     joined_at: datetime
     joined_seq: int  # the room's last seq when the user joined: older messages are not unread
     read_seq: int = 0
+    # "member" or "moderator"; the owner is the room's ``owner_id`` (one place, so there is exactly one).
+    role: str = "member"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,17 @@ class RoomHead:
     last_seq: int = 0
     last_message_at: datetime | None = None
     members: int = 0
+    # The room as a record (SPEC.md, Details: Rooms and roles). ``visibility`` is None for a room
+    # the store has seen (messages, members) but that has no record yet: such rooms are public.
+    visibility: str | None = None
+    topic: str = ""
+    owner_id: str | None = None  # None for direct rooms, and for a room its last member left
+    created_at: datetime | None = None
+
+    @property
+    def kind(self) -> str:
+        """``public``, ``private`` or ``direct``: what the access rule decides on."""
+        return self.visibility or "public"
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,9 @@ class ChatdRequest(server.Request):
 
     def gotLength(self, length) -> None:
         site = self.channel.site
-        method, uri, _ = request_line(self.channel)
+        # Kept: a refusal may come after the gate awaited the store, when the channel has already read a
+        # small body whole and forgotten the request line.
+        self._line = method, uri, _ = request_line(self.channel)
         room = site.gate.upload_room(method, uri) if site.gate is not None else None
         self._limit = site.max_body if room is not None else site.small_body
         if length is not None and length > self._limit:
@@ -251,7 +253,8 @@ class ChatdRequest(server.Request):
 
     def _log_refusal(self, status: int, size: int) -> None:
         """The access log line (and request count) a refused request would otherwise lack."""
-        self.method, self.uri, self.clientproto = request_line(self.channel)
+        line = getattr(self, "_line", None)
+        self.method, self.uri, self.clientproto = line if line is not None else request_line(self.channel)
         self.path = self.uri.split(b"?", 1)[0]
         self.code = status
         self.sentLength = size

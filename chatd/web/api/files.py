@@ -81,4 +81,4 @@ class UploadGate:
         """Return if the upload may go on; raise the ApiError the route would answer otherwise."""
         apply_cors(request, self._origins)  # a refusal a browser should be able to read carries them
         principal = await self._auth.authenticate(bearer_token(request))
-        self._files.check_upload(principal, room)
+        await self._files.check_upload(principal, room)

@@ -22,7 +22,7 @@ class ApiResource(Resource):
                  origins: OriginPolicy) -> None:
         super().__init__()
         auth_, users_, rooms_, files_ = (group.app.resource() for group in (auth, users, rooms, files))
-        self._groups = {b"auth": auth_, b"users": users_, b"rooms": rooms_, b"sessions": rooms_, b"files": files_}
+        self._groups = {b"auth": auth_, b"users": users_, b"rooms": rooms_, b"dms": rooms_, b"sessions": rooms_, b"files": files_}
         self._uploads = files_
         self._origins = origins
 

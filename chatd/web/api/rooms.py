@@ -1,4 +1,5 @@
-"""``/api/rooms`` and ``/api/sessions``: rooms, their history and read positions, edits, a user's rooms."""
+"""``/api/rooms``, ``/api/dms`` and ``/api/sessions``: rooms, their members, history and read positions, edits,
+a user's rooms. Every room read asks the access rule (chatd.rooms.access) first."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from klein import Klein
 
 from chatd import errors
 from chatd.chat.frames import ROOM
+from chatd.rooms.access import READ
 from chatd.web import params
 from chatd.web.api.common import (
     Routes,
@@ -28,24 +30,74 @@ def message_address(room: str, seq: str) -> tuple[str, int]:
 class RoomRoutes(Routes):
     app = Klein()
 
-    def __init__(self, auth, history, editor) -> None:
+    def __init__(self, auth, history, editor, access, catalog, members, direct) -> None:
         super().__init__(auth)
         self._history = history
         self._editor = editor
+        self._access = access  # chatd.rooms.access.RoomAccess
+        self._catalog = catalog  # chatd.rooms.catalog.RoomCatalog
+        self._members = members  # chatd.rooms.members.RoomMembers
+        self._direct = direct  # chatd.rooms.direct.DirectRooms
 
     @app.route("/rooms", methods=["GET"])
     async def list_rooms(self, request):
-        await self.principal(request)
-        return json_body(request, 200, {"rooms": await self._history.rooms()})
+        principal = await self.principal(request)
+        return json_body(request, 200, {"rooms": await self._catalog.listed(principal.user)})
+
+    @app.route("/rooms", methods=["POST"])
+    async def create_room(self, request):
+        principal = await self.principal(request)
+        return json_body(request, 201, await self._catalog.create(principal, json_object(request)))
+
+    @app.route("/rooms/<room>", methods=["GET"])
+    async def get_room(self, request, room):
+        principal = await self.principal(request)
+        return json_body(request, 200, await self._catalog.get(principal, room_name(room)))
+
+    @app.route("/rooms/<room>", methods=["PATCH"])
+    async def change_room(self, request, room):
+        principal = await self.principal(request)
+        return json_body(request, 200, await self._catalog.change(principal, room_name(room), json_object(request)))
+
+    @app.route("/rooms/<room>/members", methods=["GET"])
+    async def room_members(self, request, room):
+        principal = await self.principal(request)
+        return json_body(request, 200, {"members": await self._members.listed(principal, room_name(room))})
+
+    @app.route("/rooms/<room>/members", methods=["POST"])
+    async def invite_member(self, request, room):
+        principal = await self.principal(request)
+        status, member = await self._members.invite(principal, room_name(room), json_object(request))
+        return json_body(request, status, member)
+
+    @app.route("/rooms/<room>/members/<user>", methods=["PATCH"])
+    async def change_member(self, request, room, user):
+        principal = await self.principal(request)
+        return json_body(request, 200, await self._members.set_role(principal, room_name(room), user,
+                                                                     json_object(request)))
+
+    @app.route("/rooms/<room>/members/<user>", methods=["DELETE"])
+    async def remove_member(self, request, room, user):
+        principal = await self.principal(request)
+        await self._members.remove(principal, room_name(room), user)
+        return no_content(request)
+
+    @app.route("/dms", methods=["POST"])
+    async def open_direct(self, request):
+        principal = await self.principal(request)
+        status, room = await self._direct.open(principal, json_object(request))
+        return json_body(request, status, room)
 
     @app.route("/rooms/<room>/messages", methods=["GET"])
     async def room_messages(self, request, room):
-        await self.principal(request)
+        principal = await self.principal(request)
+        await self._access.require(principal.user, room_name(room), READ)
         return messages_page(request, await self._page(request, room))
 
     @app.route("/rooms/<room>/reads", methods=["GET"])
     async def room_reads(self, request, room):
-        await self.principal(request)
+        principal = await self.principal(request)
+        await self._access.require(principal.user, room_name(room), READ)
         return json_body(request, 200, {"reads": await self._history.reads(room_name(room))})
 
     @app.route("/rooms/<room>/messages/<seq>", methods=["PATCH"])
@@ -69,7 +121,8 @@ class RoomRoutes(Routes):
     @app.route("/sessions/<room>/messages", methods=["GET"])
     async def session_messages(self, request, room):
         principal = await self.principal(request)
-        if room not in principal.user.rooms:
+        standing = await self._access.require(principal.user, room_name(room), READ)
+        if standing.membership is None:  # the store's word, not a cached user's rooms
             raise errors.not_found("You are not a member of that room.")
         return messages_page(request, await self._page(request, room))
 

@@ -1,0 +1,44 @@
+"""The schema migration of :class:`chatd.storage.mongo.MongoStore` (a mixin: ``_call``, ``_db``).
+
+Run at every start, after the indexes (chatd.storage.schema says what each
+version changed). Every write is conditional on the state it changes from, so
+two processes migrating at once write the same thing once, and a second run
+finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from chatd.storage.mongo_chat import _UNSET, _membership, _room
+from chatd.storage.records import DuplicateKey
+from chatd.storage.schema import META_ID, SCHEMA_VERSION, earliest
+from chatd.storage.util import returns_deferred
+
+
+class SchemaMigration:
+    """``migrate``: brings the store to SCHEMA_VERSION."""
+
+    @returns_deferred
+    async def migrate(self) -> int:
+        meta = await self._call(self._db.meta.find_one, {"_id": META_ID})
+        if meta is not None and int(meta.get("version", 0)) >= SCHEMA_VERSION:
+            return int(meta["version"])
+        # Version 2: every room without a record becomes public, owned by its earliest member.
+        for doc in await self._call(self._db.rooms.find, {"visibility": _UNSET}):
+            head = _room(doc)
+            members = [_membership(m) for m in await self._call(self._db.memberships.find, {"room": head.name})]
+            first = earliest(members)
+            created_at = first.joined_at if first else (head.last_message_at or datetime.now(timezone.utc))
+            await self._call(self._db.rooms.update_one, {"_id": head.name, "visibility": _UNSET}, {"$set": {
+                "visibility": "public", "topic": "", "owner": first.user_id if first else None,
+                "created_at": created_at}})
+        for attempt in range(2):
+            try:
+                await self._call(self._db.meta.update_one, {"_id": META_ID}, {"$max": {"version": SCHEMA_VERSION}},
+                                 upsert=True)
+                break
+            except DuplicateKey:
+                if attempt:  # two first upserts raced: the other one inserted it, so $max now matches
+                    raise
+        return SCHEMA_VERSION

@@ -1,0 +1,26 @@
+"""The store's schema version, and what each version changed (docs/BEHAVIOUR.md, Operations).
+
+The version is kept in the ``meta`` collection as ``{_id: "schema", version: N}``
+and only ever raised (``$max``), so processes of different ages starting at once
+cannot lower it. Each migration is idempotent and made of conditional writes, so
+several chatd processes may run it at the same moment; a process records the
+version only after its own pass is complete.
+
+Versions:
+
+1. users, messages, rooms (their heads: last seq, members), memberships.
+2. rooms are records: ``visibility``, ``topic``, ``owner`` (a user id), ``created_at``;
+   memberships have a ``role``. Rooms from version 1 become public rooms whose earliest
+   member (by ``joined_at``, then user id) is the owner; a membership without a role is a member.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 2
+META_ID = "schema"
+
+
+def earliest(memberships):
+    """The membership that owns a migrated room: joined first, ties broken by user id, so every
+    process running the migration picks the same one."""
+    return min(memberships, key=lambda m: (m.joined_at, m.user_id), default=None)

@@ -189,3 +189,39 @@ class OutageTests(TwoProcesses):
         self.network.back()
         self.settle()
         self.assertIn(b"fixed", fired(self.b.history.page("lobby", 10, None))["messages"][0])
+
+
+class BatchTests(TwoProcesses):
+
+    def test_a_turn_of_many_rooms_is_one_publish_and_arrives_whole(self):
+        """Messages to five rooms stored in one write batch go out as one publish (not one per room), and
+        each room's member on B gets its own message, once."""
+        rooms = [f"room{n}" for n in range(5)]
+        senders, receivers = {}, {}
+        for room in rooms:
+            [senders[room]] = self.a.in_lobby(f"s-{room}")
+            self.a.send(senders[room], type="join", room=room)
+            [receivers[room]] = self.b.in_lobby(f"r-{room}")
+            self.b.send(receivers[room], type="join", room=room)
+        self.settle()
+        bus = self.network.buses[0]
+        before = len(bus.published)
+        for room in rooms:
+            self.a.send(senders[room], type="message", room=room, text=f"to {room}", client_id=room)
+        self.settle()
+        self.assertEqual(len(bus.published), before + 1)
+        for room in rooms:
+            self.assertEqual([f["text"] for f in receivers[room].of_type("message") if f["room"] == room],
+                             [f"to {room}"])
+
+    def test_a_malformed_publish_is_dropped_and_the_next_one_applied(self):
+        """Garbage on the channel (not chatd's, or cut short) is logged and dropped; B keeps applying A's events."""
+        [alice] = self.a.in_lobby("alice")
+        [bob] = self.b.in_lobby("bob")
+        bus_b = self.network.buses[1]
+        for junk in (b"x [not json", b"x {\"k\": \"m\"}", b"x [1, 2]", b"no-space-at-all"):
+            bus_b.on_message(b"chatd:0:events", junk)
+        self.a.say(alice, "still here")
+        self.settle()
+        self.assertEqual([f["text"] for f in bob.of_type("message")], ["still here"])
+        self.flushLoggedErrors(ValueError)

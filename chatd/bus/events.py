@@ -60,6 +60,7 @@ class BusEvents:
         self._registry = registry
         self._rooms = rooms
         self._node = node
+        self._own = wire.sent_by(node)
         self._clock = clock
         self.bus = connect(self._received, self._state)
         self.cluster_presence = self._presence = ClusterPresence(registry, local, self._send, leases(self.bus),
@@ -172,7 +173,7 @@ class BusEvents:
             kept = [*self._kept, *kept]
             self._kept.clear()
         channel = self.bus.channels[0]
-        sent = self.bus.publish_many([(channel, payload) for payload in payloads])
+        sent = self.bus.publish_many([(channel, batch) for batch in wire.batches(self._node, payloads)])
         sent.addErrback(self._not_sent, rooms, kept)
 
     def _not_sent(self, failure, rooms, kept) -> None:
@@ -183,13 +184,18 @@ class BusEvents:
     # -- what the others announce ---------------------------------------------
 
     def _received(self, channel: bytes, payload: bytes) -> None:
+        if payload.startswith(self._own):
+            return  # our own publish, back from Redis
         try:
-            event = wire.decode(payload)
-            if event["n"] == self._node:
-                return
-            self._apply(event)
+            events = wire.decode_batch(payload)
         except Exception:
-            self._log.failure("applying an event from the bus failed")
+            self._log.failure("a malformed publish on the bus was dropped")
+            return
+        for event in events:
+            try:
+                self._apply(event)
+            except Exception:
+                self._log.failure("applying an event from the bus failed")
 
     def _apply(self, event: dict) -> None:
         kind, local = event["k"], self._local

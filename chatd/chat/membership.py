@@ -88,8 +88,9 @@ class Membership:
             self._receipts.joined(room, sock.user_id, last_seq)
             self._events.presence(room, sock.user_id, sock.username, "join")
         self._registry.became_member(sock.user_id, room)
-        if standing.head is not None and standing.head.owner_id is None and standing.kind != "direct":
-            await self._ownership.claim(room, sock.user_id, sock.username)
+        # Read again now that the membership is stored: an owner who left meanwhile may have found
+        # nobody to hand the room to.
+        await self._ownership.joined(room, sock.user_id)
 
     async def leave(self, sock: ChatSocket, frame: frames.Leave) -> None:
         require_joined(self._registry, sock, frame.room)

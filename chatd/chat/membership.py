@@ -66,7 +66,7 @@ class Membership:
         sock.send(frames.joined_frame(frame.room, self._presence.online_members(frame.room), history, truncated))
 
     async def _become_member(self, sock: ChatSocket, room: str, last_seq: int) -> None:
-        standing = await self._access.standing(sock.user_id, sock.is_admin, room)
+        standing = await self._access.current(sock.user_id, room)
         if standing.membership is not None:  # a member already (made so elsewhere)
             self._registry.became_member(sock.user_id, room)
             return
@@ -81,7 +81,7 @@ class Membership:
             try:
                 await self._store.create_room(room, "public", "", sock.user_id, joined_at)
             except DuplicateKey:  # recorded meanwhile, maybe as a private room: ask again
-                standing = await self._access.standing(sock.user_id, sock.is_admin, room)
+                standing = await self._access.current(sock.user_id, room)
         if not allows(standing, JOIN):
             raise frames.FrameError("forbidden", "That room is private: only its members may join it.")
         if await self._store.add_membership(room, sock.user_id, joined_at, last_seq):
@@ -94,7 +94,7 @@ class Membership:
 
     async def leave(self, sock: ChatSocket, frame: frames.Leave) -> None:
         require_joined(self._registry, sock, frame.room)
-        standing = await self._access.standing(sock.user_id, sock.is_admin, frame.room)
+        standing = await self._access.standing(sock.user_id, False, frame.room)  # only its kind matters
         if standing.kind == "direct":
             raise frames.FrameError("forbidden", "Nobody leaves a direct room: its members are fixed.")
         await self._store.remove_membership(frame.room, sock.user_id)

@@ -4,6 +4,7 @@ frames at once, also after a bus outage (SPEC.md: Rooms and roles; Several proce
 
 from __future__ import annotations
 
+from chatd.rooms.access import READ
 from chatd.storage.cached import CachedStore
 from tests.chatharness import ChatHarness, FakeConnection, fired
 from tests.test_bus_events import TwoProcesses
@@ -80,6 +81,22 @@ class RoomEventTests(TwoProcesses):
         self.clock.advance(0)
         self.assertEqual(again.last("error")["code"], "forbidden")
         self.assertEqual(again.of_type("joined"), [])
+
+    def test_rest_reads_on_the_other_process_never_use_its_stale_copy_of_the_user(self):
+        """Bus down, so B keeps its cached copy of mem (which lists the room) while A removes mem: on B,
+        mem's /api/sessions (and so its unread counts) and /api/rooms no longer show the private room, and
+        its history is a 404: these read memberships from the store, never from a cached user."""
+        token = self.b.token("mem")
+        self.network.down()
+        fired(self.a.members.remove(self.principal, "team", "mem"))
+        self.settle()
+        principal = fired(self.b.accounts.authenticate(token))
+        self.assertIn("team", principal.user.rooms)  # B's copy is stale: only the bus would have dropped it
+        self.assertEqual(fired(self.b.history.sessions(principal.user)), [])
+        self.assertNotIn("team", [room["name"] for room in fired(self.b.catalog.listed(principal.user))])
+        with self.assertRaises(Exception) as refused:
+            fired(self.b.access.require(principal.user, "team", READ))
+        self.assertEqual(refused.exception.status, 404)
 
     def test_a_removal_made_while_the_bus_is_down_goes_out_when_it_returns(self):
         """Bus down: mem removed on A; when the bus returns, B's socket leaves the room (kept, not dropped)."""

@@ -70,7 +70,8 @@ class OwnershipCase(ChatTestCase):
 
     def owners_announced(self, conn) -> list[str]:
         """Whom ``conn`` was told owns a room now (``member`` ``role`` ``owner`` frames), oldest first."""
-        return [frame["user"] for frame in conn.of_type("member") if frame["event"] == "role" and frame["role"] == "owner"]
+        return [frame["user"] for frame in conn.of_type("member")
+                if frame["event"] == "role" and frame["role"] == "owner"]
 
 
 class HandOverRaceTests(OwnershipCase):

@@ -123,7 +123,8 @@ class Users:
 
     async def delete_user(self, principal, user_id: str) -> None:
         await self._target(principal, user_id)
-        # The rooms as the store has them now (a cached copy may be seconds old): those they owned are handed over.
+        # Their rooms as the store has them now (a cached copy may be seconds old): those they owned are
+        # handed over once they are gone.
         rooms = [room for user in await self._store.get_users([user_id]) for room in user.rooms]
         try:
             deleted = await self._store.delete_user(user_id)
@@ -132,7 +133,7 @@ class Users:
         if not deleted:
             raise errors.not_found("No such user.")
         self._events.user_deleted(user_id)
+        await self._show_author_as(user_id, DELETED_AUTHOR)
         if self._ownership is not None:
             await self._ownership.departed_all(user_id, rooms)
-        await self._show_author_as(user_id, DELETED_AUTHOR)
         self._log.info("deleted user {user_id}", user_id=user_id)

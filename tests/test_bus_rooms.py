@@ -98,6 +98,23 @@ class RoomEventTests(TwoProcesses):
             fired(self.b.access.require(principal.user, "team", READ))
         self.assertEqual(refused.exception.status, 404)
 
+    def test_while_the_bus_is_down_a_stale_copy_of_the_user_does_not_let_a_new_socket_join(self):
+        """Bus down; B holds a copy of mem's account (from a request there) listing the room, and no socket
+        of mem's on B joined it. A removes mem; mem opens a socket on B with an earlier token (so it counts
+        as a member of the room in B's registry): its join is still forbidden and sends no history."""
+        token = self.b.token("mem")
+        self.b.closed(self.mem)
+        self.network.down()
+        fired(self.b.accounts.authenticate(token))  # B's copy, listing the room
+        fired(self.a.members.remove(self.principal, "team", "mem"))
+        self.settle()
+        again = self.reconnect_to_b(token)
+        self.assertTrue(self.b.registry.is_member(again.user_id, "team"))  # B's stale view
+        self.b.send(again, type="join", room="team")
+        self.clock.advance(0)
+        self.assertEqual(again.last("error")["code"], "forbidden")
+        self.assertEqual(again.of_type("joined"), [])
+
     def test_a_removal_made_while_the_bus_is_down_stops_the_member_on_the_other_within_a_second(self):
         """Bus down: mem removed on A. B, reading the store for A's messages about once a second, reads the
         room's members too: mem's socket on B leaves the room (removed) and never gets A's later message,

@@ -44,7 +44,9 @@ class Membership:
         state = await self._sequencer.current(frame.room)
         state.busy += 1  # keep this state (and its cache) while the join awaits the store
         try:
-            if not self._registry.is_member(sock.user_id, frame.room):
+            # The registry's member rooms come from the user's (cached) record and are kept current by
+            # the events of every process; while the bus is down those may be missing: ask the store.
+            if not self._registry.is_member(sock.user_id, frame.room) or not getattr(self._events, "up", True):
                 await self._become_member(sock, frame.room, state.last_seq)
             history, upto, truncated = await self._history.for_join(state, frame.since)
             while not truncated and upto < state.last_seq and not sock.gone:

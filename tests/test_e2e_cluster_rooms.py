@@ -111,6 +111,6 @@ class RoomsAcrossNodes(ClusterCase):
 
         async def demoted_on_b():
             return (await self.call(self.http_b, "GET", root_path, self.olive)).json()["role"] == "user"
-        await wait_until(demoted_on_b, 5, "node B to see root demoted")
+        await wait_until(demoted_on_b, 12, "node B to see root demoted")
         root.send({"type": "join", "room": "team"})
         self.assertEqual((await root.next("error", "joined"))["code"], "forbidden")

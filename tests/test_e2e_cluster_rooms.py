@@ -80,6 +80,35 @@ class RoomsAcrossNodes(ClusterCase):
         self.assertEqual((await mem.next("error", "joined"))["code"], "forbidden")
         await self.refused_everything_on_b(self.mem)
 
+    async def test_a_removal_while_the_bus_is_down_stops_the_member_on_the_other_within_two_seconds(self):
+        """Redis killed (both nodes degraded); olive removes mem through A and says something: mem's socket
+        on B gets left (removed) within 2 s and never the message, which wit on B gets from the store; a
+        fresh socket of mem's on B is refused. Redis back: nothing more reaches mem's first socket."""
+        await self.rooms_cluster()
+        olive = await self.joined(self.a, self.olive)
+        mem, wit = await self.joined(self.b, self.mem), await self.joined(self.b, self.wit)
+        self.redis.kill()
+        for node in (self.a, self.b):
+            await wait_until(lambda node=node: self.degraded(node), 10, f"{node.name} to say degraded")
+        removed = await self.call(self.http_a, "DELETE", "/api/rooms/team/members/mem", self.olive)
+        self.assertEqual(removed.status, 204, removed)
+        olive.send({"type": "message", "room": "team", "text": "after", "client_id": "c1"})
+        self.assertEqual(await mem.next("left", timeout=2), {"type": "left", "room": "team", "reason": "removed"})
+        self.assertEqual((await wit.next("message", timeout=3))["text"], "after")
+        fresh = await self.opened(self.b, self.mem)
+        fresh.send({"type": "join", "room": "team"})
+        self.assertEqual((await fresh.next("error", "joined"))["code"], "forbidden")
+        self.redis.start()
+        await self.wait_buses([self.a, self.b], "both buses back")
+        olive.send({"type": "message", "room": "team", "text": "later", "client_id": "c2"})
+        self.assertEqual((await wit.next("message", timeout=5))["text"], "later")
+        self.assertEqual([f for f in mem.received if f["type"] == "message" and f.get("room") == "team"], [])
+
+    async def degraded(self, node) -> bool:
+        """Whether ``node``'s /healthz says the bus is down (and the store fine)."""
+        response = await node.client().request("GET", "/healthz")
+        return response.status == 200 and response.json().get("bus") == "down"
+
     async def test_making_a_public_room_private_on_one_node_closes_it_to_outsiders_on_the_other(self):
         """A public room ``open`` with olive and wit; out read its history on B. olive makes it private
         through A: wit's socket on B hears the `room` frame; out, an outsider, now gets a forbidden join

@@ -201,7 +201,7 @@ class ChatdService(MultiService):
         hasher.setServiceParent(self)
         auth = Auth(store, hasher, tokens, reactor, KeyedRateLimiter(config.auth_rate, reactor),
                     LoginGuard(config.auth_rate, reactor), presence, events)
-        users = Users(store, hasher, reactor, presence, events)
+        users = Users(store, hasher, reactor, presence, events, ownership)
         moderation = Moderation(store, events)
 
         # -- the chat on the socket ------------------------------------------

@@ -89,7 +89,7 @@ class PrivacyTests(RoomsTestCase):
 
     async def test_a_removed_member_loses_everything_at_once(self):
         """moe removes mem: mem's two sockets get left (removed) and no further message; since-recovery by
-        join, history, sessions and unread are closed to them from that moment."""
+        join, history, sessions, unread and the room list are closed to them from that moment."""
         await self.team()
         olive, mem1, mem2 = await self.socket(self.olive), await self.socket(self.mem), await self.socket(self.mem)
         for ws in (olive, mem1, mem2):
@@ -108,6 +108,8 @@ class PrivacyTests(RoomsTestCase):
         for path in ("/api/rooms/team/messages", "/api/sessions/team/messages"):
             self.assertEqual((await self.call("GET", path, self.mem)).status, 404, path)
         self.assertEqual((await self.call("GET", "/api/sessions", self.mem)).json(), {"sessions": []})
+        listed = (await self.call("GET", "/api/rooms", self.mem)).json()["rooms"]
+        self.assertNotIn("team", [room["name"] for room in listed])
 
 
 class MatrixTests(RoomsTestCase):

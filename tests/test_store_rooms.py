@@ -7,12 +7,14 @@ from datetime import timedelta
 from twisted.internet import defer, reactor
 from twisted.trial.unittest import TestCase
 
+from chatd.rooms.ownership import Ownership
 from chatd.storage.cached import CachedStore
 from chatd.storage.memory import MemoryStore
 from chatd.storage.mongo import MongoStore
 from chatd.storage.records import DuplicateKey
 from chatd.storage.schema import META_ID, SCHEMA_VERSION
 from tests.harness import shared_store_uri, wait_until
+from tests.test_rooms_ownership import Interleaved
 from tests.test_store_contract import NOW
 
 
@@ -101,6 +103,24 @@ class RoomContract:
         await self.store.add_membership("old", "a", NOW, 0)  # same time: the lower user id owns it
         await defer.gatherResults([self.store.migrate(), self.store.migrate()])
         self.assertEqual((await self.store.room_heads(["old"]))["old"].owner_id, "a")
+
+    async def test_a_hand_over_passes_over_an_heir_who_leaves_as_chosen(self):
+        """chatd.rooms.ownership on this store: o leaves team (m1 moderates it, m2 is a member) and m1 leaves
+        right before the hand-over writes m1 as owner: the room ends with m2, a member, as its owner."""
+        store = Interleaved(self.store)
+        ownership = Ownership(store, events=None)
+        await self.store.create_room("team", "private", "", "o", NOW)
+        for offset, user_id, role in ((0, "o", "member"), (1, "m1", "moderator"), (2, "m2", "member")):
+            await self.store.add_membership("team", user_id, NOW + timedelta(seconds=offset), 0, role=role)
+        await self.store.remove_membership("team", "o")
+
+        async def m1_leaves():
+            await self.store.remove_membership("team", "m1")
+            await ownership.departed("team", "m1")
+
+        store.before_hand = m1_leaves
+        await ownership.departed("team", "o")
+        self.assertEqual((await self.store.room_heads(["team"]))["team"].owner_id, "m2")
 
 
 class MemoryRoomContract(RoomContract, TestCase):

@@ -48,8 +48,9 @@ class Users:
 
     _log = Logger()
 
-    def __init__(self, store, hasher, clock, presence, events) -> None:
+    def __init__(self, store, hasher, clock, presence, events, ownership=None) -> None:
         self._store = store
+        self._ownership = ownership  # chatd.rooms.ownership.Ownership: a deleted owner's rooms are handed over
         self._hasher = hasher
         self._clock = clock
         self._presence = presence
@@ -122,6 +123,9 @@ class Users:
 
     async def delete_user(self, principal, user_id: str) -> None:
         await self._target(principal, user_id)
+        # Their rooms as the store has them now (a cached copy may be seconds old): those they owned are
+        # handed over once they are gone.
+        rooms = [room for user in await self._store.get_users([user_id]) for room in user.rooms]
         try:
             deleted = await self._store.delete_user(user_id)
         except LastAdmin:
@@ -130,4 +134,6 @@ class Users:
             raise errors.not_found("No such user.")
         self._events.user_deleted(user_id)
         await self._show_author_as(user_id, DELETED_AUTHOR)
+        if self._ownership is not None:
+            await self._ownership.departed_all(user_id, rooms)
         self._log.info("deleted user {user_id}", user_id=user_id)

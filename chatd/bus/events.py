@@ -30,6 +30,7 @@ from chatd.bus.leases import RedisLeases
 from chatd.bus.presence import ClusterPresence
 from chatd.chat.events import LocalEvents
 from chatd.chat.sequencer import Sequencer
+from chatd.rooms.recheck import drop_non_members
 from chatd.storage.records import StoreUnavailable
 
 POLL_EVERY = 1.0  # seconds between store reads while the bus is down
@@ -54,6 +55,7 @@ class BusEvents:
     def __init__(self, local: LocalEvents, store, registry, rooms, node: str, clock, connect,
                  leases=RedisLeases) -> None:
         self._local = local
+        self._store = store
         # A membership changed elsewhere: the cached user here (their rooms) is stale at once.
         self._forget = getattr(store, "forget_user", lambda user_id: None)
         self.sequencer = self._sequencer = Sequencer(store, rooms, self, clock)
@@ -272,8 +274,11 @@ class BusEvents:
         self._presence.bus_state(up)
 
     def _poll(self) -> None:
-        for room in self._registry.joined_rooms():
-            self._catch_up(room)
+        rooms = self._registry.joined_rooms()
+        # Removals made elsewhere meanwhile may be waiting there for the bus: read them first.
+        checked = ensureDeferred(drop_non_members(self._store, self._registry, self._local, rooms, self._forget))
+        checked.addErrback(self._not_caught_up, "the members of private rooms")
+        checked.addCallback(lambda _: [self._catch_up(room) for room in rooms])
 
     def _catch_up(self, room: str) -> None:
         ensureDeferred(self._sequencer.catch_up(room)).addErrback(self._not_caught_up, room)

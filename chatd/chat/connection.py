@@ -45,7 +45,7 @@ class ChatSocket:
     """
 
     __slots__ = ("conn", "send", "send_prepared", "send_prepared_together", "close", "going_away",
-                 "user_id", "username", "is_admin", "jti", "expires_at", "issued_at",
+                 "user_id", "username", "jti", "expires_at", "issued_at",
                  "bucket", "strikes", "inbox", "handling", "gone", "expiry")
 
     def __init__(self, conn, principal, bucket: TokenBucket) -> None:
@@ -57,7 +57,6 @@ class ChatSocket:
         self.going_away = conn.going_away
         self.user_id: str = principal.user.id
         self.username: str = principal.user.username
-        self.is_admin: bool = principal.user.role == "admin"  # as the token's user was when the socket opened
         self.jti: str = principal.claims.jti
         self.expires_at: float = principal.claims.exp  # epoch seconds
         self.issued_at: float = principal.claims.iat

@@ -85,6 +85,12 @@ class LocalEvents:
     def member_left(self, room: str, user_id: str, username: str, reason: str | None = None) -> None:
         """The user is no longer a member: every socket of theirs that joined the room leaves it (told
         ``left``, with ``reason`` "removed" when someone else removed them), and receives no more of it."""
+        self.lost_access(room, user_id, reason)
+        self.presence(room, user_id, username, "leave")
+
+    def lost_access(self, room: str, user_id: str, reason: str | None = "removed") -> None:
+        """The user may no longer read the room: every socket of theirs here that joined it leaves it (told
+        ``left``), and receives no more of it. The room is not told (``member_left`` does that)."""
         left = frames.encode({"type": "left", "room": room, **({"reason": reason} if reason else {})})
         registry = self._registry
         registry.stopped_being_member(user_id, room)
@@ -92,7 +98,6 @@ class LocalEvents:
             if registry.has_joined(sock, room):
                 registry.unsubscribe(sock, room)
                 sock.send(left)
-        self.presence(room, user_id, username, "leave")
 
     def invited(self, user_id: str, room: str, view: dict, by: str) -> None:
         """The user was made a member by someone else (an invitation, a new direct room): ``invited`` to

@@ -44,7 +44,9 @@ class Membership:
         state = await self._sequencer.current(frame.room)
         state.busy += 1  # keep this state (and its cache) while the join awaits the store
         try:
-            if not self._registry.is_member(sock.user_id, frame.room):
+            # The registry's member rooms come from the user's (cached) record and are kept current by
+            # the events of every process; while the bus is down those may be missing: ask the store.
+            if not self._registry.is_member(sock.user_id, frame.room) or not getattr(self._events, "up", True):
                 await self._become_member(sock, frame.room, state.last_seq)
             history, upto, truncated = await self._history.for_join(state, frame.since)
             while not truncated and upto < state.last_seq and not sock.gone:
@@ -66,7 +68,7 @@ class Membership:
         sock.send(frames.joined_frame(frame.room, self._presence.online_members(frame.room), history, truncated))
 
     async def _become_member(self, sock: ChatSocket, room: str, last_seq: int) -> None:
-        standing = await self._access.standing(sock.user_id, sock.is_admin, room)
+        standing = await self._access.current(sock.user_id, room)
         if standing.membership is not None:  # a member already (made so elsewhere)
             self._registry.became_member(sock.user_id, room)
             return
@@ -81,19 +83,20 @@ class Membership:
             try:
                 await self._store.create_room(room, "public", "", sock.user_id, joined_at)
             except DuplicateKey:  # recorded meanwhile, maybe as a private room: ask again
-                standing = await self._access.standing(sock.user_id, sock.is_admin, room)
+                standing = await self._access.current(sock.user_id, room)
         if not allows(standing, JOIN):
             raise frames.FrameError("forbidden", "That room is private: only its members may join it.")
         if await self._store.add_membership(room, sock.user_id, joined_at, last_seq):
             self._receipts.joined(room, sock.user_id, last_seq)
             self._events.presence(room, sock.user_id, sock.username, "join")
         self._registry.became_member(sock.user_id, room)
-        if standing.head is not None and standing.head.owner_id is None and standing.kind != "direct":
-            await self._ownership.claim(room, sock.user_id, sock.username)
+        # Read again now that the membership is stored: an owner who left meanwhile may have found
+        # nobody to hand the room to.
+        await self._ownership.joined(room, sock.user_id)
 
     async def leave(self, sock: ChatSocket, frame: frames.Leave) -> None:
         require_joined(self._registry, sock, frame.room)
-        standing = await self._access.standing(sock.user_id, sock.is_admin, frame.room)
+        standing = await self._access.standing(sock.user_id, False, frame.room)  # only its kind matters
         if standing.kind == "direct":
             raise frames.FrameError("forbidden", "Nobody leaves a direct room: its members are fixed.")
         await self._store.remove_membership(frame.room, sock.user_id)

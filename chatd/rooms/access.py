@@ -85,6 +85,12 @@ class RoomAccess:
         found = await self._store.memberships(user_id, [room])
         return Standing(user_id, is_admin, head, found[0] if found else None)
 
+    async def current(self, user_id: str, room: str) -> Standing:
+        """The standing of a user known only by id (a socket's): whether they are a site admin is read
+        from their account now, as each REST request reads it, not kept from when the socket opened."""
+        user = await self._store.get_user(user_id)
+        return await self.standing(user_id, user is not None and user.role == "admin", room)
+
     async def require(self, user, room: str, need: str, exists: bool = False) -> Standing:
         """The standing if it allows ``need``. Otherwise 404 (as if the room did not exist) to whoever may
         not see it, else 403. With ``exists``, a room the store has never seen is a 404 too."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from chatd import errors
 from chatd.rooms import bodies
 from chatd.rooms.access import MODERATE, OWN, SEE, RoomAccess, Standing
-from chatd.rooms.ownership import MAX_MEMBERS_READ
+from chatd.rooms.ownership import LOST, MAX_MEMBERS_READ
 from chatd.times import utc_from
 
 FIXED = "A direct room's members are fixed."
@@ -68,6 +68,7 @@ class RoomMembers:
             head = (await self._store.room_heads([room]))[room]
             self._events.invited(user.id, room, await self._views.one(head), principal.user.username)
             self._events.member_changed(room, user.username, "added", membership.role)
+            await self._ownership.joined(room, user.id)  # an admin's invitation to a room nobody owns
         return (201 if added else 200), self._views.member(membership, user, standing.head.owner_id)
 
     async def set_role(self, principal, room: str, username: str, body: dict) -> dict:
@@ -81,8 +82,15 @@ class RoomMembers:
         owner_id = standing.head.owner_id
         if role == "owner":
             if user.id != owner_id:
-                if not await self._store.hand_room(room, owner_id, user.id):
+                # Conditional on the owner read above; should the new owner leave meanwhile, the room goes
+                # back to the old one (or on to the next in line), never to a non-member.
+                owner = await self._ownership.hand(room, owner_id, user.id, fallback=owner_id)
+                if owner is LOST:
                     raise errors.conflict("The room changed hands meanwhile; try again.")
+                if owner != user.id:
+                    if owner != owner_id:
+                        await self._ownership.announce(room, owner)
+                    raise errors.not_found("That user is not a member of the room.")
                 if owner_id is not None and await self._store.set_role(room, owner_id, "moderator") is not None:
                     old = await self._store.get_user(owner_id)
                     if old is not None:
@@ -93,8 +101,10 @@ class RoomMembers:
         else:
             await self._store.set_role(room, user.id, role)
         self._events.member_changed(room, user.username, "role", role)
-        [membership] = await self._store.memberships(user.id, [room])
-        return self._views.member(membership, user, owner_id)
+        found = await self._store.memberships(user.id, [room])
+        if not found:  # they left meanwhile
+            raise errors.not_found("That user is not a member of the room.")
+        return self._views.member(found[0], user, owner_id)
 
     async def remove(self, principal, room: str, username: str) -> None:
         """End a membership: one's own (anyone), or another's (owner, moderator or admin; never the owner's)."""

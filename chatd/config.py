@@ -26,6 +26,7 @@ class Config:
     jwt_secret: bytes | None = None
     token_ttl: int = 3600
     redis: str | None = None
+    workers: int = 1  # chatd processes on this machine (chatd.workers): more than one share the sockets
     allowed_origins: list[str] = field(default_factory=list)
     static: str = PACKAGED_STATIC
     max_upload: int = 26_214_400

@@ -2,7 +2,7 @@
 
 Every object gets its collaborators through its constructor: reading a
 constructor tells who depends on whom. Children start in order (secret,
-embedded store, store, change poller, password pool, writer flush, speed-ups,
+embedded store, store, bus, change poller, password pool, writer flush, speed-ups,
 listeners, collector tuning) and stop in reverse, so nothing listens before it can answer
 and the store outlives the last request.
 """
@@ -10,6 +10,7 @@ and the store outlives the last request.
 from __future__ import annotations
 
 import gc
+import uuid
 
 from prometheus_client.twisted import MetricsResource
 from twisted.application.service import MultiService, Service
@@ -22,6 +23,8 @@ from chatd.accounts.moderation import Moderation
 from chatd.accounts.passwords import PasswordHasher
 from chatd.accounts.tokens import TokenIssuer
 from chatd.accounts.users import Users
+from chatd.bus.events import BusEvents
+from chatd.bus.redis import RedisBus
 from chatd.chat.admission import Admission, SocketLimits
 from chatd.chat.dispatch import Dispatcher, refuse
 from chatd.chat.editing import MessageEditor
@@ -132,9 +135,13 @@ class _CollectorTuning(Service):
 
 
 class ChatdService(MultiService):
-    """One chatd. Tests reach in through ``store``, ``registry``, ``chat``, ``writer``, ``listener``, ``embedded``."""
+    """One chatd. Tests reach in through ``store``, ``registry``, ``chat``, ``writer``, ``listener``, ``embedded``, ``bus``.
 
-    def __init__(self, config: Config, reactor) -> None:
+    ``worker`` (a :class:`chatd.workers.role.WorkerRole`) makes it one of ``--workers``: it listens on
+    the sockets its parent bound, and its ``/metrics`` shows every worker's figures.
+    """
+
+    def __init__(self, config: Config, reactor, worker=None) -> None:
         super().__init__()
         self.config = config
         self.registry = registry = Registry()  # who is connected where: the chat's, read by metrics and accounts
@@ -159,9 +166,21 @@ class ChatdService(MultiService):
 
         # -- rooms, and the events that reach their sockets ------------------
         rooms = RoomBook(store, pinned=registry.subscribers)  # a room someone here joined stays in memory
-        events = LocalEvents(registry, rooms, prepare, metrics)
-        sequencer = Sequencer(store, rooms, events, reactor)
-        presence = LocalPresence(registry, events)
+        local = events = LocalEvents(registry, rooms, prepare, metrics)
+        self.bus = None
+        if config.redis is None:
+            sequencer = Sequencer(store, rooms, events, reactor)
+            presence = LocalPresence(registry, events)
+        else:
+            # The other chatd processes' events, over the bus. It starts after the store (what it
+            # missed is read from there) and stops after the listeners.
+            def connect(on_message, on_state):
+                self.bus = RedisBus(reactor, config.redis, on_message=on_message, on_state=on_state)
+                self.bus.setServiceParent(self)
+                return self.bus
+
+            events = BusEvents(local, store, registry, rooms, uuid.uuid4().hex, reactor, connect)
+            sequencer, presence = events.sequencer, events.cluster_presence
         receipts = ReadReceipts(store, reactor)
         history = History(store, rooms, sequencer, presence, receipts)
         self.writer = MessageWriter(store, rooms, reactor, on_stored=sequencer.stored, catch_up=sequencer.catch_up)
@@ -175,7 +194,8 @@ class ChatdService(MultiService):
         moderation = Moderation(store, events)
 
         # -- the chat on the socket ------------------------------------------
-        sessions = Sessions(store, registry, events, presence, auth, reactor, config.socket_rate)
+        # The change feed's account events are this process's alone: every process reads the feed.
+        sessions = Sessions(store, registry, local, presence, auth, reactor, config.socket_rate)
         ChangePoller(self.store, store, sessions, reactor).setServiceParent(self)  # after the store
         self.chat = Dispatcher(
             sessions,
@@ -198,8 +218,9 @@ class ChatdService(MultiService):
                           FileRoutes(auth, files), origins)
         site = build_site(
             config.static,
-            {b"api": api, b"healthz": HealthResource(self.store), b"ws": ws_resource(websocket),
-             b"metrics": MetricsResource(metrics.registry)},
+            {b"api": api, b"healthz": HealthResource(self.store, self.bus), b"ws": ws_resource(websocket),
+             b"metrics": MetricsResource(metrics.registry) if worker is None
+             else worker.metrics_page(reactor, metrics.registry)},
             metrics,
             max_body=config.max_upload + MULTIPART_FRAMING,
             gate=UploadGate(auth, files, origins),
@@ -208,7 +229,10 @@ class ChatdService(MultiService):
         )
         speedups = Speedups(config.speedups, reactor, site, websocket, tokens)
         speedups.setServiceParent(self)  # before the listener, which serves speedups.front
-        self.listener = ListeningService(reactor, config.listen, speedups.front)
+        self.listener = ListeningService(reactor if worker is None else worker.adopting(reactor), config.listen,
+                                         speedups.front)
         self.listener.setServiceParent(self)
+        if worker is not None:
+            worker.own_metrics(reactor, metrics.registry).setServiceParent(self)
         _CloseSocketsOnStop(events).setServiceParent(self)  # stops first: before the listener and the store
         _CollectorTuning(config.gc_tuning).setServiceParent(self)

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 from twisted.python import usage
 
 from chatd.accounts.secret import MIN_BYTES
+from chatd.bus.address import BadRedisUrl, RedisAddress
 from chatd.config import PACKAGED_STATIC, Config
 from chatd.ratelimit import Rate
+from chatd.workers.sockets import SHAREABLE_KINDS, kind_of
+
+MAX_WORKERS = 64
 
 # option name → (environment variable, default, help)
 _PARAMETERS = {
@@ -26,7 +31,8 @@ _PARAMETERS = {
     "data-dir": ("CHATD_DATA_DIR", "./chatd-data", "where the embedded store and the generated secret live"),
     "jwt-secret": ("CHATD_JWT_SECRET", None, "HS256 signing secret, at least 32 bytes (default: generated once)"),
     "token-ttl": ("CHATD_TOKEN_TTL", "3600", "JWT lifetime in seconds"),
-    "redis": ("CHATD_REDIS_URL", None, "redis://host:port/db shared with other chatd processes"),
+    "redis": ("CHATD_REDIS_URL", None, "redis://[:password@]host:port/db: the bus shared with other chatd processes (also rediss://, unix://)"),
+    "workers": ("CHATD_WORKERS", "1", "chatd processes on this machine, sharing the listening sockets, store and bus"),
     "allowed-origins": ("CHATD_ALLOWED_ORIGINS", "", "comma-separated origins allowed for CORS and WebSocket"),
     "static": ("CHATD_STATIC", PACKAGED_STATIC, "directory served at /"),
     "max-upload": ("CHATD_MAX_UPLOAD", "26214400", "largest file upload in bytes"),
@@ -136,6 +142,13 @@ class Options(usage.Options):
         super().__init__()
         self._environ = os.environ if environ is None else environ
         self["listen"] = []
+        self.argv: list[str] = []
+        self.cwd = os.getcwd()
+
+    def parseOptions(self, options=None) -> None:
+        # Kept as given: the workers of --workers are started with the same options, read the same way.
+        self.argv = list(sys.argv[1:] if options is None else options)
+        super().parseOptions(options)
 
     def opt_listen(self, description: str) -> None:
         """a Twisted endpoint string, e.g. tcp:8080 or ssl:8443:privateKey=k.pem:certKey=c.pem (repeatable; env CHATD_LISTEN, space-separated)"""
@@ -148,7 +161,7 @@ class Options(usage.Options):
         return self._environ.get(variable) or default
 
     def postOptions(self) -> None:
-        cwd = os.getcwd()
+        cwd = self.cwd = os.getcwd()
         listen = self["listen"] or self._environ.get("CHATD_LISTEN", "").split() or ["tcp:8080"]
         listen = [absolute_listen(description, cwd) for description in listen]
         secret = self._value("jwt-secret")
@@ -158,11 +171,15 @@ class Options(usage.Options):
         if mongo is not None and not mongo.startswith(("mongodb://", "mongodb+srv://")):
             raise usage.UsageError("--mongo must be a mongodb:// URI")
         redis = self._value("redis")
-        if redis is not None and not redis.startswith(("redis://", "rediss://", "unix://")):
-            raise usage.UsageError("--redis must be a redis:// URL")
         if redis is not None:
-            # Refused rather than ignored: several processes would silently not share live chat.
-            raise usage.UsageError("--redis is not supported yet: run a single chatd process without it")
+            try:
+                RedisAddress.parse(redis)
+            except BadRedisUrl as e:  # its message never repeats the URL, which may hold a password
+                raise usage.UsageError(str(e)) from None
+        workers = _positive_int("workers", self._value("workers"), 1, MAX_WORKERS)
+        unshareable = [d for d in listen if kind_of(d) not in SHAREABLE_KINDS]
+        if workers > 1 and unshareable:
+            raise usage.UsageError(f"--workers shares tcp:, tcp6: and ssl: listeners only, not {unshareable[0]!r}")
         static = _absolute(cwd, self._value("static"))
         if not os.path.isdir(static):
             raise usage.UsageError(f"--static: {static!r} is not a directory")
@@ -173,6 +190,7 @@ class Options(usage.Options):
             jwt_secret=secret.encode("utf-8") if secret is not None else None,
             token_ttl=_positive_int("token-ttl", self._value("token-ttl")),
             redis=redis,
+            workers=workers,
             allowed_origins=[o.strip() for o in self._value("allowed-origins").split(",") if o.strip()],
             static=static,
             max_upload=_positive_int("max-upload", self._value("max-upload")),
@@ -189,9 +207,19 @@ class Options(usage.Options):
 
 
 def makeService(options: Options):
-    """The chatd service for ``twistd``; see :class:`chatd.service.ChatdService`."""
+    """The chatd service for ``twistd``: :class:`chatd.service.ChatdService`, or with ``--workers`` above 1
+    the parent of that many (:class:`chatd.workers.parent.WorkerParent`). A worker, started by such a
+    parent (``CHATD_WORKER`` set), is a ChatdService on its parent's sockets whatever ``--workers`` says."""
     from twisted.internet import reactor
 
     from chatd.service import ChatdService
+    from chatd.workers.role import WorkerRole
 
+    worker = WorkerRole.from_environ(options._environ)
+    if worker is not None:
+        return ChatdService(options.config, reactor, worker=worker)
+    if options.config.workers > 1:
+        from chatd.workers.parent import WorkerParent
+
+        return WorkerParent(options.config, reactor, options.argv, options.cwd, options._environ)
     return ChatdService(options.config, reactor)

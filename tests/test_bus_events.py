@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from chatd.storage.memory import MemoryStore
-from tests.chatharness import START, ChatHarness, ChatTestCase
+from tests.chatharness import START, ChatHarness, ChatTestCase, fired
 from tests.fakebus import FakeBusNetwork
 
 
@@ -150,3 +150,42 @@ class OutageTests(TwoProcesses):
         self.a.events._state(True)
         self.settle()
         self.assertEqual(self.seqs(bob), [1])
+
+    def test_edits_and_account_events_made_while_the_bus_is_down_go_out_when_it_returns(self):
+        """During an outage A edits a message and revokes bob's token: B's socket hears neither until the bus
+        returns, then gets the edit and closes bob's socket; B's cached history shows the edit. Typing made
+        during the outage is not replayed."""
+        [alice] = self.a.in_lobby("alice")
+        [bob] = self.b.in_lobby("bob")
+        ack = self.a.say(alice, "typo")
+        self.settle()
+        bob.take()
+        self.assertIn(b"typo", fired(self.b.history.page("lobby", 10, None))["messages"][0])  # cached on B
+        self.network.down()
+        edited_at = datetime.fromtimestamp(START, timezone.utc)
+        fired(self.store.update_message("lobby", ack["seq"], {"text": "fixed", "edited_at": edited_at}))
+        self.a.events.message_edited("lobby", ack["seq"], "fixed", edited_at)  # as the editor does after storing
+        self.a.send(alice, type="typing", room="lobby", typing=True)
+        self.a.events.token_revoked(bob.jti)
+        self.settle(2)
+        self.assertEqual((bob.take(), bob.closes), ([], []))
+        self.network.back()
+        self.settle()
+        self.assertEqual([frame["type"] for frame in bob.take()], ["edited"])
+        self.assertEqual(bob.closes, [(4001, "token revoked")])
+        self.assertIn(b"fixed", fired(self.b.history.page("lobby", 10, None))["messages"][0])
+
+    def test_after_an_outage_cached_history_is_read_again_from_the_store(self):
+        """An edit stored during an outage by a process that never got to announce it: once the bus is back,
+        B's history shows the store's text, not its cached one."""
+        [alice] = self.a.in_lobby("alice")
+        self.b.in_lobby("bob")
+        ack = self.a.say(alice, "typo")
+        self.settle()
+        self.assertIn(b"typo", fired(self.b.history.page("lobby", 10, None))["messages"][0])
+        self.network.down()
+        edited_at = datetime.fromtimestamp(START, timezone.utc)
+        fired(self.store.update_message("lobby", ack["seq"], {"text": "fixed", "edited_at": edited_at}))
+        self.network.back()
+        self.settle()
+        self.assertIn(b"fixed", fired(self.b.history.page("lobby", 10, None))["messages"][0])

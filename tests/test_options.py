@@ -118,14 +118,27 @@ class RefusalTests(SynchronousTestCase):
                 self.assertRaises(UsageError, parse, ["--mongo", uri])
 
     def test_bad_redis_url(self):
-        """``--redis`` must be a redis:// URL."""
-        self.assertRaises(UsageError, parse, ["--redis", "http://cache:6379"])
+        """``--redis`` must be a redis://, rediss:// or unix:// URL naming a host (or a socket) and a numeric db."""
+        for url in ["http://cache:6379", "cache:6379", "redis://", "redis://cache:99999/0", "redis://cache/zero",
+                    "unix://relative/path", "redis://cache/0?timeout=3"]:
+            with self.subTest(url=url):
+                self.assertRaises(UsageError, parse, ["--redis", url])
 
-    def test_redis_is_refused_until_the_bus_exists(self):
-        """``--redis`` (or CHATD_REDIS_URL) stops chatd with a clear message instead of being ignored."""
-        for args, env in ((["--redis", "redis://cache:6379/0"], {}), ([], {"CHATD_REDIS_URL": "redis://cache:6379/0"})):
-            error = self.assertRaises(UsageError, parse, args, **env)
-            self.assertIn("not supported yet", str(error))
+    def test_bad_redis_url_message_hides_the_password(self):
+        """A refused ``--redis`` URL is not repeated in the message: it may hold a password."""
+        error = self.assertRaises(UsageError, parse, ["--redis", "redis://:hunter2-secret@cache:6379/x"])
+        self.assertNotIn("hunter2-secret", str(error))
+
+    def test_redis_is_accepted(self):
+        """``--redis`` (or CHATD_REDIS_URL) is kept as given in the Config; the option wins over the variable."""
+        for args, env, expected in (
+            (["--redis", "redis://:pw@cache:6379/2"], {}, "redis://:pw@cache:6379/2"),
+            ([], {"CHATD_REDIS_URL": "rediss://cache.example:6380/0"}, "rediss://cache.example:6380/0"),
+            (["--redis", "unix:///run/redis.sock?db=1"], {"CHATD_REDIS_URL": "redis://other:6379/0"},
+             "unix:///run/redis.sock?db=1"),
+        ):
+            with self.subTest(args=args, env=env):
+                self.assertEqual(parse(args, **env).redis, expected)
 
     def test_static_not_a_directory(self):
         """``--static`` must name an existing directory."""

@@ -10,11 +10,16 @@ one pipelined write, a room's messages of one write batch in one event.
 
 While the bus is down, each process still serves its own sockets, and reads
 the messages others store from the store about once a second (only rooms some
-socket here joined); when the bus is back, it reads what it missed and tells
-the others which rooms it wrote to meanwhile, so they read those too.
+socket here joined); when the bus is back, it reads what it missed, tells
+the others which rooms it wrote to meanwhile, so they read those too, and sends
+the edits, deletions, membership and account events it kept meanwhile (typing,
+reads and presence are of the moment: those are dropped). Cached messages are
+read again from the store, for they may miss the others' edits.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import LoopingCall
@@ -28,6 +33,10 @@ from chatd.chat.sequencer import Sequencer
 from chatd.storage.records import StoreUnavailable
 
 POLL_EVERY = 1.0  # seconds between store reads while the bus is down
+# Events that change what the others show (history, membership, sockets to close) wait while the bus
+# is down and go out when it returns; typing, reads and presence are of the moment and are dropped.
+KEPT_WHILE_DOWN = frozenset({"e", "d", "p", "ml", "tr", "pc", "ub", "ud", "ur"})
+MAX_KEPT = 10_000
 
 
 class BusEvents:
@@ -53,7 +62,8 @@ class BusEvents:
         self.bus = connect(self._received, self._state)
         self.cluster_presence = self._presence = ClusterPresence(registry, local, self._send, leases(self.bus),
                                                                  node, clock)
-        self._outgoing: list[bytes] = []
+        self._outgoing: list[tuple[str, bytes]] = []
+        self._kept: deque[bytes] = deque(maxlen=MAX_KEPT)  # KEPT_WHILE_DOWN events not sent yet
         self._messages: dict[str, list] = {}  # room → messages stored here this turn, to announce
         self._flush_call = None
         self._unannounced: set[str] = set()  # rooms written to while the bus was down
@@ -124,7 +134,7 @@ class BusEvents:
     # -- announcing -----------------------------------------------------------
 
     def _send(self, kind: str, **fields) -> None:
-        self._outgoing.append(wire.encode(self._node, kind, **fields))
+        self._outgoing.append((kind, wire.encode(self._node, kind, **fields)))
         self._schedule()
 
     def _schedule(self) -> None:
@@ -133,18 +143,26 @@ class BusEvents:
 
     def _flush(self) -> None:
         self._flush_call = None
-        payloads, self._outgoing = self._outgoing, []
+        outgoing, self._outgoing = self._outgoing, []
+        kept = [payload for kind, payload in outgoing if kind in KEPT_WHILE_DOWN]
+        payloads = [payload for _, payload in outgoing]
         for room, messages in self._messages.items():
             payloads.append(wire.encode(self._node, "m", r=room, m=messages))
         rooms, self._messages = list(self._messages), {}
         if not self.up:
             self._unannounced.update(rooms)  # the others will be told to read them when the bus is back
+            self._kept.extend(kept)
             return
+        if self._kept:  # from before the bus went away: they go first
+            payloads = [*self._kept, *payloads]
+            kept = [*self._kept, *kept]
+            self._kept.clear()
         sent = self.bus.publish_many([(wire.CHANNEL, payload) for payload in payloads])
-        sent.addErrback(self._not_sent, rooms)
+        sent.addErrback(self._not_sent, rooms, kept)
 
-    def _not_sent(self, failure, rooms) -> None:
+    def _not_sent(self, failure, rooms, kept) -> None:
         self._unannounced.update(rooms)
+        self._kept = deque([*kept, *self._kept], maxlen=MAX_KEPT)
         self._log.warn("announcing on the bus failed ({why}); the others will read the store", why=failure.value)
 
     # -- what the others announce ---------------------------------------------
@@ -210,11 +228,15 @@ class BusEvents:
         if up:
             if self._poller.running:
                 self._poller.stop()
-            # What others announced while we were away is in the store: read it, room by room.
+            # What others announced while we were away is in the store: read it, room by room. Their
+            # edits and deletions meanwhile may be missing from our cached messages: read those again.
+            self._rooms.clear_caches()
             self._poll()
             if self._unannounced:
                 rooms, self._unannounced = sorted(self._unannounced), set()
                 self._send("cu", rooms=rooms)
+            if self._kept:
+                self._schedule()
         elif not self._poller.running:
             self._poller.start(POLL_EVERY, now=False)
         self._presence.bus_state(up)

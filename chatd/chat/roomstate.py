@@ -155,6 +155,11 @@ class RoomBook:
         if state is not None:
             self._dropped(state)
 
+    def clear_caches(self) -> None:
+        """Drop every room's cached messages (they are read from the store again); seqs stay known."""
+        for state in self._rooms.values():
+            state.clear()
+
     def rename_author(self, user_id: str, username: str) -> None:
         """Show ``username`` as the author of this user's cached messages, in every room."""
         for state in self._rooms.values():

@@ -49,9 +49,11 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 # The modules beside this script (its directory is on sys.path when run as python bench/ws_bench.py).
@@ -92,7 +94,17 @@ def run_scenario(target: str, scenario: str, args: argparse.Namespace) -> dict:
             log(f"last lines of the {target} log:\n{tail}")
         return {"error": str(e)}
     finally:
+        if args.keep_logs:
+            keep_logs(server, Path(args.keep_logs) / f"{target}-{scenario}-{time.strftime('%H%M%S')}")
         server.close()
+
+
+def keep_logs(server, directory: Path) -> None:
+    """Copy the target's logs (chatd's, each node's, the store's, redis-server's) before its dir is removed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in list(server.tmp.rglob("*.log")) + list(server.tmp.rglob("*.out")):
+        if path.is_file():
+            shutil.copy(path, directory / "_".join(path.relative_to(server.tmp).parts))
 
 
 def targets_of(text: str) -> list[str]:
@@ -125,6 +137,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="run each scenario N times per target, alternating targets; the table shows medians")
     parser.add_argument("--time-limit", type=float, default=900, help="seconds per generator run (default 900)")
+    parser.add_argument("--keep-logs", metavar="DIR", help="copy each target's logs into DIR/<target>-<scenario>-<time>/")
     parser.add_argument("--chatd-backlog", type=int, help="listen backlog for chatd (appended to --listen as backlog=N)")
     for name, kind in GENERATOR_OPTIONS.items():
         parser.add_argument(f"--{name}", type=kind, help="passed to load.js (see its defaults)")

@@ -210,6 +210,10 @@ def figures(scenario: str, out: dict, run: GeneratorRun) -> dict:
         return {"generator": out, "measured": {"steps": steps}}
     if scenario == "revoke":
         phase = run.phase("revoke") or {}
-        return {"generator": out, "measured": {**phase, "all_cpu_utilization": utilization(everything(phase), phase.get("wall_s")),
-                                               "generator_cpu_utilization": utilization(phase.get("generator_cpu_s"), phase.get("wall_s"))}}
+        wall = phase.get("wall_s")
+        return {"generator": out, "measured": {
+            **phase,
+            "all_cpu_utilization": utilization(everything(phase), wall),
+            "generator_cpu_utilization": utilization(phase.get("generator_cpu_s"), wall),
+        }}
     return {"generator": out, "measured": connection_figures(out, run)}

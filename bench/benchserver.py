@@ -1,6 +1,7 @@
 """A server under benchmark, run as a subprocess: start, wait for GET /healthz, tail its log, stop.
 
-Also the embedded store (nx-27017, run as chatd runs it) for a peer that stores its messages there.
+Also the embedded store (nx-27017, run as chatd runs it) for a peer, or for several chatd nodes, that
+store their messages there, and a redis-server for the bus between chatd nodes.
 Shared by the benchmark scripts in this directory (``login_stall.py``, ``ws_bench.py``), which are
 run as ``python bench/<script>.py`` and so find this module beside them. Standard library only.
 """
@@ -232,6 +233,56 @@ class EmbeddedStore:
             except OSError:
                 time.sleep(0.2)
         raise ServerStartError(f"nx-27017 did not listen within {timeout:.0f} s\n{self.process.log_tail()}")
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.close()
+
+
+class RedisServer:
+    """A real ``redis-server`` for chatd's bus: a free loopback port, a dir of its own, nothing saved.
+
+    Started as ``redis-server --port P --bind 127.0.0.1 --dir D --save "" --appendonly no`` (no
+    password: loopback only, and it lives as long as one benchmark run). ``close`` stops it by its
+    pid, like every process here.
+    """
+
+    def __init__(self, directory: Path, binary: str = "/usr/bin/redis-server") -> None:
+        self.directory = Path(directory)
+        self.binary = binary
+        self.port = free_port()
+        self.process: ServerProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self, timeout: float) -> None:
+        """Start it and wait until it answers PING; ServerStartError (with its log) otherwise."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+                "--save", "", "--appendonly", "no", "--logfile", ""]
+        self.process = ServerProcess(argv, port=self.port, log_path=self.directory / "redis.out",
+                                     cwd=self.directory, name="redis-server")
+        self.process.start()
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.process.popen.poll() is not None:
+                raise ServerStartError(f"redis-server exited with status {self.process.popen.returncode}\n"
+                                       f"{self.process.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise ServerStartError(f"redis-server did not answer PING within {timeout:.0f} s\n{self.process.log_tail()}")
 
     def close(self) -> None:
         if self.process is not None:

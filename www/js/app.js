@@ -2,6 +2,7 @@
 // Frames go through reduce() (reducer.js), and each change it reports redraws only its part of the page.
 
 import { MessageActions } from './actions.js';
+import { roomInAddress, showInAddress, watchAddress } from './address.js';
 import { Api } from './api.js';
 import { AuthForm } from './auth.js';
 import { Composer } from './composer.js';
@@ -22,7 +23,9 @@ import { Session } from './session.js';
 import { Sidebar } from './sidebar.js';
 import { Signals } from './signals.js';
 import { CLOSE_BANNED, CLOSE_REVOKED, ChatSocket } from './socket.js';
-import { $, humanSizes } from './view.js';
+import { $, humanSizes, say } from './view.js';
+
+const showNotice = (text) => say(text, 'notice'); // something that happened to the user: invited, removed
 
 const state = { me: null, rooms: new Map(), active: null }; // active: the open room's name, null for the directory
 // The rooms whose `join` awaits its answer, in the order sent: the server answers one socket's frames in order,
@@ -57,7 +60,7 @@ new DirectPicker(api, people, { me: () => myName(), onOpened: (info, names) => a
 new RoomDialog(api, { onCreated: (info) => adopt(info) });
 const view = new RoomView({
   context: viewContext,
-  actionsFor: (message, own) => actions.for(message, own, message.room || state.active, viewContext().moderate),
+  actionsFor: (message, own) => actions.for(message, own, message.room || state.active, moderating()),
   renderFile: (node, file) => files.render(node, file),
   drawMembers: () => panel.render(),
 });
@@ -73,11 +76,11 @@ const myName = () => (state.me || session.user).username;
 const isAdmin = () => (state.me || session.user).role === 'admin';
 const activeRoom = () => (state.active ? state.rooms.get(state.active) : undefined);
 const watching = (name) => name === state.active && !document.hidden;
+const moderating = () => Boolean(activeRoom() && powers(activeRoom(), myName(), isAdmin()).moderate); // deletes any message
 
 function viewContext() {
   const room = activeRoom();
-  const moderate = Boolean(room && powers(room, myName(), isAdmin()).moderate); // deletes anyone's messages
-  return { room, pending: room ? outbox.pendingIn(room.name) : [], myId: myId(), myName: myName(), isAdmin: isAdmin(), moderate };
+  return { room, pending: room ? outbox.pendingIn(room.name) : [], myId: myId(), myName: myName(), isAdmin: isAdmin(), moderate: moderating() };
 }
 
 // -- signing in and out ----------------------------------------------------------------------------
@@ -105,7 +108,7 @@ async function enterChat() {
   } catch (e) {
     if (e.status === 401 || e.status === 403) { signOut(e.message); return; }
   }
-  const wanted = roomInHash();
+  const wanted = roomInAddress();
   const first = state.rooms.has(wanted) ? wanted : state.rooms.keys().next().value || null;
   const opened = openRoom(first);
   if (wanted && !state.rooms.has(wanted)) enterRoom(wanted); // joined once the socket is up, or refused
@@ -126,6 +129,7 @@ function signOut(reason) {
   state.active = null;
   state.me = null;
   files.clear();
+  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
   view.reset();
   sidebar.clear();
   composer.clear();
@@ -212,7 +216,11 @@ function apply(change) {
     case 'error':
       onError(change.frame);
       break;
-    default: // members, timeline, typing: that part of the open room is redrawn
+    case 'members': // a role may have changed: the user's own buttons too
+      if (open) header.render();
+      if (open) view.schedule({ members: true });
+      break;
+    default: // timeline, typing: that part of the open room is redrawn
       if (open) view.schedule({ [change.kind]: true });
       break;
   }
@@ -259,16 +267,7 @@ function onError(frame) {
 }
 
 function showError(text) {
-  $('alert-text').textContent = humanSizes(text);
-  $('alert').dataset.kind = 'error';
-  $('alert').hidden = false;
-}
-
-/** Something that happened to the user (an invitation, a removal), said where errors are said. */
-function showNotice(text) {
-  $('alert-text').textContent = text;
-  $('alert').dataset.kind = 'notice';
-  $('alert').hidden = false;
+  say(humanSizes(text), 'error');
 }
 
 // -- rooms -------------------------------------------------------------------------------------------
@@ -360,7 +359,7 @@ function openRoom(name) {
   panel.reset();
   header.render();
   sidebar.render(state.rooms, state.active);
-  history.replaceState(null, '', name ? `#${encodeURIComponent(name)}` : `${location.pathname}${location.search}`);
+  showInAddress(name);
   if (!room) return directory.show(new Set(state.rooms.keys()));
   // Its history and members come over REST once the room is the user's (a join from the join box may be
   // refused: a private room's messages are asked for by its members only).
@@ -389,23 +388,12 @@ function wire() {
     if ($('messages').scrollTop < 40 && activeRoom()) loader.older(activeRoom(), () => view.fromBottom);
   });
   files.wire(() => state.active);
-  window.addEventListener('hashchange', () => {
-    const name = roomInHash();
-    if (name && name !== state.active && session.valid) enterRoom(name);
-  });
+  watchAddress(() => state.active, (name) => session.valid && enterRoom(name));
+  $('invite-user').addEventListener('focus', () => people.load());
   document.addEventListener('visibilitychange', () => {
     const active = activeRoom();
     if (!document.hidden && active) markRead(active);
   });
-}
-
-/** The room named in the address (``#team``), or null. */
-function roomInHash() {
-  try {
-    return decodeURIComponent(location.hash.slice(1)) || null;
-  } catch (e) {
-    return null;
-  }
 }
 
 wire();

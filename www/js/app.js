@@ -217,6 +217,7 @@ function apply(change) {
       onError(change.frame);
       break;
     case 'members': // a role may have changed: the user's own buttons too
+      if (open && change.reload) panel.load(room, myName());
       if (open) header.render();
       if (open) view.schedule({ members: true });
       break;

@@ -109,6 +109,7 @@ export class MembersPanel {
       const member = await this.api.invite(room.name, user, role);
       $('invite-user').value = '';
       if (room.roster) room.roster.set(member.user, member.role); // the `member` frame says so too
+      if (member.online) room.members.add(member.user);
       this.render();
     } catch (e) {
       $('invite-error').textContent = e.status === 404 ? `Nobody is called "${user}".` : e.message;

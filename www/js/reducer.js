@@ -49,7 +49,8 @@ export function reduce(state, frame, { myId, now, watching }) {
       else if (room.roster) room.roster.set(frame.user, frame.role);
       if (room.info && frame.event === 'role' && frame.role === 'owner') room.info = { ...room.info, owner: frame.user };
       notice(room, `${frame.user} ${MEMBER_TEXT[frame.event] || frame.event}${frame.event === 'role' ? ` ${frame.role}` : ''}`);
-      return [{ kind: 'members', room }, { kind: 'timeline', room }];
+      // Someone added by invitation: the list is read again for whether they are online.
+      return [{ kind: 'members', room, reload: frame.event === 'added' }, { kind: 'timeline', room }];
     }
     case 'room':
       if (!room || !frame.room) return [];

@@ -40,9 +40,16 @@ export class Room {
     return this.people && this.people.length ? this.people.join(', ') : 'Direct message';
   }
 
-  /** The members as the server listed them (``[{user, role}]``); ``me`` is left out of a direct room's people. */
+  /**
+   * The members as the server listed them (``[{user, role, online}]``); ``me`` is left out of a direct room's
+   * people. Who is online is taken from the list too: a member added by invitation joins without a `presence`.
+   */
   setRoster(members, me) {
     this.roster = new Map(members.map((member) => [member.user, member.role]));
+    for (const { user, online } of members) {
+      if (online) this.members.add(user);
+      else this.members.delete(user);
+    }
     if (this.direct) this.people = members.map((member) => member.user).filter((user) => user !== me).sort();
   }
 

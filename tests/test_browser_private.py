@@ -317,8 +317,10 @@ class PrivateRoomsPageTests(TestCase):
             olive.page.keyboard.type(topic)
             olive.page.keyboard.press("Enter")
             olive.page.wait_for_selector("#topic-form", state="hidden")
-            olive.page.wait_for_selector(f"#room-topic:text-is('{topic}')")
-            bob.page.wait_for_selector(f"#room-topic:text-is('{topic}')")  # live: the `room` frame
+            shown = "(topic) => document.getElementById('room-topic').textContent === topic"
+            olive.wait_until(shown, topic)
+            bob.wait_until(shown, topic)  # live: the `room` frame
+            assert bob.page.locator("#room-topic").is_visible()
             assert bob.page.locator("#room-topic img").count() == 0 and bob.page.evaluate("window.__xss") is None
             assert bob.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 

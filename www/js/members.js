@@ -108,6 +108,7 @@ export class MembersPanel {
     try {
       const member = await this.api.invite(room.name, user, role);
       $('invite-user').value = '';
+      $('invite-role').value = 'member'; // a moderator is made on purpose, each time
       if (room.roster) room.roster.set(member.user, member.role); // the `member` frame says so too
       if (member.online) room.members.add(member.user);
       this.render();

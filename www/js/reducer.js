@@ -52,10 +52,12 @@ export function reduce(state, frame, { myId, now, watching }) {
       // Someone added by invitation: the list is read again for whether they are online.
       return [{ kind: 'members', room, reload: frame.event === 'added' }, { kind: 'timeline', room }];
     }
-    case 'room':
-      if (!room || !frame.room) return [];
-      room.info = frame.room;
-      return [{ kind: 'info', room }];
+    case 'room': { // its `room` is the Room object, not a name
+      const described = frame.room && state.rooms.get(frame.room.name);
+      if (!described) return [];
+      described.info = frame.room;
+      return [{ kind: 'info', room: described }];
+    }
     case 'message': {
       if (!room) return [];
       const isNew = room.add(frame);

@@ -63,10 +63,10 @@ export class MembersPanel {
       const controls = user !== me && role !== 'owner' && role !== null;
       const remove = controls && may.moderate;
       const change = controls && may.own;
-      const sig = `${role}|${online}|${remove}|${change}`;
+      const sig = `${role}|${online}|${remove}|${change}|${room.direct}`;
       let shown = this.rows.get(user);
       if (!shown || shown.sig !== sig) {
-        const node = this.row(room.name, user, role, { online, remove, change, me: user === me });
+        const node = this.row(room.name, user, room.direct ? null : role, { online, remove, change, me: user === me });
         if (shown) replaceKeepingFocus(shown.node, node);
         if (shown && cursor === shown.node) cursor = node;
         shown = { node, sig };

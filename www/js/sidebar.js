@@ -83,7 +83,7 @@ export class Sidebar {
 /** The mark of a private room: a lock people see, and words a screen reader says. */
 export function lockMark() {
   return element('span', { className: 'lock', attrs: { title: 'Private room' } }, [
-    element('span', { text: '🔒', attrs: { 'aria-hidden': 'true' } }),
+    element('span', { className: 'lock-icon', attrs: { 'aria-hidden': 'true' } }), // drawn in CSS: no font needed
     element('span', { className: 'visually-hidden', text: 'Private: ' }),
   ]);
 }

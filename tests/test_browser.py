@@ -35,7 +35,7 @@ class BrowserTests(TestCase):
         the other sees typing, "seen by" and presence (a closed tab goes offline and leaves the member list)."""
         def scenario(browser):
             alice, bob = self._two_in_lobby(browser)
-            alice.page.wait_for_selector("#members li:text-is('bob')")
+            alice.page.wait_for_selector("#members li[data-user=bob][data-online=true]")
             alice.send("hello bob")
             bob.wait_message("hello bob")
             alice.message("hello bob").locator(".state.sent").wait_for()  # pending → sent
@@ -50,7 +50,7 @@ class BrowserTests(TestCase):
             screenshot(alice.page, "chat-desktop")
             bob.context.close()  # bob's only socket: he goes offline
             alice.page.wait_for_selector(".notice:text-is('bob went offline')")
-            assert alice.page.locator("#members li:text-is('bob')").count() == 0
+            alice.page.wait_for_selector("#members li[data-user=bob][data-online=false]")  # a member still
             assert not alice.errors and not bob.errors, alice.errors + bob.errors
 
         await in_browser(scenario)

@@ -1,5 +1,6 @@
 // What a message offers, shown when it is hovered or focused: Edit (its author, not for files), Delete (its
-// author or an admin) and Ban (an admin, on someone else's message). The browser's own dialogs ask.
+// author, the room's owner or a moderator, or an admin) and Ban (an admin, on someone else's message). The
+// browser's own dialogs ask.
 
 export class MessageActions {
   /** ``isAdmin()`` says whether the user is a site admin; ``showError(text)`` reports a refusal. */
@@ -9,12 +10,15 @@ export class MessageActions {
     this.showError = showError;
   }
 
-  /** The {label, name, run} buttons of ``message`` in ``room``; ``own`` goes by user_id. */
-  for(message, own, room) {
+  /**
+   * The {label, name, run} buttons of ``message`` in ``room``; ``own`` goes by user_id; ``moderate`` says
+   * the user owns or moderates the room.
+   */
+  for(message, own, room, moderate = false) {
     const actions = [];
     const admin = this.isAdmin();
     if (own && !message.file) actions.push({ label: 'Edit', name: 'edit', run: () => this.edit(room, message) });
-    if (own || admin) actions.push({ label: 'Delete', name: 'delete', run: () => this.delete(room, message) });
+    if (own || admin || moderate) actions.push({ label: 'Delete', name: 'delete', run: () => this.delete(room, message) });
     if (admin && !own) actions.push({ label: `Ban ${message.user}`, name: 'ban', run: () => this.ban(message) });
     return actions;
   }

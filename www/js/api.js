@@ -13,6 +13,8 @@ export class ApiError extends Error {
   }
 }
 
+const roomPath = (room) => `/api/rooms/${encodeURIComponent(room)}`;
+
 export class Api {
   constructor(getToken) {
     this.getToken = getToken; // () => the current token or null
@@ -46,6 +48,15 @@ export class Api {
   sessions() { return this.request('GET', '/api/sessions'); }
   rooms() { return this.request('GET', '/api/rooms'); }
   reads(room) { return this.request('GET', `/api/rooms/${encodeURIComponent(room)}/reads`); }
+  room(room) { return this.request('GET', roomPath(room)); }
+  createRoom(name, visibility, topic) { return this.request('POST', '/api/rooms', { name, visibility, topic }); }
+  changeRoom(room, changes) { return this.request('PATCH', roomPath(room), changes); }
+  members(room) { return this.request('GET', `${roomPath(room)}/members`); }
+  invite(room, user, role) { return this.request('POST', `${roomPath(room)}/members`, role ? { user, role } : { user }); }
+  setRole(room, user, role) { return this.request('PATCH', `${roomPath(room)}/members/${encodeURIComponent(user)}`, { role }); }
+  removeMember(room, user) { return this.request('DELETE', `${roomPath(room)}/members/${encodeURIComponent(user)}`); }
+  openDirect(users) { return this.request('POST', '/api/dms', { users }); }
+  users(after) { return this.request('GET', `/api/users?limit=200${after ? `&after=${encodeURIComponent(after)}` : ''}`); }
   history(room, before) {
     const query = before ? `?limit=50&before=${before}` : '?limit=50';
     return this.request('GET', `/api/rooms/${encodeURIComponent(room)}/messages${query}`);

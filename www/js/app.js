@@ -2,24 +2,35 @@
 // Frames go through reduce() (reducer.js), and each change it reports redraws only its part of the page.
 
 import { MessageActions } from './actions.js';
+import { roomInAddress, showInAddress, watchAddress } from './address.js';
 import { Api } from './api.js';
 import { AuthForm } from './auth.js';
 import { Composer } from './composer.js';
 import { Directory } from './directory.js';
+import { DirectPicker } from './dmpicker.js';
 import { Files } from './files.js';
 import { Loader } from './loader.js';
+import { MembersPanel } from './members.js';
 import { Notifier } from './notify.js';
 import { Outbox } from './outbox.js';
+import { People } from './people.js';
 import { reduce } from './reducer.js';
-import { Room, roomNameProblem } from './rooms.js';
+import { RoomDialog } from './roomdialog.js';
+import { RoomHeader } from './roomheader.js';
+import { Room, powers, roomNameProblem } from './rooms.js';
 import { RoomView } from './roomview.js';
 import { Session } from './session.js';
 import { Sidebar } from './sidebar.js';
 import { Signals } from './signals.js';
 import { CLOSE_BANNED, CLOSE_REVOKED, ChatSocket } from './socket.js';
-import { $, humanSizes } from './view.js';
+import { $, humanSizes, say } from './view.js';
+
+const showNotice = (text) => say(text, 'notice'); // something that happened to the user: invited, removed
 
 const state = { me: null, rooms: new Map(), active: null }; // active: the open room's name, null for the directory
+// The rooms whose `join` awaits its answer, in the order sent: the server answers one socket's frames in order,
+// so a `forbidden` without a ref is the refusal of the oldest (a private room the user is not a member of).
+let awaiting = [];
 
 const api = new Api(() => session.token);
 const session = new Session(api, { onRefreshed: (token) => socket.send({ type: 'refresh', token }), onEnded: signOut });
@@ -41,10 +52,17 @@ const directory = new Directory(api, { onOpen: enterRoom });
 const auth = new AuthForm(api, signedIn);
 const notifier = new Notifier();
 const actions = new MessageActions(api, { isAdmin: () => isAdmin(), showError });
+const roomContext = () => ({ room: activeRoom(), me: myName(), admin: isAdmin() });
+const header = new RoomHeader(api, { context: roomContext, showError });
+const panel = new MembersPanel(api, { context: roomContext, changed: described, showError });
+const people = new People(api);
+new DirectPicker(api, people, { me: () => myName(), onOpened: (info, names) => adopt(info, names) });
+new RoomDialog(api, { onCreated: (info) => adopt(info) });
 const view = new RoomView({
   context: viewContext,
-  actionsFor: (message, own) => actions.for(message, own, message.room || state.active),
+  actionsFor: (message, own) => actions.for(message, own, message.room || state.active, moderating()),
   renderFile: (node, file) => files.render(node, file),
+  drawMembers: () => panel.render(),
 });
 const loader = new Loader(api, {
   myId: () => myId(),
@@ -58,10 +76,11 @@ const myName = () => (state.me || session.user).username;
 const isAdmin = () => (state.me || session.user).role === 'admin';
 const activeRoom = () => (state.active ? state.rooms.get(state.active) : undefined);
 const watching = (name) => name === state.active && !document.hidden;
+const moderating = () => Boolean(activeRoom() && powers(activeRoom(), myName(), isAdmin()).moderate); // deletes any message
 
 function viewContext() {
   const room = activeRoom();
-  return { room, pending: room ? outbox.pendingIn(room.name) : [], myId: myId(), myName: myName(), isAdmin: isAdmin() };
+  return { room, pending: room ? outbox.pendingIn(room.name) : [], myId: myId(), myName: myName(), isAdmin: isAdmin(), moderate: moderating() };
 }
 
 // -- signing in and out ----------------------------------------------------------------------------
@@ -77,17 +96,22 @@ async function enterChat() {
   $('me').textContent = session.user.username;
   session.schedule();
   try {
-    const { sessions } = await api.sessions();
+    const [{ sessions }, { rooms }] = await Promise.all([api.sessions(), api.rooms()]);
+    const records = new Map(rooms.map((info) => [info.name, info]));
     for (const each of sessions) {
       const room = new Room(each.room);
       room.unread = each.unread;
+      room.info = records.get(each.room) || null;
       state.rooms.set(each.room, room);
+      if (room.direct) panel.load(room, myName()); // named by its people in the sidebar
     }
   } catch (e) {
     if (e.status === 401 || e.status === 403) { signOut(e.message); return; }
   }
-  const first = state.rooms.keys().next().value || null;
+  const wanted = roomInAddress();
+  const first = state.rooms.has(wanted) ? wanted : state.rooms.keys().next().value || null;
   const opened = openRoom(first);
+  if (wanted && !state.rooms.has(wanted)) enterRoom(wanted); // joined once the socket is up, or refused
   notifier.offer();
   socket.start();
   // The keyboard starts where the user will type: the composer, or the directory's busiest room.
@@ -99,10 +123,13 @@ function signOut(reason) {
   socket.stop();
   session.clear();
   outbox.clear();
+  people.forget();
+  awaiting = [];
   state.rooms.clear();
   state.active = null;
   state.me = null;
   files.clear();
+  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
   view.reset();
   sidebar.clear();
   composer.clear();
@@ -116,6 +143,7 @@ function onClosed(code) {
   }
   if (code === CLOSE_REVOKED) session.refresh(); // expired or revoked: a fresh token, then reconnect
   outbox.disconnected();
+  awaiting = [];
   for (const room of state.rooms.values()) room.joined = false;
   view.schedule({ timeline: true });
   return true;
@@ -151,20 +179,27 @@ function apply(change) {
       outbox.connected();
       break;
     case 'joined':
+      answered(room.name);
+      if (room.tentative && open) loader.reads(room);
+      room.tentative = false;
       for (const message of change.messages) if (message.client_id) outbox.settle(message.client_id);
       if (change.truncated) loader.latest(room);
+      if (!room.info) describe(room);
+      if (open && !room.roster) panel.load(room, myName());
       if (open) markRead(room);
       sidebar.render(state.rooms, state.active);
       break;
     case 'left':
-      outbox.dropRoom(room.name);
-      signals.forget(room.name);
-      if (open) openRoom(state.rooms.keys().next().value || null);
-      sidebar.render(state.rooms, state.active);
+      gone(room, change.reason === 'removed' ? `You were removed from ${room.label}.` : null);
       break;
     case 'invited':
       sendJoin(room);
+      if (room.direct) panel.load(room, myName());
+      showNotice(room.direct ? `${change.by} started a direct conversation with you.` : `${change.by} added you to ${room.name}.`);
       sidebar.render(state.rooms, state.active);
+      break;
+    case 'info':
+      described(room);
       break;
     case 'message':
       onMessage(change);
@@ -181,7 +216,12 @@ function apply(change) {
     case 'error':
       onError(change.frame);
       break;
-    default: // members, timeline, typing: that part of the open room is redrawn
+    case 'members': // a role may have changed: the user's own buttons too
+      if (open && change.reload) panel.load(room, myName());
+      if (open) header.render();
+      if (open) view.schedule({ members: true });
+      break;
+    default: // timeline, typing: that part of the open room is redrawn
       if (open) view.schedule({ [change.kind]: true });
       break;
   }
@@ -209,6 +249,13 @@ function onMessage({ room, message, isNew, fromOthers }) {
 // resent in order without bothering the user; a final one gives the text back with the reason.
 function onError(frame) {
   if (frame.code === 'rate_limited') socket.slowDown();
+  if (frame.code === 'forbidden' && !frame.ref && awaiting.length) {
+    const name = awaiting.shift();
+    const room = state.rooms.get(name);
+    if (room && !room.joined) gone(room);
+    showError(`You cannot open "${name}": ${frame.message}`);
+    return;
+  }
   const outcome = outbox.refused(frame);
   if (outcome && outcome.final) {
     composer.restore(outcome.entry.text);
@@ -221,8 +268,7 @@ function onError(frame) {
 }
 
 function showError(text) {
-  $('alert-text').textContent = humanSizes(text);
-  $('alert').hidden = false;
+  say(humanSizes(text), 'error');
 }
 
 // -- rooms -------------------------------------------------------------------------------------------
@@ -230,7 +276,54 @@ function showError(text) {
 function sendJoin(room) {
   const frame = { type: 'join', room: room.name };
   if (room.messages.size) frame.since = room.lastSeq;
-  socket.send(frame);
+  if (socket.send(frame)) awaiting.push(room.name);
+}
+
+function answered(name) {
+  const at = awaiting.indexOf(name);
+  if (at >= 0) awaiting.splice(at, 1);
+}
+
+/** ``room`` is no longer the user's (left, removed, or its join refused): it goes, with ``why`` said. */
+function gone(room, why) {
+  state.rooms.delete(room.name);
+  outbox.dropRoom(room.name);
+  signals.forget(room.name);
+  if (room.name === state.active) openRoom(state.rooms.keys().next().value || null);
+  sidebar.render(state.rooms, state.active);
+  if (why) showNotice(why);
+}
+
+/** The room's record (topic, visibility), for one the page met by name only (joined from the join box). */
+async function describe(room) {
+  try {
+    room.info = await api.room(room.name);
+    if (room.direct && !room.roster) await panel.load(room, myName());
+    described(room);
+  } catch (e) { /* not visible to this user: the join is refused and the room goes */ }
+}
+
+/** A room's record or members changed: its name, lock, topic and buttons are drawn again. */
+function described(room) {
+  sidebar.render(state.rooms, state.active);
+  if (room.name === state.active) {
+    header.render();
+    view.schedule({ members: true });
+  }
+}
+
+/** A room made here (POST /api/rooms or /api/dms): the user is a member already; join it and open it. */
+function adopt(info, names) {
+  let room = state.rooms.get(info.name);
+  if (!room) {
+    room = new Room(info.name);
+    state.rooms.set(info.name, room);
+  }
+  room.info = info;
+  if (names) room.people = names;
+  if (!room.joined) sendJoin(room);
+  openRoom(info.name);
+  composer.focus();
 }
 
 function markRead(room) {
@@ -245,9 +338,11 @@ function markRead(room) {
 function enterRoom(name) {
   $('join-error').textContent = roomNameProblem(name) || '';
   if (roomNameProblem(name)) return;
-  if (!state.rooms.has(name)) {
-    state.rooms.set(name, new Room(name));
-    sendJoin(state.rooms.get(name));
+  if (!state.rooms.has(name)) { // listed once joined; a refused join (a private room) takes it away again
+    const room = new Room(name);
+    room.tentative = true;
+    state.rooms.set(name, room);
+    sendJoin(room);
   }
   $('join-room').value = '';
   openRoom(name);
@@ -258,15 +353,22 @@ function enterRoom(name) {
 function openRoom(name) {
   state.active = name;
   const room = activeRoom();
-  $('room-title').textContent = room ? name : 'Rooms';
-  for (const id of ['leave', 'composer', 'messages', 'room-members']) $(id).hidden = !room;
+  for (const id of ['composer', 'messages']) $(id).hidden = !room;
   $('directory').hidden = Boolean(room);
   sidebar.slide(false);
   view.reset();
+  panel.reset();
+  header.render();
   sidebar.render(state.rooms, state.active);
+  showInAddress(name);
   if (!room) return directory.show(new Set(state.rooms.keys()));
-  if (room.messages.size === 0 && room.hasOlder) loader.latest(room);
-  loader.reads(room);
+  // Its history and members come over REST once the room is the user's (a join from the join box may be
+  // refused: a private room's messages are asked for by its members only).
+  if (!room.tentative) {
+    if (room.messages.size === 0 && room.hasOlder) loader.latest(room);
+    loader.reads(room);
+    panel.load(room, myName());
+  }
   view.schedule({ timeline: true, follow: true, members: true, typing: true });
   markRead(room);
   return Promise.resolve();
@@ -287,6 +389,8 @@ function wire() {
     if ($('messages').scrollTop < 40 && activeRoom()) loader.older(activeRoom(), () => view.fromBottom);
   });
   files.wire(() => state.active);
+  watchAddress(() => state.active, (name) => session.valid && enterRoom(name));
+  $('invite-user').addEventListener('focus', () => people.load());
   document.addEventListener('visibilitychange', () => {
     const active = activeRoom();
     if (!document.hidden && active) markRead(active);

@@ -1,7 +1,8 @@
 // The room directory (GET /api/rooms): what a newcomer sees instead of an empty screen, and what "Browse
 // rooms" shows later. The rooms people use come first: the most members online, then the latest message,
-// then the most members.
+// then the most members. The user's own private rooms show with a lock; direct rooms are in the sidebar only.
 
+import { lockMark } from './sidebar.js';
 import { $, ago, element } from './view.js';
 
 export function byUse(a, b) {
@@ -29,7 +30,7 @@ export class Directory {
       $('directory-status').textContent = `The rooms could not be listed: ${e.message}`;
       return;
     }
-    rooms.sort(byUse);
+    rooms = rooms.filter((room) => room.visibility !== 'direct').sort(byUse);
     $('directory-status').textContent = rooms.length
       ? 'Pick a room to join it, or start a new one under "Join a room".'
       : 'No rooms yet: start the first one under "Join a room".';
@@ -43,7 +44,7 @@ export class Directory {
       ago(room.last_message_at),
     ].join(' · ');
     const button = element('button', { className: 'directory-open', attrs: { type: 'button' } }, [
-      element('span', { className: 'directory-name', text: room.name }),
+      element('span', { className: 'directory-name' }, [room.visibility === 'private' ? lockMark() : null, room.name]),
       busiest ? element('span', { className: 'tag', text: 'most active' }) : null,
       element('span', { className: 'directory-details', text: details }),
       element('span', { className: 'directory-action', text: joined ? 'Open' : 'Join' }),

@@ -6,6 +6,7 @@ import { Room } from './rooms.js';
 export const TYPING_SHOWN_MS = 6000; // a "typing" not repeated within this is over
 
 const PRESENCE_TEXT = { join: 'joined', leave: 'left', online: 'is online', offline: 'went offline' };
+const MEMBER_TEXT = { added: 'was added', removed: 'was removed', role: 'is now' };
 
 let noticeIds = 0;
 
@@ -13,7 +14,7 @@ let noticeIds = 0;
  * Apply ``frame`` to ``state`` ({me, rooms: Map name → Room}). ``context`` has ``myId`` (the user's id),
  * ``now`` (ms) and ``watching(name)`` (the room is open in a visible tab). Answers a list of changes:
  * ``{kind, room?, ...}`` where ``kind`` is one of hello, joined, left, invited, message, ack, members,
- * timeline, typing, error.
+ * timeline, typing, info (the room's record), error.
  */
 export function reduce(state, frame, { myId, now, watching }) {
   const room = typeof frame.room === 'string' ? state.rooms.get(frame.room) : undefined;
@@ -33,13 +34,29 @@ export function reduce(state, frame, { myId, now, watching }) {
     case 'left':
       if (!room) return [];
       state.rooms.delete(room.name);
-      return [{ kind: 'left', room }];
+      return [{ kind: 'left', room, reason: frame.reason }];
     case 'invited': {
       const name = frame.room && frame.room.name;
       if (!name || state.rooms.has(name)) return [];
       const invited = new Room(name);
+      invited.info = frame.room;
       state.rooms.set(name, invited);
       return [{ kind: 'invited', room: invited, by: frame.by }];
+    }
+    case 'member': {
+      if (!room) return [];
+      if (room.roster && frame.event === 'removed') room.roster.delete(frame.user);
+      else if (room.roster) room.roster.set(frame.user, frame.role);
+      if (room.info && frame.event === 'role' && frame.role === 'owner') room.info = { ...room.info, owner: frame.user };
+      notice(room, `${frame.user} ${MEMBER_TEXT[frame.event] || frame.event}${frame.event === 'role' ? ` ${frame.role}` : ''}`);
+      // Someone added by invitation: the list is read again for whether they are online.
+      return [{ kind: 'members', room, reload: frame.event === 'added' }, { kind: 'timeline', room }];
+    }
+    case 'room': { // its `room` is the Room object, not a name
+      const described = frame.room && state.rooms.get(frame.room.name);
+      if (!described) return [];
+      described.info = frame.room;
+      return [{ kind: 'info', room: described }];
     }
     case 'message': {
       if (!room) return [];
@@ -57,8 +74,10 @@ export function reduce(state, frame, { myId, now, watching }) {
       if (!room) return [];
       if (frame.event === 'join' || frame.event === 'online') room.members.add(frame.user);
       else room.members.delete(frame.user);
-      noticeIds += 1;
-      room.notices.push({ id: noticeIds, afterSeq: room.lastSeq, text: `${frame.user} ${PRESENCE_TEXT[frame.event] || frame.event}` });
+      // Joining a public room makes a member; leaving ends it (an owner's hand-over comes as a `member` frame).
+      if (room.roster && frame.event === 'join' && !room.roster.has(frame.user)) room.roster.set(frame.user, 'member');
+      if (room.roster && frame.event === 'leave') room.roster.delete(frame.user);
+      notice(room, `${frame.user} ${PRESENCE_TEXT[frame.event] || frame.event}`);
       return [{ kind: 'members', room }, { kind: 'timeline', room }];
     }
     case 'typing':
@@ -80,7 +99,12 @@ export function reduce(state, frame, { myId, now, watching }) {
       return [{ kind: 'timeline', room }];
     case 'error':
       return [{ kind: 'error', frame }];
-    default: // pong, refreshed, member, room, reaction, thread, mention: nothing this page shows
+    default: // pong, refreshed, reaction, thread, mention: nothing this page shows
       return [];
   }
+}
+
+function notice(room, text) {
+  noticeIds += 1;
+  room.notices.push({ id: noticeIds, afterSeq: room.lastSeq, text });
 }

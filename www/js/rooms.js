@@ -1,5 +1,5 @@
 // What the page knows of each joined room: messages by seq (kept sorted as they come), who is online, typing
-// and has read what, and the join/leave notices. No DOM here.
+// and has read what, the join/leave notices, and the room's record, members and roles. No DOM here.
 
 export const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -24,7 +24,33 @@ export class Room {
     this.notices = [];         // {id, afterSeq, text}: join/leave notices, after the seq they followed
     this.unread = 0;
     this.joined = false;
+    this.tentative = false;    // named in the join box or the address, its join not answered yet
     this.loadingOlder = false;
+    this.info = null;          // the server's Room (visibility, topic, owner…), once heard
+    this.people = null;        // a direct room's other members (usernames), once heard
+    this.roster = null;        // username → role ('owner', 'moderator', 'member'), once listed
+  }
+
+  get direct() { return Boolean(this.info && this.info.visibility === 'direct'); }
+  get private() { return Boolean(this.info && this.info.visibility === 'private'); }
+
+  /** What the room is called on screen: a direct room by the people in it, never by its dm-… name. */
+  get label() {
+    if (!this.direct) return this.name;
+    return this.people && this.people.length ? this.people.join(', ') : 'Direct message';
+  }
+
+  /**
+   * The members as the server listed them (``[{user, role, online}]``); ``me`` is left out of a direct room's
+   * people. Who is online is taken from the list too: a member added by invitation joins without a `presence`.
+   */
+  setRoster(members, me) {
+    this.roster = new Map(members.map((member) => [member.user, member.role]));
+    for (const { user, online } of members) {
+      if (online) this.members.add(user);
+      else this.members.delete(user);
+    }
+    if (this.direct) this.people = members.map((member) => member.user).filter((user) => user !== me).sort();
   }
 
   get lastSeq() {
@@ -97,4 +123,19 @@ function insertSorted(array, value) {
     else high = middle;
   }
   array.splice(low, 0, value);
+}
+
+/**
+ * What ``me`` (a username; ``admin`` a site admin) may do in ``room``, by SPEC.md's "Rooms and roles": the
+ * page shows only the buttons these allow (the server decides anyway). Nothing changes in a direct room.
+ */
+export function powers(room, me, admin) {
+  const role = room.roster ? room.roster.get(me) : undefined;
+  const fixed = room.direct || !room.info;
+  return {
+    role,
+    moderate: !fixed && (admin || role === 'owner' || role === 'moderator'),
+    own: !fixed && (admin || role === 'owner'),
+    leave: !room.direct,
+  };
 }

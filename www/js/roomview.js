@@ -1,4 +1,4 @@
-// The open room on screen: its messages (a keyed Timeline), online members, who is typing, and the scroll
+// The open room on screen: its messages (a keyed Timeline), its members, who is typing, and the scroll
 // position. Changes are collected and drawn together once per animation frame (or within 100 ms in a
 // background tab, where animation frames wait), so a burst of frames costs one redraw, not one each.
 
@@ -12,10 +12,11 @@ export class RoomView {
   /**
    * ``context()`` answers {room, pending, myId, myName, isAdmin} for the open room (room null when none);
    * ``actionsFor(message, own)`` the {label, name, run} buttons a message offers; ``renderFile(node, file)``
-   * draws a file.
+   * draws a file; ``drawMembers()`` draws the members panel.
    */
-  constructor({ context, actionsFor, renderFile }) {
+  constructor({ context, actionsFor, renderFile, drawMembers }) {
     this.context = context;
+    this.drawMembers = drawMembers;
     this.actionsFor = actionsFor;
     this.renderFile = renderFile;
     this.timeline = new Timeline($('message-list'), {
@@ -44,7 +45,6 @@ export class RoomView {
   reset() {
     this.timeline.clear();
     $('typing').textContent = '';
-    $('members').replaceChildren();
   }
 
   flush() {
@@ -55,9 +55,7 @@ export class RoomView {
     const context = this.context();
     if (!context.room) return;
     if (dirty.timeline) this.drawTimeline(context, dirty);
-    if (dirty.members) {
-      $('members').replaceChildren(...[...context.room.members].sort().map((user) => element('li', { text: user })));
-    }
+    if (dirty.members) this.drawMembers();
     if (dirty.typing) this.drawTyping(context.room);
   }
 

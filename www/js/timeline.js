@@ -10,7 +10,7 @@ import { dayOf } from './format.js';
  * (a string of whatever else shapes the item) redraws an item; a new ``sig`` (what can be changed in place:
  * "seen by") patches it; ``alias`` is the key of the item this one replaces (a sent message once stored).
  */
-export function entriesOf(room, pending, { myId, myName, isAdmin }) {
+export function entriesOf(room, pending, { myId, myName, isAdmin, moderate }) {
   const entries = [];
   const messages = room.ordered();
   let seenSeq = null;
@@ -36,7 +36,7 @@ export function entriesOf(room, pending, { myId, myName, isAdmin }) {
       key: `s:${message.seq}`,
       kind: 'message',
       value: message,
-      look: `${own}|${isAdmin}`,
+      look: `${own}|${isAdmin}|${Boolean(moderate)}`,
       sig: seenBy.join(','),
       own,
       seenBy,

@@ -7,6 +7,13 @@ export { ago, dayOf, fileSize, humanSizes, timeOf } from './format.js';
 
 export const $ = (id) => document.getElementById(id);
 
+/** Say ``text`` in the room's alert line: an ``error`` (a refusal) or a ``notice`` (invited, removed). */
+export function say(text, kind) {
+  $('alert-text').textContent = text;
+  $('alert').dataset.kind = kind;
+  $('alert').hidden = false;
+}
+
 export function element(tag, { className, text, attrs } = {}, children = []) {
   const node = document.createElement(tag);
   if (className) node.className = className;

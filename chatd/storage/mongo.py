@@ -86,6 +86,7 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, SchemaMigration, Service
         self._indexing: defer.Deferred | None = None
         self._metrics = metrics  # a chatd.metrics.Metrics, to time every operation
         self._refused_logged_at: float | None = None
+        self._in_flight: set[defer.Deferred] = set()  # operations not answered yet: cancelled at stop
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -102,6 +103,10 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, SchemaMigration, Service
             self._indexing.cancel()
         if self._pool is not None:
             await self._pool.disconnect()
+        # An operation still waiting for a connection is not failed by the disconnect: fail it now
+        # (StoreUnavailable to its caller), so neither it nor its timeout outlives the store.
+        for operation in list(self._in_flight):
+            operation.cancel()
 
     async def _create_indexes_until_done(self) -> None:
         delay = 0.2
@@ -148,6 +153,8 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, SchemaMigration, Service
         started = time.perf_counter()
         try:
             d = defer.maybeDeferred(operation, *args, **kwargs)
+            self._in_flight.add(d)
+            d.addBoth(self._answered, d)
             return await d.addTimeout(self.timeout, self._reactor)
         except DuplicateKeyError as e:
             raise DuplicateKey(duplicate_field(e.details or {})) from None
@@ -161,6 +168,10 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, SchemaMigration, Service
         finally:
             if self._metrics is not None:
                 self._metrics.store_latency.labels(operation.__name__).observe(time.perf_counter() - started)
+
+    def _answered(self, result, operation: defer.Deferred):
+        self._in_flight.discard(operation)
+        return result
 
     def _login_refused(self) -> None:
         """The store refused a command as unauthenticated: log in again on a new connection.

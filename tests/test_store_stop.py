@@ -1,0 +1,35 @@
+"""Stopping the Mongo store (chatd.storage.mongo.MongoStore) with operations still unanswered."""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from chatd.storage.mongo import MongoStore
+from chatd.storage.records import StoreUnavailable
+
+
+class StopTests(SynchronousTestCase):
+
+    def test_an_operation_waiting_at_stop_fails_as_unavailable_and_leaves_no_timer(self):
+        """A request still waiting for the store when chatd stops gets StoreUnavailable (a 503, not a hang),
+        and the operation's timeout does not stay scheduled after the store stopped."""
+        clock = Clock()
+        store = MongoStore(clock, lambda: "mongodb://127.0.0.1:1/chatd", timeout=5.0)
+        store._db = object()  # as if started; the pool is not needed to show this
+        never = defer.Deferred()
+        waiting = defer.ensureDeferred(store._call(lambda: never))
+        self.assertEqual(len(clock.getDelayedCalls()), 1)  # the operation's timeout
+        store.running = True
+        self.successResultOf(defer.ensureDeferred(store.stopService()))
+        self.failureResultOf(waiting, StoreUnavailable)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_answered_operations_are_forgotten(self):
+        """An answered operation is not held until stop (nothing grows with the number of requests)."""
+        store = MongoStore(Clock(), lambda: "mongodb://127.0.0.1:1/chatd")
+        store._db = object()
+        for n in range(3):
+            self.assertEqual(self.successResultOf(defer.ensureDeferred(store._call(lambda n=n: n))), n)
+        self.assertEqual(store._in_flight, set())

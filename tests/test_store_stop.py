@@ -17,7 +17,7 @@ class StopTests(SynchronousTestCase):
         and the operation's timeout does not stay scheduled after the store stopped."""
         clock = Clock()
         store = MongoStore(clock, lambda: "mongodb://127.0.0.1:1/chatd", timeout=5.0)
-        store._db = object()  # as if started; the pool is not needed to show this
+        store._db, store._open = object(), True  # as if started; the pool is not needed to show this
         never = defer.Deferred()
         waiting = defer.ensureDeferred(store._call(lambda: never))
         self.assertEqual(len(clock.getDelayedCalls()), 1)  # the operation's timeout
@@ -29,7 +29,17 @@ class StopTests(SynchronousTestCase):
     def test_answered_operations_are_forgotten(self):
         """An answered operation is not held until stop (nothing grows with the number of requests)."""
         store = MongoStore(Clock(), lambda: "mongodb://127.0.0.1:1/chatd")
-        store._db = object()
+        store._db, store._open = object(), True
         for n in range(3):
             self.assertEqual(self.successResultOf(defer.ensureDeferred(store._call(lambda n=n: n))), n)
         self.assertEqual(store._in_flight, set())
+
+    def test_an_operation_begun_after_stop_is_refused_at_once(self):
+        """A request still being served after the store stopped gets StoreUnavailable at once, and no timer."""
+        clock = Clock()
+        store = MongoStore(clock, lambda: "mongodb://127.0.0.1:1/chatd")
+        store._db, store._open = object(), True
+        store.running = True
+        self.successResultOf(defer.ensureDeferred(store.stopService()))
+        self.failureResultOf(defer.ensureDeferred(store._call(defer.Deferred)), StoreUnavailable)
+        self.assertEqual(clock.getDelayedCalls(), [])

@@ -87,6 +87,7 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, SchemaMigration, Service
         self._metrics = metrics  # a chatd.metrics.Metrics, to time every operation
         self._refused_logged_at: float | None = None
         self._in_flight: set[defer.Deferred] = set()  # operations not answered yet: cancelled at stop
+        self._open = False  # between startService and stopService
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -95,10 +96,12 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, SchemaMigration, Service
         codec = CodecOptions(tz_aware=True, uuid_representation=UuidRepresentation.STANDARD)
         self._pool = ConnectionPool(self._uri(), max_delay=self._max_delay, codec_options=codec)
         self._db = self._pool[self._database_name or self._pool.uri["database"] or "chatd"]
+        self._open = True
         self._indexing = defer.ensureDeferred(self._create_indexes_until_done())
 
     async def stopService(self) -> None:
         super().stopService()
+        self._open = False  # a request still being served gets StoreUnavailable, not an operation nobody answers
         if self._indexing is not None:
             self._indexing.cancel()
         if self._pool is not None:
@@ -148,8 +151,8 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, SchemaMigration, Service
 
     async def _call(self, operation, *args, **kwargs):
         """Run one txmongo operation within the timeout, translating failures."""
-        if self._db is None:
-            raise StoreUnavailable("store not started")
+        if self._db is None or not self._open:
+            raise StoreUnavailable("store not started, or stopped")
         started = time.perf_counter()
         try:
             d = defer.maybeDeferred(operation, *args, **kwargs)

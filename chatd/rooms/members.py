@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from chatd import errors
 from chatd.rooms import bodies
-from chatd.rooms.access import MODERATE, OWN, SEE, RoomAccess, Standing
+from chatd.rooms.access import MODERATE, OWN, SEE, RoomAccess, Standing, allows
 from chatd.rooms.ownership import LOST, MAX_MEMBERS_READ
 from chatd.times import utc_from
 
@@ -125,4 +125,8 @@ class RoomMembers:
     @staticmethod
     def _not_direct(standing: Standing) -> None:
         if standing.kind == "direct":
+            if not allows(standing, SEE):
+                # A site admin moderates messages anywhere, direct rooms included, but a direct room is
+                # closed to non-members: as if it did not exist (404), never a 403 that tells it does.
+                raise errors.not_found("No such room.")
             raise errors.forbidden(FIXED)

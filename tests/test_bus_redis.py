@@ -194,6 +194,33 @@ class StateTests(BusTestCase):
         self.assertEqual(calls, [b"one", b"two"])
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 2)
 
+    def test_a_read_of_many_messages_is_parsed_at_once_in_order(self):
+        """Messages arriving in one read (or split anywhere) reach on_message in order in that same call: no pause, no later turn."""
+        _, subscriber = self.handshake()
+        paused = []
+        subscriber.transport.pauseProducing = lambda: paused.append(True)
+        payloads = [b"a" * n for n in (1, 300, 5)] + [b"\r\n$3\r\nodd", b""]
+        data = b"".join(push(b"message", b"chatd:events", p) for p in payloads)
+        subscriber.protocol.dataReceived(data)  # no clock advance
+        self.assertEqual(self.messages, [(b"chatd:events", p) for p in payloads])
+        self.assertEqual(paused, [])
+        self.assertEqual(self.reactor.getDelayedCalls(), [call for call in self.reactor.getDelayedCalls()
+                                                          if call.getTime() > self.reactor.seconds()])
+        del self.messages[:]
+        for cut in (1, 7, 20, len(data) - 3):  # split mid-header, mid-bulk, mid-line
+            subscriber.protocol.dataReceived(data[:cut])
+            subscriber.protocol.dataReceived(data[cut:])
+            self.assertEqual(self.messages, [(b"chatd:events", p) for p in payloads])
+            del self.messages[:]
+
+    def test_replies_behind_a_bulk_reply_are_answered_at_once(self):
+        """On the command connection, replies read together (bulk first) fire their Deferreds in that call, in order."""
+        command, _ = self.handshake()
+        got = [self.bus.execute("GET", "k"), self.bus.execute("GET", "j"), self.bus.publish(b"c", b"p")]
+        command.transport.clear()
+        command.protocol.dataReceived(bulk(b"one") + bulk(b"two") + b":1\r\n")  # no clock advance
+        self.assertEqual([self.successResultOf(d) for d in got], [b"one", b"two", 1])
+
     def test_lost_subscriber_resubscribes_then_reports_up(self):
         """A lost subscriber: on_state(False); a new connection within 1 s subscribes again; on_state(True) after the confirmation."""
         command, subscriber = self.handshake()

@@ -12,8 +12,11 @@ does not give it:
   seconds is sent a PING, and one still silent ``timeout`` seconds later is
   aborted. A SIGSTOPped or partitioned Redis sends no RST, so without this a
   dead connection looks alive for as long as TCP keeps trying (minutes);
-- the injected clock: txredisapi resumes parsing after a bulk reply with the
-  global reactor's ``callLater``; it gets ours, so tests drive it with a Clock.
+- parsing without a pause: after each bulk string that has bytes behind it,
+  txredisapi pauses the transport (two epoll changes) and parses the rest in a
+  later reactor turn (``callLater(0)``). A published event is three bulk strings,
+  so that was two pauses and two turns per event on every subscriber. Here the
+  rest is parsed at once, in a loop (no recursion), in the order it came.
 
 Replies are not decoded (``charset=None``, no number conversion): bulk
 strings are ``bytes``, integers ``int``, status replies ``str``.
@@ -39,7 +42,8 @@ class _Watched:
 
     def _watch_init(self, clock, owner, address, interval: float, timeout: float) -> None:
         super().__init__(charset=None, convertNumbers=False)  # the txredisapi protocol after this mixin
-        self.callLater = clock.callLater  # txredisapi's LineReceiver uses it to resume parsing
+        self.callLater = clock.callLater  # txredisapi's own timers (reply timeouts), if it ever sets one
+        self._rest: bytes | None = None  # bytes after a bulk string, parsed before dataReceived returns
         self._clock = clock
         self._owner = owner
         self._address = address
@@ -62,7 +66,20 @@ class _Watched:
 
     def dataReceived(self, data, unpause=False):
         self._last_in = self._clock.seconds()
-        return super().dataReceived(data, unpause)
+        why = super().dataReceived(data, unpause)
+        while self._rest is not None and not why:  # what followed a bulk string, in order
+            rest, self._rest = self._rest, None
+            why = super().dataReceived(rest)
+        self._rest = None
+        return why
+
+    def setLineMode(self, extra=b""):
+        # txredisapi's parser calls this after each bulk string, with the bytes received behind it.
+        # Its own version pauses the transport and parses them in a later turn; we parse them as soon
+        # as the current parse returns (``dataReceived`` above), before anything else can arrive.
+        self.line_mode = 1
+        if extra:
+            self._rest = extra if self._rest is None else extra + self._rest
 
     def connectionLost(self, reason) -> None:
         was_ready, self.ready = self.ready, False

@@ -43,3 +43,14 @@ class StopTests(SynchronousTestCase):
         self.successResultOf(defer.ensureDeferred(store.stopService()))
         self.failureResultOf(defer.ensureDeferred(store._call(defer.Deferred)), StoreUnavailable)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_a_caller_that_cancels_gets_a_cancellation_not_an_outage(self):
+        """A request whose client left cancels its store call: that stays a CancelledError (which the REST
+        layer drops silently), not StoreUnavailable (an outage nobody would handle, logged as an error)."""
+        clock = Clock()
+        store = MongoStore(clock, lambda: "mongodb://127.0.0.1:1/chatd")
+        store._db, store._open = object(), True
+        waiting = defer.ensureDeferred(store._call(defer.Deferred))
+        waiting.cancel()
+        self.failureResultOf(waiting, defer.CancelledError)
+        self.assertEqual(clock.getDelayedCalls(), [])

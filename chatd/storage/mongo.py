@@ -39,7 +39,6 @@ from chatd.storage.util import returns_deferred
 # Failures that mean "could not reach the store", as opposed to a refused write.
 _UNREACHABLE = (
     defer.TimeoutError,
-    defer.CancelledError,
     TimeExceeded,
     net_error.ConnectionLost,
     net_error.ConnectionDone,
@@ -168,6 +167,10 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, SchemaMigration, Service
             raise StoreUnavailable("not authorized") from None
         except _UNREACHABLE as e:
             raise StoreUnavailable(type(e).__name__) from None
+        except defer.CancelledError:
+            if not self._open:  # cancelled by stopService: the store went away under the request
+                raise StoreUnavailable("stopped") from None
+            raise  # cancelled by the caller (the client left): stays a cancellation, which nobody reports
         finally:
             if self._metrics is not None:
                 self._metrics.store_latency.labels(operation.__name__).observe(time.perf_counter() - started)

@@ -38,10 +38,23 @@ class Message:
     file: dict | None = None
     edited_at: datetime | None = None
     deleted: bool = False
+    reply_to: int | None = None  # the seq of its thread's root (SPEC.md, Details: Threads)
+    # A root's thread summary: {"replies": int, "last_reply_at": datetime, "last_reply_seq": int}; None until a reply.
+    thread: dict | None = None
+    # Reactions as "<emoji> <username>" in the order they were added (emoji and usernames hold no whitespace).
+    reactions: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
         return message_id(self.room, self.seq)
+
+    def reaction_groups(self) -> dict[str, list[str]]:
+        """SPEC.md's ``reactions``: {emoji: [username, ...]}, emoji and users in the order they came."""
+        groups: dict[str, list[str]] = {}
+        for key in self.reactions:
+            emoji, _, user = key.partition(" ")
+            groups.setdefault(emoji, []).append(user)
+        return groups
 
 
 def message_id(room: str, seq: int) -> str:

@@ -175,6 +175,13 @@ class ReactionTests(ChatTestCase):
         tomb = self.chat.join(self.chat.connect("carol"))["history"][-1]
         self.assertEqual((tomb.get("deleted"), "reactions" in tomb), (True, False))
 
+    def test_a_rename_shows_in_cached_reactions(self):
+        """After bob is renamed, the cached history shows his new name in the reactions he made."""
+        self.react(self.bob)
+        self.chat.events.user_renamed(self.bob.user_id, "robert")
+        history = self.chat.join(self.chat.connect("carol"))["history"]
+        self.assertEqual(history[-1]["reactions"], {"👍": ["robert"]})
+
     def test_only_members_react(self):
         """A user who is not a member of a public room gets forbidden (joining is not needed, membership is)."""
         carol = self.chat.connect("carol")
@@ -218,4 +225,4 @@ class AcrossProcesses(TwoProcesses):
         self.settle()
         self.assertEqual(len(alice_a.of_type("reaction")), 1)
         [stored] = fired(self.store.get_messages("lobby", [root]))
-        self.assertEqual(stored.reactions, ("👍 alice",))
+        self.assertEqual((len(stored.reactions), stored.reaction_groups()), (1, {"👍": ["alice"]}))

@@ -110,6 +110,19 @@ class ThreadsEndToEnd(TestCase):
         history = (await self._get("/api/rooms/lobby/messages")).json()["messages"]
         self.assertEqual(history[0]["reactions"], {THUMBS: ["alice"]})
 
+    async def test_reactions_follow_a_rename(self):
+        """Bob reacts, then renames himself: history (cached, and read fresh from the store) shows the new name."""
+        put = await self.http.request("PUT", self._reaction(self.root), token=self.bob["token"])
+        self.assertEqual(put.status, 204)
+        renamed = await self.http.request("PATCH", f"/api/users/{self.bob['user']['id']}", {"username": "robert"},
+                                          token=self.bob["token"])
+        self.assertEqual(renamed.status, 200)
+        history = (await self._get("/api/rooms/lobby/messages", self.alice)).json()["messages"]
+        self.assertEqual(history[0]["reactions"], {THUMBS: ["robert"]})
+        other = await start_server(self, mongo=self.server.config.mongo)
+        fresh = await other.client().request("GET", "/api/rooms/lobby/messages", token=self.alice["token"])
+        self.assertEqual(fresh.json()["messages"][0]["reactions"], {THUMBS: ["robert"]})
+
     async def test_reaction_refusals_and_limits(self):
         """Bad emoji: invalid_frame / 400; non-member: forbidden / 403; no or deleted message: not_found /
         404; a 21st distinct emoji: too_large / 413; a tombstone shows no reactions."""

@@ -67,36 +67,47 @@ class ThreadContract:
     async def test_react_adds_once_and_removes(self):
         """A reaction is added once (a repeat changes nothing), in order, and removed once."""
         await self._put(self._msg(1))
-        message, changed = await self.store.react(self.room, 1, "👍 alice", True)
+        message, changed = await self.store.react(self.room, 1, "👍", "ua", "alice", True)
         self.assertTrue(changed)
-        message, changed = await self.store.react(self.room, 1, "👍 alice", True)
+        message, changed = await self.store.react(self.room, 1, "👍", "ua", "alice", True)
         self.assertFalse(changed)
-        message, _ = await self.store.react(self.room, 1, "🎉 bob", True)
-        message, _ = await self.store.react(self.room, 1, "👍 bob", True)
+        message, _ = await self.store.react(self.room, 1, "🎉", "ub", "bob", True)
+        message, _ = await self.store.react(self.room, 1, "👍", "ub", "bob", True)
         self.assertEqual(message.reaction_groups(), {"👍": ["alice", "bob"], "🎉": ["bob"]})
-        message, changed = await self.store.react(self.room, 1, "👍 alice", False)
+        message, changed = await self.store.react(self.room, 1, "👍", "ua", "alice", False)
         self.assertTrue(changed)
-        message, changed = await self.store.react(self.room, 1, "👍 alice", False)
+        message, changed = await self.store.react(self.room, 1, "👍", "ua", "alice", False)
         self.assertFalse(changed)
         self.assertEqual(message.reaction_groups(), {"🎉": ["bob"], "👍": ["bob"]})
 
     async def test_concurrent_same_reaction_is_stored_once(self):
         """The same user's same emoji added at once (as by two processes) is stored once, one add changing it."""
         await self._put(self._msg(1))
-        results = await defer.gatherResults([defer.ensureDeferred(_as_coro(self.store.react(self.room, 1, "x.y alice", True)))
+        results = await defer.gatherResults([defer.ensureDeferred(_as_coro(self.store.react(self.room, 1, "x.y", "ua", "alice", True)))
                                              for _ in range(5)])
         self.assertEqual(sum(changed for _, changed in results), 1)
         (message,) = await self.store.get_messages(self.room, [1])
-        self.assertEqual(message.reactions, ("x.y alice",))
+        self.assertEqual(message.reactions, ("x.y ua",))
 
     async def test_deleted_message_takes_no_reactions_and_drops_them(self):
         """Deleting drops the reactions; a deleted or absent message answers (None, False)."""
         await self._put(self._msg(1))
-        await self.store.react(self.room, 1, "👍 alice", True)
-        tomb = await self.store.update_message(self.room, 1, {"deleted": True, "text": None, "reactions": None})
-        self.assertEqual(tomb.reactions, ())
-        self.assertEqual(await self.store.react(self.room, 1, "👍 alice", True), (None, False))
-        self.assertEqual(await self.store.react(self.room, 7, "👍 alice", True), (None, False))
+        await self.store.react(self.room, 1, "👍", "ua", "alice", True)
+        tomb = await self.store.update_message(self.room, 1, {"deleted": True, "text": None, "reactions": None,
+                                                                  "reactors": None})
+        self.assertEqual((tomb.reactions, tomb.reactors), ((), None))
+        self.assertEqual(await self.store.react(self.room, 1, "👍", "ua", "alice", True), (None, False))
+        self.assertEqual(await self.store.react(self.room, 7, "👍", "ua", "alice", True), (None, False))
+
+    async def test_reactions_are_by_user_and_follow_renames(self):
+        """A reaction belongs to the user id: after a rename it shows the new name, and whoever takes the old
+        name reacts as someone else."""
+        await self._put(self._msg(1))
+        await self.store.react(self.room, 1, "👍", "ua", "alice", True)
+        await self.store.rename_author("ua", "alicia")
+        message, changed = await self.store.react(self.room, 1, "👍", "uz", "alice", True)
+        self.assertTrue(changed)
+        self.assertEqual(message.reaction_groups(), {"👍": ["alicia", "alice"]})
 
 
 async def _as_coro(d):

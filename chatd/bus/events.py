@@ -101,9 +101,9 @@ class BusEvents:
         self._send("th", r=room, s=root, c=thread["replies"], t=wire.moment_out(thread["last_reply_at"]),
                    l=thread["last_reply_seq"])
 
-    def reaction(self, room, seq, emoji, username, on, reactions=()) -> None:
-        self._local.reaction(room, seq, emoji, username, on, reactions)
-        self._send("rx", r=room, s=seq, e=emoji, a=username, o=on, rs=list(reactions))
+    def reaction(self, room, seq, emoji, username, on, reactions=(), reactors=None) -> None:
+        self._local.reaction(room, seq, emoji, username, on, reactions, reactors)
+        self._send("rx", r=room, s=seq, e=emoji, a=username, o=on, rs=list(reactions), rn=reactors or {})
 
     def typing(self, room, user_id, username, typing) -> None:
         self._local.typing(room, user_id, username, typing)
@@ -225,7 +225,8 @@ class BusEvents:
             self._update(event["r"], event["s"], thread=thread)
             local.thread_updated(event["r"], event["s"], thread)
         elif kind == "rx":
-            self._update(event["r"], event["s"], reactions=tuple(str(key) for key in event["rs"]))
+            self._update(event["r"], event["s"], reactions=tuple(str(key) for key in event["rs"]),
+                         reactors=dict(event.get("rn") or {}) or None)
             local.reaction(event["r"], event["s"], event["e"], event["a"], bool(event["o"]))
         elif kind == "ty":
             local.typing(event["r"], event["u"], event["a"], bool(event["y"]))

@@ -73,8 +73,9 @@ class LocalEvents:
         """A reply was stored: the root's new summary, as a ``thread`` frame."""
         self._to_room(room, frames.thread_frame(room, root, thread))
 
-    def reaction(self, room: str, seq: int, emoji: str, username: str, on: bool, reactions=()) -> None:
-        """A reaction added or removed (``reactions``, the message's after it, is for other processes' caches)."""
+    def reaction(self, room: str, seq: int, emoji: str, username: str, on: bool, reactions=(), reactors=None) -> None:
+        """A reaction added or removed (``reactions`` and ``reactors``, the message's after it, are for other
+        processes' caches)."""
         self._to_room(room, frames.reaction_frame(room, seq, emoji, username, on))
 
     def typing(self, room: str, user_id: str, username: str, typing: bool) -> None:

@@ -49,12 +49,12 @@ class Reactions:
             kinds = message.reaction_groups()
             if emoji not in kinds and len(kinds) >= MAX_EMOJI_KINDS:
                 raise errors.too_large(f"A message holds at most {MAX_EMOJI_KINDS} different emoji.")
-        updated, changed = await self._store.react(room, seq, f"{emoji} {username}", on)
+        updated, changed = await self._store.react(room, seq, emoji, standing.user_id, username, on)
         if updated is None:
             raise errors.not_found("No such message.")  # deleted meanwhile
         if not changed:
             return
         state = self._rooms.peek(room)
         if state is not None:
-            state.update(seq, reactions=updated.reactions)
-        self._events.reaction(room, seq, emoji, username, on, updated.reactions)
+            state.update(seq, reactions=updated.reactions, reactors=updated.reactors)
+        self._events.reaction(room, seq, emoji, username, on, updated.reactions, updated.reactors)

@@ -141,7 +141,9 @@ class MemoryStore(MemoryFiles, MemoryThreads, Service):
     def rename_author(self, user_id, username):
         for key, message in self._messages.items():
             if message.user_id == user_id:
-                self._messages[key] = replace(message, user=username)
+                message = self._messages[key] = replace(message, user=username)
+            if message.reactors and user_id in message.reactors:
+                self._messages[key] = replace(message, reactors={**message.reactors, user_id: username})
 
     @answer
     def revoke_token(self, jti, expires_at):
@@ -182,7 +184,7 @@ class MemoryStore(MemoryFiles, MemoryThreads, Service):
         if message is None or message.deleted:
             return None
         defaults = {"text": None, "client_id": None, "file": None, "edited_at": None, "deleted": False,
-                    "reactions": ()}
+                    "reactions": (), "reactors": None}
         updated = replace(message, **{k: (defaults[k] if v is None else v) for k, v in changes.items()})
         self._messages[(room, seq)] = updated
         return updated

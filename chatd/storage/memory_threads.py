@@ -15,7 +15,8 @@ class MemoryThreads:
     """Works on ``self._messages``: (room, seq) → Message."""
 
     @answer
-    def react(self, room, seq, key, on):
+    def react(self, room, seq, emoji, user_id, username, on):
+        key = f"{emoji} {user_id}"
         message = self._messages.get((room, seq))
         if message is None or message.deleted:
             return None, False
@@ -23,7 +24,8 @@ class MemoryThreads:
         if has == on:
             return message, False
         reactions = (*message.reactions, key) if on else tuple(k for k in message.reactions if k != key)
-        message = self._messages[(room, seq)] = replace(message, reactions=reactions)
+        reactors = {**(message.reactors or {}), user_id: username} if on else message.reactors
+        message = self._messages[(room, seq)] = replace(message, reactions=reactions, reactors=reactors)
         return message, True
 
     @answer

@@ -59,6 +59,7 @@ def _message_doc(message: Message) -> dict:
         doc["reply_to"] = message.reply_to
     if message.reactions:
         doc["reactions"] = list(message.reactions)
+        doc["rn"] = dict(message.reactors or {})
     return doc
 
 
@@ -85,6 +86,7 @@ def _message(doc: dict) -> Message:
         reply_to=doc.get("reply_to"),
         thread=_thread(doc),
         reactions=tuple(doc.get("reactions") or ()),
+        reactors=doc.get("rn") or None,
     )
 
 
@@ -160,7 +162,7 @@ class ChatQueries:
         sets = {k: v for k, v in changes.items() if v is not None}
         unsets = {k: "" for k, v in changes.items() if v is None}
         if "reactions" in unsets:
-            unsets["rk"] = ""  # the reactions' flags (chatd.storage.mongo_threads) go with them
+            unsets["rk"] = unsets["rn"] = ""  # their flags and names (chatd.storage.mongo_threads) go with them
         update = {**({"$set": sets} if sets else {}), **({"$unset": unsets} if unsets else {})}
         _id = message_id(room, seq)
         # Conditional: a message deleted meanwhile (an edit racing a deletion) is left as it is.
@@ -175,6 +177,7 @@ class ChatQueries:
     async def rename_author(self, user_id: str, username: str) -> None:
         """Show ``username`` as the author of every message of ``user_id``."""
         await self._call(self._db.messages.update_many, {"user_id": user_id}, {"$set": {"user": username}})
+        await self.rename_reactor(user_id, username)
 
     # -- rooms -------------------------------------------------------------
 

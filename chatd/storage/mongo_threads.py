@@ -2,7 +2,7 @@
 
 Both are single conditional writes, so several chatd processes may do them at
 once: a reply's ``$inc``/``$max`` on its root's summary fields, and a
-reaction's ``$push``/``$pull`` of its ``"<emoji> <username>"`` key, conditional
+reaction's ``$push``/``$pull`` of its ``"<emoji> <user id>"`` key, conditional
 on a flag field per key (the same user adding the same emoji twice, from two
 processes, stores it once; the filter matches only when the write changes
 something, so ``matched_count`` says whether it did). Replies are read through
@@ -32,14 +32,16 @@ class ThreadQueries:
     """Reactions and thread summaries."""
 
     @returns_deferred
-    async def react(self, room: str, seq: int, key: str, on: bool) -> tuple[Message | None, bool]:
+    async def react(self, room: str, seq: int, emoji: str, user_id: str, username: str,
+                    on: bool) -> tuple[Message | None, bool]:
         _id = message_id(room, seq)
+        key = f"{emoji} {user_id}"
         # The filter decides whether anything changes (neither modified_count nor $nin on arrays is reliable
         # on every MongoDB-wire server): a flag per key in the ``rk`` subdocument, absent or set.
         flag = reaction_flag(key)
         if on:
             spec = {"_id": _id, "deleted": _LIVE, flag: {"$exists": False}}
-            change = {"$set": {flag: True}, "$push": {"reactions": key}}
+            change = {"$set": {flag: True, f"rn.{user_id}": username}, "$push": {"reactions": key}}
         else:
             spec = {"_id": _id, "deleted": _LIVE, flag: True}
             change = {"$unset": {flag: ""}, "$pull": {"reactions": key}}
@@ -48,6 +50,12 @@ class ThreadQueries:
         if doc is None or doc.get("deleted"):
             return None, False
         return _message(doc), bool(result.matched_count)
+
+    @returns_deferred
+    async def rename_reactor(self, user_id: str, username: str) -> None:
+        """Show ``username`` in the reactions ``user_id`` made (their names live in ``rn.<user id>``)."""
+        field = f"rn.{user_id}"
+        await self._call(self._db.messages.update_many, {field: {"$exists": True}}, {"$set": {field: username}})
 
     @returns_deferred
     async def thread_reply(self, room: str, root: int, reply_seq: int, at: datetime) -> Message | None:

@@ -41,8 +41,10 @@ class Message:
     reply_to: int | None = None  # the seq of its thread's root (SPEC.md, Details: Threads)
     # A root's thread summary: {"replies": int, "last_reply_at": datetime, "last_reply_seq": int}; None until a reply.
     thread: dict | None = None
-    # Reactions as "<emoji> <username>" in the order they were added (emoji and usernames hold no whitespace).
+    # Reactions as "<emoji> <user id>" in the order they were added (emoji hold no whitespace), and the
+    # reacting users' current names by id (kept up to date by rename_author).
     reactions: tuple[str, ...] = ()
+    reactors: dict | None = None
 
     @property
     def id(self) -> str:
@@ -51,9 +53,10 @@ class Message:
     def reaction_groups(self) -> dict[str, list[str]]:
         """SPEC.md's ``reactions``: {emoji: [username, ...]}, emoji and users in the order they came."""
         groups: dict[str, list[str]] = {}
+        names = self.reactors or {}
         for key in self.reactions:
-            emoji, _, user = key.partition(" ")
-            groups.setdefault(emoji, []).append(user)
+            emoji, _, user_id = key.partition(" ")
+            groups.setdefault(emoji, []).append(names.get(user_id, user_id))
         return groups
 
 

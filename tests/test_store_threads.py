@@ -11,7 +11,7 @@ from twisted.trial.unittest import TestCase
 from chatd.storage.cached import CachedStore
 from chatd.storage.memory import MemoryStore
 from chatd.storage.mongo import MongoStore
-from chatd.storage.records import Message
+from chatd.storage.records import Message, TooManyKinds
 from tests.harness import shared_store_uri, wait_until
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
@@ -98,6 +98,34 @@ class ThreadContract:
         self.assertEqual((tomb.reactions, tomb.reactors), ((), None))
         self.assertEqual(await self.store.react(self.room, 1, "👍", "ua", "alice", True), (None, False))
         self.assertEqual(await self.store.react(self.room, 7, "👍", "ua", "alice", True), (None, False))
+
+    async def test_at_most_max_kinds_distinct_emoji_decided_in_the_store(self):
+        """A new emoji past ``max_kinds`` fails with TooManyKinds; an emoji already there may still be added;
+        removing an emoji's last user frees its place; two new emoji at once at the limit minus one: one wins."""
+        await self._put(self._msg(1))
+        for n in range(3):
+            await self.store.react(self.room, 1, f"e{n}", "ua", "alice", True, 3)
+        with self.assertRaises(TooManyKinds):
+            await self.store.react(self.room, 1, "new", "ua", "alice", True, 3)
+        _, changed = await self.store.react(self.room, 1, "e0", "ub", "bob", True, 3)
+        self.assertTrue(changed)
+        await self.store.react(self.room, 1, "e0", "ua", "alice", False, 3)
+        with self.assertRaises(TooManyKinds):  # bob still has e0
+            await self.store.react(self.room, 1, "new", "ua", "alice", True, 3)
+        await self.store.react(self.room, 1, "e0", "ub", "bob", False, 3)
+        await self.store.react(self.room, 1, "e1", "ua", "alice", False, 3)
+        attempts = [defer.ensureDeferred(_as_coro(self.store.react(self.room, 1, emoji, "ua", "alice", True, 3)))
+                    for emoji in ("x1", "x2", "x3")]
+        outcomes = []
+        for attempt in attempts:
+            try:
+                await attempt
+                outcomes.append("ok")
+            except TooManyKinds:
+                outcomes.append("full")
+        self.assertEqual(sorted(outcomes), ["full", "ok", "ok"])
+        (message,) = await self.store.get_messages(self.room, [1])
+        self.assertEqual(len(message.reaction_groups()), 3)
 
     async def test_reactions_are_by_user_and_follow_renames(self):
         """A reaction belongs to the user id: after a rename it shows the new name, and whoever takes the old

@@ -3,7 +3,8 @@
 Members of a room react to its messages: at most one of each emoji per user
 and message, at most ``MAX_EMOJI_KINDS`` distinct emoji per message. The
 store's conditional write decides whether anything changed (two processes
-adding the same user's same emoji store it once), and only a change is written
+adding the same user's same emoji store it once) and keeps the limit (two
+new emoji at once cannot pass it), and only a change is written
 into the cached history and told to the room as a ``reaction`` frame (and on
 the bus). A deleted message takes none (``not_found``); its tombstone has none.
 """
@@ -16,6 +17,7 @@ from chatd.chat.connection import ChatSocket
 from chatd.chat.roomstate import RoomBook
 from chatd.chat.threads import find_message
 from chatd.rooms.access import SEE, WRITE, Standing, allows
+from chatd.storage.records import TooManyKinds
 
 MAX_EMOJI_KINDS = 20
 
@@ -45,11 +47,11 @@ class Reactions:
         message = await find_message(self._store, self._rooms, room, seq)
         if message is None or message.deleted:
             raise errors.not_found("No such message.")
-        if on:
-            kinds = message.reaction_groups()
-            if emoji not in kinds and len(kinds) >= MAX_EMOJI_KINDS:
-                raise errors.too_large(f"A message holds at most {MAX_EMOJI_KINDS} different emoji.")
-        updated, changed = await self._store.react(room, seq, emoji, standing.user_id, username, on)
+        try:
+            updated, changed = await self._store.react(room, seq, emoji, standing.user_id, username, on,
+                                                       MAX_EMOJI_KINDS)
+        except TooManyKinds:
+            raise errors.too_large(f"A message holds at most {MAX_EMOJI_KINDS} different emoji.") from None
         if updated is None:
             raise errors.not_found("No such message.")  # deleted meanwhile
         if not changed:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from chatd.storage.memory_files import answer
+from chatd.storage.records import TooManyKinds
 
 
 class MemoryThreads:
     """Works on ``self._messages``: (room, seq) → Message."""
 
     @answer
-    def react(self, room, seq, emoji, user_id, username, on):
+    def react(self, room, seq, emoji, user_id, username, on, max_kinds=20):
         key = f"{emoji} {user_id}"
         message = self._messages.get((room, seq))
         if message is None or message.deleted:
@@ -23,6 +24,9 @@ class MemoryThreads:
         has = key in message.reactions
         if has == on:
             return message, False
+        kinds = message.reaction_groups()
+        if on and emoji not in kinds and len(kinds) >= max_kinds:
+            raise TooManyKinds(max_kinds)
         reactions = (*message.reactions, key) if on else tuple(k for k in message.reactions if k != key)
         reactors = {**(message.reactors or {}), user_id: username} if on else message.reactors
         message = self._messages[(room, seq)] = replace(message, reactions=reactions, reactors=reactors)

@@ -162,7 +162,8 @@ class ChatQueries:
         sets = {k: v for k, v in changes.items() if v is not None}
         unsets = {k: "" for k, v in changes.items() if v is None}
         if "reactions" in unsets:
-            unsets["rk"] = unsets["rn"] = ""  # their flags and names (chatd.storage.mongo_threads) go with them
+            # Their flags, names and counts (chatd.storage.mongo_threads) go with them.
+            unsets["rk"] = unsets["rn"] = unsets["rc"] = unsets["kinds"] = ""
         update = {**({"$set": sets} if sets else {}), **({"$unset": unsets} if unsets else {})}
         _id = message_id(room, seq)
         # Conditional: a message deleted meanwhile (an edit racing a deletion) is left as it is.

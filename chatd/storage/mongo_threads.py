@@ -17,35 +17,68 @@ from datetime import datetime
 from txmongo import filter as qf
 
 from chatd.storage.mongo_chat import _message
-from chatd.storage.records import Message, message_id
+from chatd.storage.records import Message, TooManyKinds, message_id
 from chatd.storage.util import returns_deferred
 
+
+def _hashed(prefix: str, value: str) -> str:
+    """A field name for ``value`` under ``prefix`` (a hash: emoji may hold ``.`` or ``$``)."""
+    return prefix + hashlib.sha1(value.encode("utf-8")).hexdigest()[:24]
+
+
 def reaction_flag(key: str) -> str:
-    """The field marking that a message has the reaction ``key`` (a hash: emoji may hold ``.`` or ``$``)."""
-    return "rk." + hashlib.sha1(key.encode("utf-8")).hexdigest()[:24]
+    """The field marking that a message has the reaction ``key``."""
+    return _hashed("rk.", key)
 
 
 _LIVE = {"$in": [False, None]}  # not deleted: matches the absent field on every MongoDB-wire server
+
+
+def _get(doc: dict, path: str):
+    """The value at a dotted ``path`` of ``doc``, or None."""
+    for part in path.split("."):
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return doc
 
 
 class ThreadQueries:
     """Reactions and thread summaries."""
 
     @returns_deferred
-    async def react(self, room: str, seq: int, emoji: str, user_id: str, username: str,
-                    on: bool) -> tuple[Message | None, bool]:
+    async def react(self, room: str, seq: int, emoji: str, user_id: str, username: str, on: bool,
+                    max_kinds: int = 20) -> tuple[Message | None, bool]:
+        """The filters decide whether anything changes (neither modified_count nor $nin on arrays is reliable
+        on every MongoDB-wire server): a flag per key in ``rk`` (absent or set), a count of users per emoji
+        in ``rc`` (present while the emoji counts) and ``kinds``, the emoji counted, which a new emoji may
+        only raise below ``max_kinds``, all in the same conditional write."""
         _id = message_id(room, seq)
         key = f"{emoji} {user_id}"
-        # The filter decides whether anything changes (neither modified_count nor $nin on arrays is reliable
-        # on every MongoDB-wire server): a flag per key in the ``rk`` subdocument, absent or set.
-        flag = reaction_flag(key)
+        flag, count = reaction_flag(key), _hashed("rc.", emoji)
         if on:
-            spec = {"_id": _id, "deleted": _LIVE, flag: {"$exists": False}}
-            change = {"$set": {flag: True, f"rn.{user_id}": username}, "$push": {"reactions": key}}
+            absent = {"_id": _id, "deleted": _LIVE, flag: {"$exists": False}}
+            add = {"$set": {flag: True, f"rn.{user_id}": username}, "$push": {"reactions": key}}
+            for _ in range(3):  # an emoji removed or added by others meanwhile: try the other way
+                result = await self._call(self._db.messages.update_one, {**absent, count: {"$exists": True}},
+                                          {**add, "$inc": {count: 1}})
+                if result.matched_count:
+                    break
+                result = await self._call(self._db.messages.update_one, {
+                    **absent, count: {"$exists": False},
+                    "$or": [{"kinds": {"$lt": max_kinds}}, {"kinds": {"$exists": False}}]},
+                    {**add, "$inc": {count: 1, "kinds": 1}})
+                if result.matched_count:
+                    break
+                doc = await self._call(self._db.messages.find_one, {"_id": _id})
+                if doc is None or doc.get("deleted") or _get(doc, flag):
+                    break  # gone, or the reaction is there already
+                if _get(doc, count) is None and doc.get("kinds", 0) >= max_kinds:
+                    raise TooManyKinds(max_kinds)
         else:
-            spec = {"_id": _id, "deleted": _LIVE, flag: True}
-            change = {"$unset": {flag: ""}, "$pull": {"reactions": key}}
-        result = await self._call(self._db.messages.update_one, spec, change)
+            result = await self._call(self._db.messages.update_one, {"_id": _id, "deleted": _LIVE, flag: True},
+                                      {"$unset": {flag: ""}, "$pull": {"reactions": key}, "$inc": {count: -1}})
+            if result.matched_count:  # the emoji's last user gone: it no longer counts
+                await self._call(self._db.messages.update_one, {"_id": _id, count: 0},
+                                 {"$unset": {count: ""}, "$inc": {"kinds": -1}})
         doc = await self._call(self._db.messages.find_one, {"_id": _id})
         if doc is None or doc.get("deleted"):
             return None, False

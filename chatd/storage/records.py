@@ -125,6 +125,10 @@ class LastAdmin(Exception):
     """The change would leave no admin who is not banned, so the store refused it."""
 
 
+class TooManyKinds(Exception):
+    """A new emoji on a message that already holds the most distinct emoji allowed (SPEC.md: Reactions)."""
+
+
 class InsertStopped(Exception):
     """An ordered batch insert stopped at ``index``: the messages before it are stored, none after.
 

@@ -60,6 +60,16 @@ class ThreadTests(ChatTestCase):
         [stored] = fired(self.store.get_messages("lobby", [self.root]))
         self.assertEqual(stored.thread["replies"], 2)
 
+    def test_a_deleted_root_keeps_its_thread(self):
+        """Deleting a root leaves a tombstone that still carries ``thread``; its replies stay."""
+        self.reply(self.bob, "one", self.root)
+        fired(self.store.update_message("lobby", self.root, {"deleted": True, "text": None, "reactions": None,
+                                                             "reactors": None}))
+        self.chat.rooms.forget("lobby")
+        history = self.chat.join(self.chat.connect("carol"))["history"]
+        self.assertEqual((history[0]["deleted"], history[0]["thread"]["replies"]), (True, 1))
+        self.assertEqual(history[1]["reply_to"], self.root)
+
     def test_reply_to_a_missing_or_deleted_message_is_not_found(self):
         """``reply_to`` naming no message, or a deleted one, is refused with not_found (ref: the client_id)."""
         self.reply(self.bob, "x", 99, "c9")

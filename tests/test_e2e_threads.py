@@ -70,6 +70,20 @@ class ThreadsEndToEnd(TestCase):
         fresh = await other.client().request("GET", "/api/rooms/lobby/messages", token=self.bob["token"])
         self.assertEqual(fresh.json()["messages"][0]["thread"]["replies"], 3)
 
+    async def test_deleting_a_root_keeps_its_thread_and_refuses_new_replies(self):
+        """DELETE of a root: its tombstone keeps ``thread``, the thread route still answers, a new reply to it
+        is not_found."""
+        reply = await self._say(self.b, "re", reply_to=self.root)
+        await self.a.next("thread")
+        deleted = await self.http.request("DELETE", f"/api/rooms/lobby/messages/{self.root}", token=self.alice["token"])
+        self.assertEqual(deleted.status, 204)
+        tomb = (await self._get("/api/rooms/lobby/messages")).json()["messages"][0]
+        self.assertEqual((tomb["deleted"], tomb["thread"]["replies"]), (True, 1))
+        page = (await self._get(f"/api/rooms/lobby/messages/{self.root}/thread")).json()
+        self.assertEqual([m["seq"] for m in page["messages"]], [reply])
+        self.b.send({"type": "message", "room": "lobby", "text": "late", "reply_to": self.root})
+        self.assertEqual((await self.b.next("error"))["code"], "not_found")
+
     async def test_reply_refusals(self):
         """reply_to naming no message is not_found (ref: client_id); a bad reply_to is invalid_frame."""
         self.b.send({"type": "message", "room": "lobby", "text": "x", "reply_to": 999, "client_id": "c"})

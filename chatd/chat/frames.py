@@ -226,6 +226,8 @@ def message_body(message: Message) -> bytes:
     }
     if message.deleted:
         body["deleted"] = True
+        if message.thread is not None:  # a deleted root keeps its thread (SPEC.md, Details: Threads)
+            body["thread"] = thread_summary(message.thread)
         return encode(body)
     body["text"] = message.text if message.text is not None else ""
     if message.client_id is not None:

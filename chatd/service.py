@@ -27,7 +27,10 @@ from chatd.bus.events import BusEvents
 from chatd.bus.redis import RedisBus
 from chatd.chat.admission import Admission, SocketLimits
 from chatd.chat.dispatch import Dispatcher, refuse
+from chatd.chat import frames
 from chatd.chat.editing import MessageEditor
+from chatd.chat.reactions import Reactions
+from chatd.chat.threads import Threads
 from chatd.chat.events import LocalEvents
 from chatd.chat.history import History
 from chatd.chat.membership import Membership
@@ -208,20 +211,24 @@ class ChatdService(MultiService):
         # The change feed's account events are this process's alone: every process reads the feed.
         sessions = Sessions(store, registry, local, presence, auth, reactor, config.socket_rate)
         ChangePoller(self.store, store, sessions, reactor).setServiceParent(self)  # after the store
+        messages = Messages(registry, self.writer, reactor, metrics, refuse)
+        threads = Threads(store, rooms, events, messages)
+        reactions = Reactions(store, rooms, events, access)
         self.chat = Dispatcher(
             sessions,
             Membership(store, registry, presence, sequencer, history, receipts, events, reactor, metrics.refused,
                        access, ownership, config.max_rooms_per_user),
-            Messages(registry, self.writer, reactor, metrics, refuse),
+            messages,
             Signals(registry, rooms, receipts, events),
             reactor, config.socket_rate, metrics,
+            {frames.Reply: threads.reply, frames.React: reactions.react},
         )
         files = Files(store, self.writer, reactor, config.max_upload, access, config.upload_quota, metrics.refused)
         editor = MessageEditor(store, rooms, events, reactor, access, files)
         room_routes = RoomRoutes(
             auth, history, editor, access, RoomCatalog(store, access, views, sequencer, events, reactor),
             RoomMembers(store, access, views, ownership, sequencer, receipts, events, reactor),
-            DirectRooms(store, views, sequencer, receipts, events, reactor))
+            DirectRooms(store, views, sequencer, receipts, events, reactor), threads, reactions)
 
         # -- the web edge ----------------------------------------------------
         origins = OriginPolicy(config.allowed_origins)

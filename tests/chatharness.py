@@ -33,7 +33,10 @@ from chatd.accounts.loginguard import LoginGuard
 from chatd.accounts.tokens import TokenIssuer
 from chatd.chat import writer as writer_module
 from chatd.chat.connection import IChatConnection
+from chatd.chat import frames
 from chatd.chat.dispatch import Dispatcher, refuse
+from chatd.chat.reactions import Reactions
+from chatd.chat.threads import Threads
 from chatd.chat.events import LocalEvents
 from chatd.chat.history import History
 from chatd.chat.membership import Membership
@@ -215,14 +218,18 @@ class ChatHarness:
         self.sessions = Sessions(self.store, self.registry, self.events, self.presence, self.auth, clock, socket_rate)
         self.access = RoomAccess(self.store)
         self.ownership = Ownership(self.store, self.events)
+        self.messages = Messages(self.registry, self.writer, clock, self.metrics, refuse)
+        self.threads = Threads(self.store, self.rooms, self.events, self.messages)
+        self.reactions = Reactions(self.store, self.rooms, self.events, self.access)
         self.dispatcher = Dispatcher(
             self.sessions,
             Membership(self.store, self.registry, self.presence, self.sequencer, self.history, self.receipts,
                        self.events, clock,
                        self.metrics.refused, self.access, self.ownership, max_rooms),
-            Messages(self.registry, self.writer, clock, self.metrics, refuse),
+            self.messages,
             Signals(self.registry, self.rooms, self.receipts, self.events),
             clock, socket_rate, self.metrics,
+            {frames.Reply: self.threads.reply, frames.React: self.reactions.react},
         )
         self.views = RoomViews(self.store, self.rooms, self.presence)
         self.catalog = RoomCatalog(self.store, self.access, self.views, self.sequencer, self.events, clock)

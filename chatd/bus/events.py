@@ -36,7 +36,7 @@ from chatd.storage.records import StoreUnavailable
 POLL_EVERY = 1.0  # seconds between store reads while the bus is down
 # Events that change what the others show (history, membership, sockets to close) wait while the bus
 # is down and go out when it returns; typing, reads and presence are of the moment and are dropped.
-KEPT_WHILE_DOWN = frozenset({"e", "d", "p", "ml", "tr", "pc", "ub", "ud", "ur", "iv", "mb", "rc"})
+KEPT_WHILE_DOWN = frozenset({"e", "d", "th", "rx", "p", "ml", "tr", "pc", "ub", "ud", "ur", "iv", "mb", "rc"})
 MAX_KEPT = 10_000
 
 
@@ -95,6 +95,15 @@ class BusEvents:
     def message_deleted(self, room, seq) -> None:
         self._local.message_deleted(room, seq)
         self._send("d", r=room, s=seq)
+
+    def thread_updated(self, room, root, thread) -> None:
+        self._local.thread_updated(room, root, thread)
+        self._send("th", r=room, s=root, c=thread["replies"], t=wire.moment_out(thread["last_reply_at"]),
+                   l=thread["last_reply_seq"])
+
+    def reaction(self, room, seq, emoji, username, on, reactions=(), reactors=None) -> None:
+        self._local.reaction(room, seq, emoji, username, on, reactions, reactors)
+        self._send("rx", r=room, s=seq, e=emoji, a=username, o=on, rs=list(reactions), rn=reactors or {})
 
     def typing(self, room, user_id, username, typing) -> None:
         self._local.typing(room, user_id, username, typing)
@@ -210,6 +219,15 @@ class BusEvents:
         elif kind == "d":
             self._update(event["r"], event["s"], deleted=True, text=None, file=None, edited_at=None)
             local.message_deleted(event["r"], event["s"])
+        elif kind == "th":
+            thread = {"replies": int(event["c"]), "last_reply_at": wire.moment_in(event["t"]),
+                      "last_reply_seq": int(event["l"])}
+            self._update(event["r"], event["s"], thread=thread)
+            local.thread_updated(event["r"], event["s"], thread)
+        elif kind == "rx":
+            self._update(event["r"], event["s"], reactions=tuple(str(key) for key in event["rs"]),
+                         reactors=dict(event.get("rn") or {}) or None)
+            local.reaction(event["r"], event["s"], event["e"], event["a"], bool(event["o"]))
         elif kind == "ty":
             local.typing(event["r"], event["u"], event["a"], bool(event["y"]))
         elif kind == "rd":

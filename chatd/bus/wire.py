@@ -71,6 +71,8 @@ def message_out(message: Message) -> dict:
         out["c"] = message.client_id
     if message.file is not None:
         out["f"] = message.file
+    if message.reply_to is not None:
+        out["rt"] = message.reply_to
     return out
 
 
@@ -84,6 +86,7 @@ def message_in(room: str, fields: dict) -> Message:
         text=fields.get("x"),
         client_id=fields.get("c"),
         file=fields.get("f"),
+        reply_to=fields.get("rt"),
     )
 
 

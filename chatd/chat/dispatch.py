@@ -45,7 +45,8 @@ def refuse(sock: ChatSocket, error: Exception, ref: str | None = None) -> None:
 class Dispatcher:
     """What the edge calls: ``opened``, ``received``, ``control_frame_allowed``, ``slow_consumer``, ``closed``."""
 
-    def __init__(self, sessions, membership, messages, signals, clock, socket_rate: Rate, metrics) -> None:
+    def __init__(self, sessions, membership, messages, signals, clock, socket_rate: Rate, metrics,
+                 more=None) -> None:
         self._sessions = sessions
         self._clock = clock
         self._socket_rate = socket_rate
@@ -55,6 +56,7 @@ class Dispatcher:
             frames.Join: membership.join, frames.Leave: membership.leave, frames.Send: messages.send,
             frames.Typing: signals.typing, frames.Read: signals.read, frames.Refresh: sessions.refresh,
             frames.Ping: self._ping,
+            **(more or {}),  # frame type → handler: replies (chatd.chat.threads), reactions (chatd.chat.reactions)
         }
         # Frame type → (handler, whether it awaits the store): looked up once per frame.
         self._handlers = {kind: (handler, inspect.iscoroutinefunction(handler)) for kind, handler in handlers.items()}

@@ -58,7 +58,8 @@ class MessageEditor:
             raise errors.forbidden("Only the author, the room's owner and moderators, or an admin may delete a message.")
         tombstone = await self._store.update_message(
             # client_id stays (unseen in a tombstone): a resend of it is still recognised, not stored again.
-            room, seq, {"deleted": True, "text": None, "file": None, "edited_at": None})
+            room, seq, {"deleted": True, "text": None, "file": None, "edited_at": None, "reactions": None,
+                        "reactors": None})
         if tombstone is None:
             raise errors.not_found("No such message.")
         self._cached(tombstone)

@@ -69,6 +69,15 @@ class LocalEvents:
     def message_deleted(self, room: str, seq: int) -> None:
         self._to_room(room, frames.encode({"type": "deleted", "room": room, "seq": seq}))
 
+    def thread_updated(self, room: str, root: int, thread: dict) -> None:
+        """A reply was stored: the root's new summary, as a ``thread`` frame."""
+        self._to_room(room, frames.thread_frame(room, root, thread))
+
+    def reaction(self, room: str, seq: int, emoji: str, username: str, on: bool, reactions=(), reactors=None) -> None:
+        """A reaction added or removed (``reactions`` and ``reactors``, the message's after it, are for other
+        processes' caches)."""
+        self._to_room(room, frames.reaction_frame(room, seq, emoji, username, on))
+
     def typing(self, room: str, user_id: str, username: str, typing: bool) -> None:
         payload = frames.encode({"type": "typing", "room": room, "user": username, "typing": typing})
         self._to_room(room, payload, droppable=True, skip_user=user_id)

@@ -51,6 +51,20 @@ class Send:
     room: str
     text: str
     client_id: str | None
+    reply_to: int | None = None
+
+
+@dataclass(frozen=True)
+class Reply(Send):
+    """A ``message`` frame with ``reply_to``: its own type, for it waits for its root to be looked up."""
+
+
+@dataclass(frozen=True)
+class React:
+    room: str
+    seq: int
+    emoji: str
+    on: bool
 
 
 @dataclass(frozen=True)
@@ -112,7 +126,38 @@ def _send(frame: dict) -> Send:
         raise FrameError("invalid_frame", "text must be a non-empty string", client_id)
     if len(text) > MAX_TEXT:
         raise FrameError("too_large", f"text is longer than {MAX_TEXT} characters", client_id)
-    return Send(room, _well_formed(text, "text", client_id), client_id)
+    reply_to = frame.get("reply_to")
+    if reply_to is not None and (not isinstance(reply_to, int) or isinstance(reply_to, bool) or reply_to < 1):
+        raise FrameError("invalid_frame", "reply_to must be a message's seq", client_id)
+    kind = Send if reply_to is None else Reply
+    return kind(room, _well_formed(text, "text", client_id), client_id, reply_to)
+
+
+MAX_EMOJI = 32
+_WHITESPACE = re.compile(r"\s")
+
+
+def emoji_error(emoji) -> str | None:
+    """Why ``emoji`` is not one (SPEC.md, Details: Reactions: 1-32 characters, no whitespace), or None."""
+    if not isinstance(emoji, str) or not 1 <= len(emoji) <= MAX_EMOJI or _WHITESPACE.search(emoji):
+        return f"emoji must be 1-{MAX_EMOJI} characters without whitespace"
+    try:
+        emoji.encode("utf-8")
+    except UnicodeEncodeError:
+        return "emoji is not valid Unicode"
+    return None
+
+
+def _react(frame: dict) -> React:
+    room = _room(frame)
+    seq = _count(frame, "seq", required=True)
+    why = emoji_error(frame.get("emoji"))
+    if why is not None:
+        raise FrameError("invalid_frame", why)
+    on = frame.get("on")
+    if not isinstance(on, bool):
+        raise FrameError("invalid_frame", "on must be true or false")
+    return React(room, seq, frame["emoji"], on)
 
 
 def _typing(frame: dict) -> Typing:
@@ -133,6 +178,7 @@ _PARSERS = {
     "join": lambda f: Join(_room(f), _count(f, "since", required=False)),
     "leave": lambda f: Leave(_room(f)),
     "message": _send,
+    "react": _react,
     "typing": _typing,
     "read": lambda f: Read(_room(f), _count(f, "seq", required=True)),
     "refresh": _refresh,
@@ -180,6 +226,8 @@ def message_body(message: Message) -> bytes:
     }
     if message.deleted:
         body["deleted"] = True
+        if message.thread is not None:  # a deleted root keeps its thread (SPEC.md, Details: Threads)
+            body["thread"] = thread_summary(message.thread)
         return encode(body)
     body["text"] = message.text if message.text is not None else ""
     if message.client_id is not None:
@@ -188,7 +236,28 @@ def message_body(message: Message) -> bytes:
         body["file"] = message.file
     if message.edited_at is not None:
         body["edited_at"] = iso8601(message.edited_at)
+    if message.reply_to is not None:
+        body["reply_to"] = message.reply_to
+    if message.thread is not None:
+        body["thread"] = thread_summary(message.thread)
+    if message.reactions:
+        body["reactions"] = message.reaction_groups()
     return encode(body)
+
+
+def thread_summary(thread: dict) -> dict:
+    """SPEC.md's ``thread`` of a root message: replies, last_reply_at, last_reply_seq."""
+    return {"replies": thread["replies"], "last_reply_at": iso8601(thread["last_reply_at"]),
+            "last_reply_seq": thread["last_reply_seq"]}
+
+
+def thread_frame(room: str, root: int, thread: dict) -> bytes:
+    """The ``thread`` frame: the root's summary after a reply was stored."""
+    return encode({"type": "thread", "room": room, "root": root, **thread_summary(thread)})
+
+
+def reaction_frame(room: str, seq: int, emoji: str, user: str, on: bool) -> bytes:
+    return encode({"type": "reaction", "room": room, "seq": seq, "emoji": emoji, "user": user, "on": on})
 
 
 def message_frame(body: bytes) -> bytes:

@@ -56,6 +56,7 @@ class RoomState:
         self._entries: deque[Entry] = deque()
         self.bytes = 0
         self.authors: Counter[str] = Counter()  # user id → cached messages of theirs
+        self.reacted = 0  # cached messages with reactions: their reactors' names follow renames too
         self._resized = resized
         self.busy = 0  # writes in flight: the room must not be evicted meanwhile
 
@@ -83,6 +84,7 @@ class RoomState:
         self.authors[entry.user_id] += sign
         if not self.authors[entry.user_id]:
             del self.authors[entry.user_id]
+        self.reacted += sign * bool(entry.message.reactors)
         self._resized(size)
 
     def clear(self) -> None:
@@ -90,6 +92,7 @@ class RoomState:
         self._resized(-self.bytes)
         self._entries.clear()
         self.authors.clear()
+        self.reacted = 0
         self.bytes = 0
 
     def reset(self, last_seq: int) -> None:
@@ -117,14 +120,20 @@ class RoomState:
                 self._rewrite(entry, replace(entry.message, **changes))
 
     def rename_author(self, user_id: str, username: str) -> None:
-        """Show ``username`` as the author of this user's cached messages."""
-        if user_id not in self.authors:
+        """Show ``username`` as the author of this user's cached messages, and in the reactions they made."""
+        if user_id not in self.authors and not self.reacted:
             return
         for entry in self._entries:
-            if entry.user_id == user_id and entry.message.user != username:
-                self._rewrite(entry, replace(entry.message, user=username))
+            message, changes = entry.message, {}
+            if entry.user_id == user_id and message.user != username:
+                changes["user"] = username
+            if message.reactors and message.reactors.get(user_id, username) != username:
+                changes["reactors"] = {**message.reactors, user_id: username}
+            if changes:
+                self._rewrite(entry, replace(message, **changes))
 
     def _rewrite(self, entry: Entry, message: Message) -> None:
+        self.reacted += bool(message.reactors) - bool(entry.message.reactors)
         before = len(entry.body)
         entry.body = frames.message_body(message)
         entry.message = message

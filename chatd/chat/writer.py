@@ -91,7 +91,7 @@ class MessageWriter:
         self._started = float("-inf")  # when the last batch began
 
     def submit(self, room: str, user_id: str, username: str, text: str | None,
-               client_id: str | None, file: dict | None = None, origin=None) -> Deferred:
+               client_id: str | None, file: dict | None = None, origin=None, reply_to: int | None = None) -> Deferred:
         waiter: Deferred = Deferred()
         key = (room, user_id, client_id) if client_id is not None else None
         if key is not None:
@@ -104,7 +104,8 @@ class MessageWriter:
                 pending.waiters.append(_as_duplicate(waiter))
                 return waiter
         now = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
-        pending = _Pending(Message(room, 0, user_id, username, now, text, client_id, file), origin=origin)
+        draft = Message(room, 0, user_id, username, now, text, client_id, file, reply_to=reply_to)
+        pending = _Pending(draft, origin=origin)
         pending.waiters.append(waiter)
         if key is not None:
             self._by_key[key] = pending
@@ -176,7 +177,7 @@ class MessageWriter:
         for pending in batch:
             d = pending.draft
             seq = next_seq[d.room] = next_seq[d.room] + 1
-            drafts.append(Message(d.room, seq, d.user_id, d.user, d.ts, d.text, d.client_id, d.file))
+            drafts.append(replace(d, seq=seq))
         self.batches += 1
         try:
             await self._store.insert_messages(drafts)

@@ -42,8 +42,23 @@ class IStore(Interface):
         """Remove the user and their memberships (uncounting them from their rooms); True if there was one.
         LastAdmin, as for update_user, when they are the last admin who is not banned."""
 
+    def react(room, seq, emoji, user_id, username, on, max_kinds=20):
+        """Add (``on``) or remove the user's ``emoji`` on a message that is not deleted, in one conditional
+        write (two processes adding the same user's same emoji store it once): ``(Message, changed)``, or
+        ``(None, False)`` if the message is absent or deleted. ``username`` is shown for the user. Adding a
+        new emoji to a message holding ``max_kinds`` distinct ones fails with TooManyKinds, decided in the
+        same write (concurrent adds cannot pass the limit)."""
+
+    def thread_reply(room, root, reply_seq, at):
+        """Count a stored reply in the root's thread summary (replies + 1, the latest reply's time and seq,
+        never lowered), atomically in the store; the new root Message, or None if absent."""
+
+    def thread_replies(room, root, limit, before=None):
+        """Up to ``limit`` replies to ``root`` with a seq below ``before`` (None: any), newest first."""
+
     def rename_author(user_id, username):
-        """Show ``username`` as the author of every message ``user_id`` wrote (after a rename or deletion)."""
+        """Show ``username`` as the author of every message ``user_id`` wrote, and in the reactions they
+        made (after a rename or deletion)."""
 
     def revoke_token(jti, expires_at):
         """Remember ``jti`` as revoked until ``expires_at`` (a UTC datetime)."""

@@ -17,6 +17,7 @@ from zope.interface import implementer
 
 from chatd.storage.interface import IStore
 from chatd.storage.memory_files import MemoryFiles, answer
+from chatd.storage.memory_threads import MemoryThreads
 from chatd.storage.schema import SCHEMA_VERSION, earliest
 from chatd.storage.records import (
     DuplicateKey,
@@ -31,7 +32,7 @@ from chatd.storage.records import (
 
 
 @implementer(IStore)
-class MemoryStore(MemoryFiles, Service):
+class MemoryStore(MemoryFiles, MemoryThreads, Service):
     """IStore in memory, answering with fired Deferreds: the unit tests' twin of MongoStore."""
 
     name = "store"
@@ -140,7 +141,9 @@ class MemoryStore(MemoryFiles, Service):
     def rename_author(self, user_id, username):
         for key, message in self._messages.items():
             if message.user_id == user_id:
-                self._messages[key] = replace(message, user=username)
+                message = self._messages[key] = replace(message, user=username)
+            if message.reactors and user_id in message.reactors:
+                self._messages[key] = replace(message, reactors={**message.reactors, user_id: username})
 
     @answer
     def revoke_token(self, jti, expires_at):
@@ -180,7 +183,8 @@ class MemoryStore(MemoryFiles, Service):
         message = self._messages.get((room, seq))
         if message is None or message.deleted:
             return None
-        defaults = {"text": None, "client_id": None, "file": None, "edited_at": None, "deleted": False}
+        defaults = {"text": None, "client_id": None, "file": None, "edited_at": None, "deleted": False,
+                    "reactions": (), "reactors": None}
         updated = replace(message, **{k: (defaults[k] if v is None else v) for k, v in changes.items()})
         self._messages[(room, seq)] = updated
         return updated

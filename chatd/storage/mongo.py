@@ -30,6 +30,7 @@ from zope.interface import implementer
 
 from chatd.storage.interface import IStore
 from chatd.storage.mongo_chat import ChatQueries
+from chatd.storage.mongo_threads import ThreadQueries
 from chatd.storage.mongo_files import FileQueries
 from chatd.storage.mongo_schema import SchemaMigration
 from chatd.storage.mongo_users import UserQueries, duplicate_field
@@ -59,7 +60,7 @@ def _ascending(*fields: str):
 
 
 @implementer(IStore)
-class MongoStore(UserQueries, ChatQueries, FileQueries, SchemaMigration, Service):
+class MongoStore(UserQueries, ChatQueries, ThreadQueries, FileQueries, SchemaMigration, Service):
     """IStore over txmongo; connects in ``startService``, creates its indexes, retries until it can."""
 
     name = "store"
@@ -140,6 +141,8 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, SchemaMigration, Service
             (db.memberships, _ascending("room"), {"name": "room"}),
             # A renamed or deleted user's messages are found by author to show the new name.
             (db.messages, _ascending("user_id"), {"name": "user_id"}),
+            # A thread's replies, paged by seq (GET /api/rooms/{room}/messages/{seq}/thread).
+            (db.messages, _ascending("room", "reply_to", "seq"), {"name": "room_reply_to_seq"}),
             # GridFS reads a file's chunks by (files_id, n).
             (db.files.chunks, _ascending("files_id", "n"), {"unique": True, "name": "files_id_n"}),
         ]

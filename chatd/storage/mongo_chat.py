@@ -55,7 +55,20 @@ def _message_doc(message: Message) -> dict:
             doc[field] = getattr(message, field)
     if message.deleted:
         doc["deleted"] = True
+    if message.reply_to is not None:
+        doc["reply_to"] = message.reply_to
+    if message.reactions:
+        doc["reactions"] = list(message.reactions)
+        doc["rn"] = dict(message.reactors or {})
     return doc
+
+
+def _thread(doc: dict) -> dict | None:
+    """A root's summary from its flat fields (kept flat so that ``$inc``/``$max`` need no dotted paths)."""
+    if not doc.get("thread_replies"):
+        return None
+    return {"replies": int(doc["thread_replies"]), "last_reply_at": utc(doc.get("thread_last_at")),
+            "last_reply_seq": int(doc.get("thread_last_seq", 0))}
 
 
 def _message(doc: dict) -> Message:
@@ -70,6 +83,10 @@ def _message(doc: dict) -> Message:
         file=doc.get("file"),
         edited_at=utc(doc.get("edited_at")),
         deleted=bool(doc.get("deleted", False)),
+        reply_to=doc.get("reply_to"),
+        thread=_thread(doc),
+        reactions=tuple(doc.get("reactions") or ()),
+        reactors=doc.get("rn") or None,
     )
 
 
@@ -144,6 +161,9 @@ class ChatQueries:
         """Set fields of one message (None removes a field); the new message, or None if absent."""
         sets = {k: v for k, v in changes.items() if v is not None}
         unsets = {k: "" for k, v in changes.items() if v is None}
+        if "reactions" in unsets:
+            # Their flags, names and counts (chatd.storage.mongo_threads) go with them.
+            unsets["rk"] = unsets["rn"] = unsets["rc"] = unsets["kinds"] = ""
         update = {**({"$set": sets} if sets else {}), **({"$unset": unsets} if unsets else {})}
         _id = message_id(room, seq)
         # Conditional: a message deleted meanwhile (an edit racing a deletion) is left as it is.
@@ -158,6 +178,7 @@ class ChatQueries:
     async def rename_author(self, user_id: str, username: str) -> None:
         """Show ``username`` as the author of every message of ``user_id``."""
         await self._call(self._db.messages.update_many, {"user_id": user_id}, {"$set": {"user": username}})
+        await self.rename_reactor(user_id, username)
 
     # -- rooms -------------------------------------------------------------
 

@@ -38,10 +38,26 @@ class Message:
     file: dict | None = None
     edited_at: datetime | None = None
     deleted: bool = False
+    reply_to: int | None = None  # the seq of its thread's root (SPEC.md, Details: Threads)
+    # A root's thread summary: {"replies": int, "last_reply_at": datetime, "last_reply_seq": int}; None until a reply.
+    thread: dict | None = None
+    # Reactions as "<emoji> <user id>" in the order they were added (emoji hold no whitespace), and the
+    # reacting users' current names by id (kept up to date by rename_author).
+    reactions: tuple[str, ...] = ()
+    reactors: dict | None = None
 
     @property
     def id(self) -> str:
         return message_id(self.room, self.seq)
+
+    def reaction_groups(self) -> dict[str, list[str]]:
+        """SPEC.md's ``reactions``: {emoji: [username, ...]}, emoji and users in the order they came."""
+        groups: dict[str, list[str]] = {}
+        names = self.reactors or {}
+        for key in self.reactions:
+            emoji, _, user_id = key.partition(" ")
+            groups.setdefault(emoji, []).append(names.get(user_id, user_id))
+        return groups
 
 
 def message_id(room: str, seq: int) -> str:
@@ -107,6 +123,10 @@ class DuplicateKey(Exception):
 
 class LastAdmin(Exception):
     """The change would leave no admin who is not banned, so the store refused it."""
+
+
+class TooManyKinds(Exception):
+    """A new emoji on a message that already holds the most distinct emoji allowed (SPEC.md: Reactions)."""
 
 
 class InsertStopped(Exception):

@@ -50,8 +50,13 @@ def room_name(room: str) -> str:
 
 def messages_page(request, page: dict) -> bytes:
     """A history page; its messages are already JSON, so they are spliced in, not re-encoded."""
-    next_before = b"null" if page["next_before"] is None else str(page["next_before"]).encode()
-    return json_bytes(request, 200, b'{"messages":[' + b",".join(page["messages"]) + b'],"next_before":' + next_before + b"}")
+    return json_bytes(request, 200, messages_page_body(page["messages"], page["next_before"]))
+
+
+def messages_page_body(messages: list[bytes], next_before: int | None) -> bytes:
+    """``{"messages": [...], "next_before": ...}`` from messages already encoded."""
+    cursor = b"null" if next_before is None else str(next_before).encode()
+    return b'{"messages":[' + b",".join(messages) + b'],"next_before":' + cursor + b"}"
 
 
 class Routes:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from klein import Klein
 
 from chatd import errors
-from chatd.chat.frames import ROOM
-from chatd.rooms.access import READ
+from chatd.chat.frames import ROOM, emoji_error, message_body
+from chatd.rooms.access import READ, WRITE
 from chatd.web import params
 from chatd.web.api.common import (
     Routes,
     json_object,
     messages_page,
+    messages_page_body,
     query,
     render_failure,
     room_name,
@@ -30,7 +31,7 @@ def message_address(room: str, seq: str) -> tuple[str, int]:
 class RoomRoutes(Routes):
     app = Klein()
 
-    def __init__(self, auth, history, editor, access, catalog, members, direct) -> None:
+    def __init__(self, auth, history, editor, access, catalog, members, direct, threads=None, reactions=None) -> None:
         super().__init__(auth)
         self._history = history
         self._editor = editor
@@ -38,6 +39,8 @@ class RoomRoutes(Routes):
         self._catalog = catalog  # chatd.rooms.catalog.RoomCatalog
         self._members = members  # chatd.rooms.members.RoomMembers
         self._direct = direct  # chatd.rooms.direct.DirectRooms
+        self._threads = threads  # chatd.chat.threads.Threads
+        self._reactions = reactions  # chatd.chat.reactions.Reactions
 
     @app.route("/rooms", methods=["GET"])
     async def list_rooms(self, request):
@@ -111,6 +114,29 @@ class RoomRoutes(Routes):
     async def delete_message(self, request, room, seq):
         principal = await self.principal(request)
         await self._editor.delete(principal, *message_address(room, seq))
+        return no_content(request)
+
+    @app.route("/rooms/<room>/messages/<seq>/thread", methods=["GET"])
+    async def thread(self, request, room, seq):
+        principal = await self.principal(request)
+        room, number = message_address(room, seq)
+        await self._access.require(principal.user, room, READ)
+        limit = params.page_limit(query(request, b"limit"), maximum=200)
+        before = params.cursor(query(request, b"before"), "before")
+        page = await self._threads.page(room, number, limit, before)
+        body = b'{"root":' + message_body(page["root"]) + b"," + messages_page_body(
+            [message_body(m) for m in page["messages"]], page["next_before"])[1:]
+        return json_bytes(request, 200, body)
+
+    @app.route("/rooms/<room>/messages/<seq>/reactions/<emoji>", methods=["PUT", "DELETE"])
+    async def react(self, request, room, seq, emoji):
+        principal = await self.principal(request)
+        room, number = message_address(room, seq)
+        why = emoji_error(emoji)
+        if why is not None:
+            raise errors.invalid(why, {"emoji": why})
+        standing = await self._access.require(principal.user, room, WRITE)
+        await self._reactions.apply(standing, principal.user.username, room, number, emoji, request.method == b"PUT")
         return no_content(request)
 
     @app.route("/sessions", methods=["GET"])

@@ -71,6 +71,8 @@ def message_out(message: Message) -> dict:
         out["c"] = message.client_id
     if message.file is not None:
         out["f"] = message.file
+    if message.mentions:
+        out["mn"], out["mi"] = list(message.mentions), list(message.mention_ids)
     return out
 
 
@@ -84,6 +86,8 @@ def message_in(room: str, fields: dict) -> Message:
         text=fields.get("x"),
         client_id=fields.get("c"),
         file=fields.get("f"),
+        mentions=tuple(str(name) for name in fields.get("mn") or ()),
+        mention_ids=tuple(str(uid) for uid in fields.get("mi") or ()),
     )
 
 

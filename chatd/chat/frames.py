@@ -188,6 +188,8 @@ def message_body(message: Message) -> bytes:
         body["file"] = message.file
     if message.edited_at is not None:
         body["edited_at"] = iso8601(message.edited_at)
+    if message.mentions:
+        body["mentions"] = list(message.mentions)
     return encode(body)
 
 

@@ -140,6 +140,8 @@ class MongoStore(UserQueries, ChatQueries, FileQueries, SchemaMigration, Service
             (db.memberships, _ascending("room"), {"name": "room"}),
             # A renamed or deleted user's messages are found by author to show the new name.
             (db.messages, _ascending("user_id"), {"name": "user_id"}),
+            # Search (GET /api/search): each message's lower-cased words, one index key per word (multikey).
+            (db.messages, _ascending("words"), {"name": "words"}),
             # GridFS reads a file's chunks by (files_id, n).
             (db.files.chunks, _ascending("files_id", "n"), {"unique": True, "name": "files_id_n"}),
         ]

@@ -19,11 +19,13 @@ class ApiResource(Resource):
     isLeaf = True
 
     def __init__(self, auth: AuthRoutes, users: UserRoutes, rooms: RoomRoutes, files: FileRoutes,
-                 origins: OriginPolicy) -> None:
+                 origins: OriginPolicy, search=None) -> None:
         super().__init__()
         auth_, users_, rooms_, files_ = (group.app.resource() for group in (auth, users, rooms, files))
         self._groups = {b"auth": auth_, b"users": users_, b"rooms": rooms_, b"dms": rooms_, b"sessions": rooms_, b"files": files_}
         self._uploads = files_
+        if search is not None:  # chatd.web.api.search.SearchRoutes
+            self._groups[b"search"] = search.app.resource()
         self._origins = origins
 
     def render(self, request):

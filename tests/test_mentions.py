@@ -1,0 +1,115 @@
+"""Mentions on the chat harness (SPEC.md, Details: Mentions; the ``mention`` frame; ``mentions`` in
+/api/sessions): parsed once when stored, only readers of the room count, every socket of the mentioned
+user told (joined to the room or not), the author never, and the per-membership count reset by reading."""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chatd.chat.mentions import candidates
+from chatd.storage.cached import CachedStore
+from chatd.storage.memory import MemoryStore
+from tests.chatharness import ChatTestCase, fired
+
+
+class CandidateTests(SynchronousTestCase):
+    def test_names_after_an_at_not_preceded_by_name_characters(self):
+        """``@name`` counts at the start, after spaces and punctuation, not after a letter, digit or ``_.-``
+        (an email address mentions nobody); names are lower-cased, each once, in order."""
+        self.assertEqual(candidates("@Bob hi (@carol) and @bob again"), ["bob", "carol"])
+        self.assertEqual(candidates("mail bob@example.com x_@dan y.@eve z-@fay 9@gus"), [])
+        self.assertEqual(candidates("no at sign"), [])
+        self.assertEqual(candidates(None), [])
+
+    def test_a_trailing_dot_or_dash_is_also_tried_without_it(self):
+        """"thanks @bob." may name ``bob.`` or ``bob`` (both valid usernames): both are candidates; too
+        short or too long names are not."""
+        self.assertEqual(candidates("thanks @bob."), ["bob.", "bob"])
+        self.assertEqual(candidates("@ab @" + "x" * 33), [])
+
+    def test_at_most_twenty_names_per_message(self):
+        """A message naming more than 20 people is a list: only the first 20 names are looked up."""
+        text = " ".join(f"@user{i:02d}" for i in range(30))
+        self.assertEqual(len(candidates(text)), 20)
+
+
+class MentionTests(ChatTestCase):
+    """alice and bob joined the lobby; carol has a socket open that joined nothing."""
+
+    def make_store(self):
+        return CachedStore(MemoryStore(), self.clock)
+
+    def setUp(self):
+        super().setUp()
+        self.alice, self.bob = self.chat.in_lobby("alice", "bob")
+        self.carol = self.chat.connect("carol")
+        self.carol.take()
+
+    def who(self, conn):
+        pending = self.chat.accounts.authenticate(conn.token)
+        self.clock.advance(0)
+        return fired(pending)
+
+    def sessions(self, conn) -> dict:
+        return {s["room"]: s for s in fired(self.chat.history.sessions(self.who(conn).user))}
+
+    def test_stored_message_carries_mentions_as_registered(self):
+        """``@BOB`` and ``@carol`` in alice's text: the broadcast and the stored message carry
+        ``mentions: ["bob", "carol"]`` (usernames as registered, each once); unknown names are left out."""
+        self.chat.say(self.alice, "hey @BOB, @carol and @bob and @nobody")
+        message = self.bob.last("message")
+        self.assertEqual(message["mentions"], ["bob", "carol"])
+        [stored] = fired(self.store.get_messages("lobby", [1]))
+        self.assertEqual(stored.mentions, ("bob", "carol"))
+
+    def test_no_mentions_field_when_none(self):
+        """A message that mentions nobody has no ``mentions`` field."""
+        self.chat.say(self.alice, "hello all, mail me at alice@example.com")
+        self.assertNotIn("mentions", self.bob.last("message"))
+
+    def test_mention_frame_to_every_socket_of_the_user_joined_or_not(self):
+        """carol (no join) and both of bob's sockets get ``mention`` {room, seq, user: author, text};
+        the author mentioning herself gets none."""
+        bob2 = self.chat.connect("bob")
+        bob2.take()
+        self.chat.say(self.alice, "@bob @carol @alice look")
+        frame = {"type": "mention", "room": "lobby", "seq": 1, "user": "alice", "text": "@bob @carol @alice look"}
+        self.assertEqual(self.carol.of_type("mention"), [frame])
+        self.assertEqual(self.bob.of_type("mention"), [frame])
+        self.assertEqual(bob2.of_type("mention"), [frame])
+        self.assertEqual(self.alice.of_type("mention"), [])
+
+    def test_private_room_mentions_only_its_members(self):
+        """In alice's private room ``team`` (bob a member, carol not), ``@bob @carol`` mentions bob only:
+        carol gets no frame and the stored message does not name her, so nothing of the room leaks."""
+        fired(self.chat.catalog.create(self.who(self.alice), {"name": "team", "visibility": "private"}))
+        fired(self.chat.members.invite(self.who(self.alice), "team", {"user": "bob"}))
+        self.chat.join(self.alice, "team")
+        self.chat.say(self.alice, "@bob @carol secret", room="team")
+        self.assertEqual([f["room"] for f in self.bob.of_type("mention")], ["team"])
+        self.assertEqual(self.carol.of_type("mention"), [])
+        [stored] = fired(self.store.get_messages("team", [1]))
+        self.assertEqual(stored.mentions, ("bob",))
+
+    def test_sessions_count_unread_mentions_until_read(self):
+        """Two messages mention bob: his lobby session says ``mentions: 2`` (alice's says 0); reading up to
+        the first leaves it; reading past the latest resets it to 0, and a new mention counts 1 again."""
+        self.chat.say(self.alice, "@bob one")
+        self.chat.say(self.alice, "plain")
+        self.chat.say(self.alice, "@bob two")
+        self.assertEqual(self.sessions(self.bob)["lobby"]["mentions"], 2)
+        self.assertEqual(self.sessions(self.alice)["lobby"]["mentions"], 0)
+        fired(self.store.mark_read("lobby", self.bob.user_id, 1))
+        self.assertEqual(self.sessions(self.bob)["lobby"]["mentions"], 2)
+        self.chat.send(self.bob, type="read", room="lobby", seq=3)
+        self.clock.advance(5)
+        self.assertEqual(self.sessions(self.bob)["lobby"]["mentions"], 0)
+        self.chat.say(self.alice, "@bob three")
+        self.assertEqual(self.sessions(self.bob)["lobby"]["mentions"], 1)
+
+    def test_a_resent_client_id_is_not_mentioned_twice(self):
+        """The same client_id sent twice is stored once: one ``mention`` frame, one count."""
+        self.chat.say(self.alice, "@bob once", client_id="c1")
+        self.chat.say(self.alice, "@bob once", client_id="c1")
+        self.assertEqual(len(self.bob.of_type("mention")), 1)
+        self.assertEqual(self.sessions(self.bob)["lobby"]["mentions"], 1)

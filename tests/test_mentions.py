@@ -9,7 +9,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from chatd.chat.mentions import candidates
 from chatd.storage.cached import CachedStore
 from chatd.storage.memory import MemoryStore
-from tests.chatharness import ChatTestCase, fired
+from tests.chatharness import ChatHarness, ChatTestCase, fired
+from tests.test_bus_events import TwoProcesses
 
 
 class CandidateTests(SynchronousTestCase):
@@ -113,3 +114,29 @@ class MentionTests(ChatTestCase):
         self.chat.say(self.alice, "@bob once", client_id="c1")
         self.assertEqual(len(self.bob.of_type("mention")), 1)
         self.assertEqual(self.sessions(self.bob)["lobby"]["mentions"], 1)
+
+
+class MentionAcrossProcessesTests(TwoProcesses):
+    """olive's private room ``team`` on A, with mem a member; mem's socket is on B and joined nothing."""
+
+    def setUp(self):
+        super().setUp()
+        self.b = ChatHarness(self.clock, CachedStore(self.store, self.clock), network=self.network, node="b2")
+        self.clock.advance(0)
+        self.olive = self.a.connect("olive")
+        principal = fired(self.a.accounts.authenticate(self.olive.token))
+        fired(self.a.catalog.create(principal, {"name": "team", "visibility": "private"}))
+        self.a.join(self.olive, "team")
+        self.mem = self.b.connect("mem")
+        self.out = self.b.connect("outsider")
+        fired(self.a.members.invite(principal, "team", {"user": "mem"}))
+        self.settle()
+
+    def test_mention_reaches_the_user_on_the_other_process(self):
+        """olive on A writes ``@mem @outsider``: mem's socket on B (which holds no state of the room) gets
+        ``mention``; outsider, no member of the private room, gets nothing on either process."""
+        self.a.say(self.olive, "@mem @outsider ship it", room="team")
+        self.settle()
+        self.assertEqual(self.mem.of_type("mention"),
+                         [{"type": "mention", "room": "team", "seq": 1, "user": "olive", "text": "@mem @outsider ship it"}])
+        self.assertEqual(self.out.of_type("mention"), [])

@@ -4,13 +4,23 @@ user told (joined to the room or not), the author never, and the per-membership 
 
 from __future__ import annotations
 
-from twisted.trial.unittest import SynchronousTestCase
+from datetime import datetime, timezone
+
+from twisted.internet import reactor
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from chatd.bus import wire
 
 from chatd.chat.mentions import candidates
 from chatd.storage.cached import CachedStore
 from chatd.storage.memory import MemoryStore
+from chatd.storage.mongo import MongoStore
+from chatd.storage.records import Message
 from tests.chatharness import ChatHarness, ChatTestCase, fired
+from tests.harness import shared_store_uri, wait_until
 from tests.test_bus_events import TwoProcesses
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
 
 
 class CandidateTests(SynchronousTestCase):
@@ -140,3 +150,58 @@ class MentionAcrossProcessesTests(TwoProcesses):
         self.assertEqual(self.mem.of_type("mention"),
                          [{"type": "mention", "room": "team", "seq": 1, "user": "olive", "text": "@mem @outsider ship it"}])
         self.assertEqual(self.out.of_type("mention"), [])
+
+
+class MentionCountContract:
+    """The stores keep the per-membership count (IStore.insert_messages, mark_read); mixed into a TestCase
+    whose ``make_store`` returns a started store."""
+
+    async def test_stored_mentions_are_counted_and_read_resets(self):
+        """Two messages mentioning u2 (a member) and one mentioning u3 (no member) and u1 (the author): u2's
+        membership counts 2 with the latest seq; u1 and u3 count nothing. A read before the latest leaves it,
+        a read at it sets 0. The messages read back with their mentions."""
+        store = await self.make_store()
+        for user_id in ("u1", "u2"):
+            await store.add_membership("lobby", user_id, NOW, 0)
+        await store.insert_messages([
+            Message("lobby", 1, "u1", "ann", NOW, "@bob", mentions=("bob",), mention_ids=("u2",)),
+            Message("lobby", 2, "u1", "ann", NOW, "@cy @ann", mentions=("cy", "ann"), mention_ids=("u3", "u1")),
+            Message("lobby", 3, "u1", "ann", NOW, "@Bob", mentions=("bob",), mention_ids=("u2",)),
+        ])
+        [bob] = await store.memberships("u2", ["lobby"])
+        self.assertEqual((bob.mentions, bob.mention_seq), (2, 3))
+        [ann] = await store.memberships("u1", ["lobby"])
+        self.assertEqual(ann.mentions, 0)
+        await store.mark_read("lobby", "u2", 2)
+        self.assertEqual((await store.memberships("u2", ["lobby"]))[0].mentions, 2)
+        await store.mark_read("lobby", "u2", 3)
+        self.assertEqual((await store.memberships("u2", ["lobby"]))[0].mentions, 0)
+        stored = await store.get_messages("lobby", [1, 2])
+        self.assertEqual([(m.mentions, m.mention_ids) for m in stored],
+                         [(("bob",), ("u2",)), (("cy", "ann"), ("u3", "u1"))])
+
+
+class MemoryMentionCountTests(MentionCountContract, TestCase):
+    async def make_store(self):
+        return MemoryStore()
+
+
+class MongoMentionCountTests(MentionCountContract, TestCase):
+    timeout = 60
+
+    async def make_store(self):
+        store = MongoStore(reactor, shared_store_uri, timeout=10)
+        store.startService()
+        self.addCleanup(store.stopService)
+        await wait_until(lambda: store.ready, 20, "indexes")
+        return store
+
+
+class WireTests(SynchronousTestCase):
+    def test_mentions_travel_with_a_message_on_the_bus(self):
+        """A message's mentions and their ids survive the bus encoding; none stay absent."""
+        message = Message("lobby", 4, "u1", "ann", NOW, "@bob", mentions=("bob",), mention_ids=("u2",))
+        self.assertEqual(wire.message_in("lobby", wire.message_out(message)), message)
+        plain = Message("lobby", 5, "u1", "ann", NOW, "hi")
+        self.assertNotIn("mn", wire.message_out(plain))
+        self.assertEqual(wire.message_in("lobby", wire.message_out(plain)), plain)

@@ -183,3 +183,28 @@ class ReadableRoomsTests(TestCase):
         await self.store.insert_messages([Message("pub", 1000, self.users["ann"].id, "ann", NOW, "banana split")])
         self.assertEqual(await self.results("cat", "banana split", author="ANN"), ["pub:1000"])
         self.assertEqual(await self.results("cat", "banana", author="nobody"), [])
+
+
+class MigrationTests(TestCase):
+    """Schema version 3 on MongoStore over nx-27017: messages stored before search become searchable."""
+
+    timeout = 60
+
+    async def test_old_messages_get_their_words(self):
+        """Messages written without ``words`` (as version 2 stored them; one deleted) are found after the
+        migration runs again, the deleted one not; a second run changes nothing."""
+        store = MongoStore(reactor, shared_store_uri, timeout=10)
+        store.startService()
+        self.addCleanup(store.stopService)
+        await wait_until(lambda: store.ready, 20, "indexes")
+        await store._db.messages.insert_many([
+            {"_id": "old:1", "room": "old", "seq": 1, "user_id": "u1", "user": "ann", "ts": NOW, "text": "Legacy Pelican",
+             "dedupe": "none:1"},
+            {"_id": "old:2", "room": "old", "seq": 2, "user_id": "u1", "user": "ann", "ts": NOW, "deleted": True,
+             "dedupe": "none:2"}])
+        await store._db.meta.delete_many({"_id": "schema"})
+        self.assertEqual(await store.search_messages(["old"], ["pel"], None, None, 10), [])
+        await store.migrate()
+        await store.migrate()
+        self.assertEqual([m.id for m in await store.search_messages(["old"], ["pel", "leg"], None, None, 10)], ["old:1"])
+        self.assertNotIn("words", await store._db.messages.find_one({"_id": "old:2"}))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from twisted.trial.unittest import TestCase
 
 from tests.harness import start_server
+from tests.test_e2e_cluster import ClusterCase
 from tests.wsclient import connect, joined
 
 
@@ -103,3 +104,23 @@ class MentionSearchTests(TestCase):
                       "?q=a&before=zzz", "?q=a&room=bad%20name"):
             answer = await self.call("GET", "/api/search" + query, self.ben)
             self.assertEqual((answer.status, answer.code), (400, "invalid_request"), query)
+
+
+class MentionAcrossNodesTests(ClusterCase):
+    """Two real chatd processes on one store and a real Redis bus."""
+
+    async def test_a_mention_on_one_node_reaches_the_user_on_the_other(self):
+        """ann writes ``@ben`` on node a; ben's socket on node b, joined to nothing, gets the ``mention``
+        frame; a search on b finds the message at once (the store is the index)."""
+        a, b = await self.cluster(2)
+        ann, ben = await self.user(a, "ann"), await self.user(b, "ben")
+        sock_b = await connect(b.url, ben["token"], test=self)
+        await sock_b.next("hello")
+        sock_a = await joined(a.url, ann["token"], test=self)
+        sock_a.send({"type": "message", "room": "lobby", "text": "@ben pelican", "client_id": "m1"})
+        ack = await sock_a.next("ack")
+        mention = await sock_b.next("mention", timeout=5)
+        self.assertEqual(mention, {"type": "mention", "room": "lobby", "seq": ack["seq"], "user": "ann",
+                                   "text": "@ben pelican"})
+        found = await b.client().request("GET", "/api/search?q=pel", token=ben["token"])
+        self.assertEqual([r["seq"] for r in found.json()["results"]], [ack["seq"]])

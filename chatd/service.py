@@ -34,11 +34,13 @@ from chatd.chat.threads import Threads
 from chatd.chat.events import LocalEvents
 from chatd.chat.history import History
 from chatd.chat.membership import Membership
+from chatd.chat.mentions import MentionResolver
 from chatd.chat.presence import LocalPresence
 from chatd.chat.messages import Messages
 from chatd.chat.receipts import ReadReceipts
 from chatd.chat.registry import Registry
 from chatd.chat.roomstate import RoomBook
+from chatd.chat.search import Search
 from chatd.chat.sequencer import Sequencer
 from chatd.chat.sessions import Sessions
 from chatd.chat.signals import Signals
@@ -61,6 +63,7 @@ from chatd.web.api.auth import AuthRoutes
 from chatd.web.api.files import FileRoutes, UploadGate
 from chatd.web.api.resource import ApiResource
 from chatd.web.api.rooms import RoomRoutes
+from chatd.web.api.search import SearchRoutes
 from chatd.web.api.users import UserRoutes
 from chatd.web.cors import OriginPolicy
 from chatd.web.health import HealthResource
@@ -96,6 +99,11 @@ class _CloseSocketsOnStop(Service):
     def stopService(self):
         super().stopService()
         self._events.server_stopping()
+
+
+def _mentioned(events):
+    """The writer's ``on_mentioned``: a stored message's mentions told through the events."""
+    return lambda m: events.mentioned(m.room, m.seq, m.user_id, m.user, m.text or "", m.mention_ids)
 
 
 class _FlushOnStop(Service):
@@ -192,7 +200,8 @@ class ChatdService(MultiService):
             sequencer, presence = events.sequencer, events.cluster_presence
         receipts = ReadReceipts(store, reactor)
         history = History(store, rooms, sequencer, presence, receipts)
-        self.writer = MessageWriter(store, rooms, reactor, on_stored=sequencer.stored, catch_up=sequencer.catch_up)
+        self.writer = MessageWriter(store, rooms, reactor, on_stored=sequencer.stored, catch_up=sequencer.catch_up,
+                                    mentions=MentionResolver(store), on_mentioned=_mentioned(events))
         _FlushOnStop(self.writer, receipts).setServiceParent(self)  # after the store: stops before it
 
         # -- who may do what in a room, and rooms as records -----------------
@@ -237,7 +246,7 @@ class ChatdService(MultiService):
             reactor, metrics.refused)
         websocket = ChatFactory(self.chat, auth, origins, admission, metrics, config.ping_interval)
         api = ApiResource(AuthRoutes(auth), UserRoutes(auth, users, moderation), room_routes,
-                          FileRoutes(auth, files), origins)
+                          FileRoutes(auth, files), origins, SearchRoutes(auth, Search(store, access)))
         site = build_site(
             config.static,
             {b"api": api, b"healthz": HealthResource(self.store, self.bus), b"ws": ws_resource(websocket),

@@ -32,6 +32,8 @@ from chatd.accounts.auth import Auth
 from chatd.accounts.loginguard import LoginGuard
 from chatd.accounts.tokens import TokenIssuer
 from chatd.chat import writer as writer_module
+from chatd.chat.mentions import MentionResolver
+from chatd.service import _mentioned
 from chatd.chat.connection import IChatConnection
 from chatd.chat import frames
 from chatd.chat.dispatch import Dispatcher, refuse
@@ -209,7 +211,8 @@ class ChatHarness:
         self.receipts = ReadReceipts(self.store, clock)
         self.history = History(self.store, self.rooms, self.sequencer, self.presence, self.receipts)
         self.writer = MessageWriter(self.store, self.rooms, clock, on_stored=self.sequencer.stored,
-                                    catch_up=self.sequencer.catch_up)
+                                    catch_up=self.sequencer.catch_up, mentions=MentionResolver(self.store),
+                                    on_mentioned=_mentioned(self.events))
         self.tokens = TokenIssuer(clock, TOKEN_TTL, SECRET)
         generous = Rate(1000, 1000)
         self.accounts = Auth(self.store, ThreadlessHasher(), self.tokens, clock, KeyedRateLimiter(generous, clock),

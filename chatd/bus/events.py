@@ -36,7 +36,7 @@ from chatd.storage.records import StoreUnavailable
 POLL_EVERY = 1.0  # seconds between store reads while the bus is down
 # Events that change what the others show (history, membership, sockets to close) wait while the bus
 # is down and go out when it returns; typing, reads and presence are of the moment and are dropped.
-KEPT_WHILE_DOWN = frozenset({"e", "d", "th", "rx", "p", "ml", "tr", "pc", "ub", "ud", "ur", "iv", "mb", "rc"})
+KEPT_WHILE_DOWN = frozenset({"mn", "e", "d", "th", "rx", "p", "ml", "tr", "pc", "ub", "ud", "ur", "iv", "mb", "rc"})
 MAX_KEPT = 10_000
 
 
@@ -87,6 +87,11 @@ class BusEvents:
     def announce(self, message) -> None:
         self._messages.setdefault(message.room, []).append(wire.message_out(message))
         self._schedule()
+
+    def mentioned(self, room, seq, author_id, author, text, user_ids) -> None:
+        """Mentions go to the users' sockets on every process, whether or not it holds the room."""
+        self._local.mentioned(room, seq, author_id, author, text, user_ids)
+        self._send("mn", r=room, s=seq, u=author_id, a=author, x=text, m=list(user_ids))
 
     def message_edited(self, room, seq, text, edited_at) -> None:
         self._local.message_edited(room, seq, text, edited_at)
@@ -213,6 +218,8 @@ class BusEvents:
         if kind == "m":
             room = event["r"]
             self._sequencer.received(room, [wire.message_in(room, fields) for fields in event["m"]])
+        elif kind == "mn":
+            local.mentioned(event["r"], int(event["s"]), event["u"], event["a"], event["x"], list(event["m"]))
         elif kind == "e":
             self._update(event["r"], event["s"], text=event["x"], edited_at=wire.moment_in(event["t"]))
             local.message_edited(event["r"], event["s"], event["x"], wire.moment_in(event["t"]))

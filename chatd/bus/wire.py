@@ -73,6 +73,8 @@ def message_out(message: Message) -> dict:
         out["f"] = message.file
     if message.reply_to is not None:
         out["rt"] = message.reply_to
+    if message.mentions:
+        out["mn"], out["mi"] = list(message.mentions), list(message.mention_ids)
     return out
 
 
@@ -87,6 +89,8 @@ def message_in(room: str, fields: dict) -> Message:
         client_id=fields.get("c"),
         file=fields.get("f"),
         reply_to=fields.get("rt"),
+        mentions=tuple(str(name) for name in fields.get("mn") or ()),
+        mention_ids=tuple(str(uid) for uid in fields.get("mi") or ()),
     )
 
 

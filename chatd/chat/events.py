@@ -62,6 +62,15 @@ class LocalEvents:
     def announce(self, message) -> None:
         """Tell other processes of a message stored here: none to tell without a bus."""
 
+    def mentioned(self, room: str, seq: int, author_id: str, author: str, text: str, user_ids) -> None:
+        """``mention`` to every socket of each mentioned user but the author, joined to the room or not
+        (the resolver let in only users who may read it: chatd.chat.mentions)."""
+        payload = frames.encode({"type": "mention", "room": room, "seq": seq, "user": author, "text": text})
+        for user_id in user_ids:
+            if user_id != author_id:
+                for sock in self._registry.connections_of(user_id):
+                    sock.send(payload)
+
     def message_edited(self, room: str, seq: int, text: str, edited_at) -> None:
         self._to_room(room, frames.encode({
             "type": "edited", "room": room, "seq": seq, "text": text, "edited_at": iso8601(edited_at)}))

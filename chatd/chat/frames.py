@@ -242,6 +242,8 @@ def message_body(message: Message) -> bytes:
         body["thread"] = thread_summary(message.thread)
     if message.reactions:
         body["reactions"] = message.reaction_groups()
+    if message.mentions:
+        body["mentions"] = list(message.mentions)
     return encode(body)
 
 

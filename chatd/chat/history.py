@@ -107,6 +107,8 @@ class History:
                 "joined_at": iso8601(membership.joined_at),
                 "last_message_at": iso8601(state.last_message_at) if state.last_message_at else None,
                 "unread": await self._unread(state, user.id, seen),
+                # Counted when each mention was stored; cleared by reading past the latest (docs/BEHAVIOUR.md).
+                "mentions": membership.mentions if membership.mention_seq > seen else 0,
             })
         return sessions
 

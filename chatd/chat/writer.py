@@ -70,7 +70,8 @@ class MessageWriter:
 
     _log = Logger()
 
-    def __init__(self, store, rooms: RoomBook, clock, on_stored=None, catch_up=None) -> None:
+    def __init__(self, store, rooms: RoomBook, clock, on_stored=None, catch_up=None, mentions=None,
+                 on_mentioned=None) -> None:
         self._store = store
         self._rooms = rooms
         self._clock = clock
@@ -86,6 +87,10 @@ class MessageWriter:
         self._on_stored = on_stored or self._append  # without a sequencer: only the room's state advances
         # Reads what other processes stored in a room past what this one knows (the sequencer).
         self._catch_up = catch_up
+        # Who each message mentions, decided before it is stored (chatd.chat.mentions.MentionResolver),
+        # and who is told of a mention stored here (the events' ``mentioned``), once per stored message.
+        self._mentions = mentions
+        self._on_mentioned = on_mentioned
         self.batches = 0
         self.window = BATCH_WINDOW
         self._started = float("-inf")  # when the last batch began
@@ -151,6 +156,9 @@ class MessageWriter:
                 if name not in rooms:
                     rooms[name] = self._rooms.loaded(name) or await self._rooms.get(name)
                     rooms[name].busy += 1
+            if self._mentions is not None:
+                for pending in batch:
+                    pending.draft = await self._mentions.resolve(pending.draft)
             while batch:
                 batch = await self._insert(batch, rooms)
         except Exception as e:
@@ -220,13 +228,18 @@ class MessageWriter:
         except Exception:
             # The message is stored: a failed broadcast must not turn its ack into an error.
             self._log.failure("broadcasting a stored message failed")
+        if message.mention_ids and self._on_mentioned is not None:
+            try:
+                self._on_mentioned(message)
+            except Exception:
+                self._log.failure("telling mentioned users failed")
         pending.resolve(message, False)
 
     def _append(self, message: Message, origin) -> None:
         self._rooms.peek(message.room).append(message)
 
     def _remember(self, key: tuple, message: Message) -> None:
-        self._recent[key] = replace(message, text=None, file=None)
+        self._recent[key] = replace(message, text=None, file=None, mentions=(), mention_ids=())
         if len(self._recent) > RECENT_CLIENT_IDS:
             self._recent.popitem(last=False)
 

@@ -75,9 +75,15 @@ class IStore(Interface):
         admin CLI), so that caches elsewhere can drop them and open sockets be checked again."""
 
     def insert_messages(messages):
-        """Store Messages in order, in one round trip. If one is a duplicate (its seq is taken, or its
+        """Store Messages in order, in one round trip (and count each stored mention on the mentioned
+        member's membership: ``mentions`` +1, ``mention_seq`` raised). If one is a duplicate (its seq is taken, or its
         user already sent its client_id to its room), fail with InsertStopped: those before it are
         stored, none after it."""
+
+    def search_messages(rooms, query, user_id=None, before=None, limit=20):
+        """Up to ``limit`` Messages of ``rooms`` (names), not deleted, by ``user_id`` if given, whose text has a
+        word beginning with each of ``query`` (lower-cased words, chatd.chat.words), newest first: ordered by
+        (ts, id) descending, those before the pair ``before`` only."""
 
     def get_messages(room, seqs):
         """The stored Messages of ``room`` with these seqs, in seq order; missing ones are left out."""
@@ -129,7 +135,8 @@ class IStore(Interface):
         """Up to ``limit`` Memberships of ``room``, those read furthest first (ties: earliest joined first)."""
 
     def mark_read(room, user_id, seq):
-        """Raise the user's read seq in the room (never lowers it)."""
+        """Raise the user's read seq in the room (never lowers it); a read at or past the latest message
+        that mentions them sets their mention count to 0."""
 
     def new_file(name, content_type, room, user_id, uploaded_at):
         """A FileWriter for a new file: ``write(bytes)`` and ``close()`` (answering the FileRecord)

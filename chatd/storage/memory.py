@@ -18,6 +18,7 @@ from zope.interface import implementer
 from chatd.storage.interface import IStore
 from chatd.storage.memory_files import MemoryFiles, answer
 from chatd.storage.memory_threads import MemoryThreads
+from chatd.storage.words import matches
 from chatd.storage.schema import SCHEMA_VERSION, earliest
 from chatd.storage.records import (
     DuplicateKey,
@@ -169,6 +170,12 @@ class MemoryStore(MemoryFiles, MemoryThreads, Service):
             self._messages[(message.room, message.seq)] = message
             if message.client_id is not None:
                 self._client_ids[key] = message
+            for user_id in message.mention_ids:
+                membership = self._memberships.get((message.room, user_id))
+                if membership is not None and user_id != message.user_id:
+                    self._memberships[(message.room, user_id)] = replace(
+                        membership, mentions=membership.mentions + 1,
+                        mention_seq=max(membership.mention_seq, message.seq))
 
     @answer
     def get_messages(self, room, seqs):
@@ -289,7 +296,16 @@ class MemoryStore(MemoryFiles, MemoryThreads, Service):
     def mark_read(self, room, user_id, seq):
         membership = self._memberships.get((room, user_id))
         if membership is not None and seq > membership.read_seq:
-            self._memberships[(room, user_id)] = replace(membership, read_seq=seq)
+            membership = self._memberships[(room, user_id)] = replace(membership, read_seq=seq)
+        if membership is not None and membership.mentions and seq >= membership.mention_seq:
+            self._memberships[(room, user_id)] = replace(membership, mentions=0)
+
+    @answer
+    def search_messages(self, rooms, query, user_id=None, before=None, limit=20):
+        found = [m for m in self._messages.values()
+                 if m.room in rooms and not m.deleted and (user_id is None or m.user_id == user_id)
+                 and (before is None or (m.ts, m.id) < before) and matches(query, m.text)]
+        return sorted(found, key=lambda m: (m.ts, m.id), reverse=True)[:limit]
 
 
 def _active_admin(user: UserRecord) -> bool:

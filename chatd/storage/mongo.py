@@ -143,6 +143,8 @@ class MongoStore(UserQueries, ChatQueries, ThreadQueries, FileQueries, SchemaMig
             (db.messages, _ascending("user_id"), {"name": "user_id"}),
             # A thread's replies, paged by seq (GET /api/rooms/{room}/messages/{seq}/thread).
             (db.messages, _ascending("room", "reply_to", "seq"), {"name": "room_reply_to_seq"}),
+            # Search (GET /api/search): each message's lower-cased words, one index key per word (multikey).
+            (db.messages, _ascending("words"), {"name": "words"}),
             # GridFS reads a file's chunks by (files_id, n).
             (db.files.chunks, _ascending("files_id", "n"), {"unique": True, "name": "files_id_n"}),
         ]

@@ -25,6 +25,7 @@ from chatd.storage.records import (
     message_id,
 )
 from chatd.storage.util import returns_deferred
+from chatd.storage.words import successor, words
 
 
 def client_key(room: str, user_id: str, client_id: str) -> str:
@@ -60,6 +61,10 @@ def _message_doc(message: Message) -> dict:
     if message.reactions:
         doc["reactions"] = list(message.reactions)
         doc["rn"] = dict(message.reactors or {})
+    if message.mentions:
+        doc["mentions"], doc["mention_ids"] = list(message.mentions), list(message.mention_ids)
+    if message.text:
+        doc["words"] = words(message.text)  # the search index (multikey): chatd.storage.words
     return doc
 
 
@@ -87,6 +92,8 @@ def _message(doc: dict) -> Message:
         thread=_thread(doc),
         reactions=tuple(doc.get("reactions") or ()),
         reactors=doc.get("rn") or None,
+        mentions=tuple(doc.get("mentions") or ()),
+        mention_ids=tuple(doc.get("mention_ids") or ()),
     )
 
 
@@ -116,6 +123,8 @@ def _membership(doc: dict) -> Membership:
         joined_seq=int(doc.get("joined_seq", 0)),
         read_seq=int(doc.get("read_seq", 0)),
         role=doc.get("role") or "member",
+        mentions=int(doc.get("mentions", 0)),
+        mention_seq=int(doc.get("mention_seq", 0)),
     )
 
 
@@ -139,7 +148,36 @@ class ChatQueries:
         except BulkWriteError as e:
             error = e.details["writeErrors"][0]
             reason = "client_id" if duplicate_field(error) == "dedupe" else "seq"
+            await self._count_mentions(messages[:error["index"]])
             raise InsertStopped(error["index"], reason) from None
+        await self._count_mentions(messages)
+
+    async def _count_mentions(self, messages: list[Message]) -> None:
+        """Each stored mention counted on the mentioned member's membership (none for non-members)."""
+        updates = [UpdateOne({"_id": _membership_id(m.room, user_id)},
+                             {"$inc": {"mentions": 1}, "$max": {"mention_seq": m.seq}})
+                   for m in messages for user_id in m.mention_ids if user_id != m.user_id]
+        if updates:
+            await self._call(self._db.memberships.bulk_write, updates, ordered=False)
+
+    @returns_deferred
+    async def search_messages(self, rooms: list[str], query: list[str], user_id: str | None = None,
+                              before: tuple | None = None, limit: int = 20) -> list[Message]:
+        """Messages whose ``words`` hold a word in ``[q, successor(q))`` for each query word, newest first.
+        ``$elemMatch`` with a range is what a real MongoDB answers from the multikey ``words`` index (and
+        what nx-27017 answers at all: it matches neither a bare regex nor a bare range on an array)."""
+        if not rooms or not query:
+            return []
+        spec: dict = {"room": {"$in": list(rooms)}, "deleted": {"$in": [False, None]},
+                      "$and": [{"words": {"$elemMatch": {"$gte": q, "$lt": successor(q)}}} for q in query]}
+        if user_id is not None:
+            spec["user_id"] = user_id
+        if before is not None:
+            ts, _id = before
+            spec["$or"] = [{"ts": {"$lt": ts}}, {"ts": ts, "_id": {"$lt": _id}}]
+        docs = await self._call(self._db.messages.find, spec,
+                                sort=qf.sort(qf.DESCENDING("ts") + qf.DESCENDING("_id")), limit=limit)
+        return [_message(doc) for doc in docs]
 
     @returns_deferred
     async def get_messages(self, room: str, seqs: list[int]) -> list[Message]:
@@ -159,6 +197,8 @@ class ChatQueries:
     @returns_deferred
     async def update_message(self, room: str, seq: int, changes: dict) -> Message | None:
         """Set fields of one message (None removes a field); the new message, or None if absent."""
+        if "text" in changes:  # edits are searched by their current text; a tombstone by none
+            changes = {**changes, "words": words(changes["text"]) or None}
         sets = {k: v for k, v in changes.items() if v is not None}
         unsets = {k: "" for k, v in changes.items() if v is None}
         if "reactions" in unsets:
@@ -279,4 +319,8 @@ class ChatQueries:
 
     @returns_deferred
     async def mark_read(self, room: str, user_id: str, seq: int) -> None:
-        await self._call(self._db.memberships.update_one, {"_id": _membership_id(room, user_id)}, {"$max": {"read_seq": seq}})
+        _id = _membership_id(room, user_id)
+        await self._call(self._db.memberships.update_one, {"_id": _id}, {"$max": {"read_seq": seq}})
+        # Read past the latest mention: none is unread any more (a filter on a present field: portable).
+        await self._call(self._db.memberships.update_one, {"_id": _id, "mention_seq": {"$lte": seq}, "mentions": {"$gt": 0}},
+                         {"$set": {"mentions": 0}})

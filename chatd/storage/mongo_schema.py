@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from pymongo import UpdateOne
+
 from chatd.storage.mongo_chat import _UNSET, _membership, _room
 from chatd.storage.records import DuplicateKey
 from chatd.storage.schema import META_ID, SCHEMA_VERSION, earliest
 from chatd.storage.util import returns_deferred
+from chatd.storage.words import words
+
+WORDS_BATCH = 1000  # messages given their words per round trip by the version 3 migration
 
 
 class SchemaMigration:
@@ -33,6 +38,8 @@ class SchemaMigration:
             await self._call(self._db.rooms.update_one, {"_id": head.name, "visibility": _UNSET}, {"$set": {
                 "visibility": "public", "topic": "", "owner": first.user_id if first else None,
                 "created_at": created_at}})
+        # Version 3: messages stored before search get their words (a conditional write each, in batches).
+        await self._index_words()
         for attempt in range(2):
             try:
                 await self._call(self._db.meta.update_one, {"_id": META_ID}, {"$max": {"version": SCHEMA_VERSION}},
@@ -42,3 +49,16 @@ class SchemaMigration:
                 if attempt:  # two first upserts raced: the other one inserted it, so $max now matches
                     raise
         return SCHEMA_VERSION
+
+    async def _index_words(self) -> None:
+        updates = []
+        for doc in await self._call(self._db.messages.find, {"words": _UNSET, "deleted": {"$in": [False, None]}},
+                                    projection={"text": 1}):
+            found = words(doc.get("text"))
+            if found:
+                updates.append(UpdateOne({"_id": doc["_id"], "words": _UNSET}, {"$set": {"words": found}}))
+            if len(updates) >= WORDS_BATCH:
+                await self._call(self._db.messages.bulk_write, updates, ordered=False)
+                updates = []
+        if updates:
+            await self._call(self._db.messages.bulk_write, updates, ordered=False)

@@ -45,6 +45,10 @@ class Message:
     # reacting users' current names by id (kept up to date by rename_author).
     reactions: tuple[str, ...] = ()
     reactors: dict | None = None
+    # The users the text mentions who may read the room, resolved once when it is stored
+    # (chatd.chat.mentions): usernames as registered, and their ids in the same order.
+    mentions: tuple[str, ...] = ()
+    mention_ids: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -73,6 +77,9 @@ class Membership:
     read_seq: int = 0
     # "member" or "moderator"; the owner is the room's ``owner_id`` (one place, so there is exactly one).
     role: str = "member"
+    # Messages mentioning the user since they last read past the latest of them, and that latest seq.
+    mentions: int = 0
+    mention_seq: int = 0
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,15 @@ Versions:
 2. rooms are records: ``visibility``, ``topic``, ``owner`` (a user id), ``created_at``;
    memberships have a ``role``. Rooms from version 1 become public rooms whose earliest
    member (by ``joined_at``, then user id) is the owner; a membership without a role is a member.
+3. messages have ``words`` (their text's lower-cased words, chatd.storage.words: the search index) and,
+   when they mention someone, ``mentions`` and ``mention_ids``; memberships may have ``mentions`` and
+   ``mention_seq``. Messages from before get their ``words`` (none is mentioned: mentions are decided
+   only when a message is stored).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 META_ID = "schema"
 
 

@@ -8,6 +8,7 @@ from chatd import errors
 from chatd.web.api.auth import AuthRoutes
 from chatd.web.api.files import FileRoutes
 from chatd.web.api.rooms import RoomRoutes
+from chatd.web.api.search import SearchRoutes
 from chatd.web.api.users import UserRoutes
 from chatd.web.cors import OriginPolicy, apply_cors
 from chatd.web.render import error_body
@@ -19,11 +20,13 @@ class ApiResource(Resource):
     isLeaf = True
 
     def __init__(self, auth: AuthRoutes, users: UserRoutes, rooms: RoomRoutes, files: FileRoutes,
-                 origins: OriginPolicy) -> None:
+                 origins: OriginPolicy, search: SearchRoutes | None = None) -> None:
         super().__init__()
         auth_, users_, rooms_, files_ = (group.app.resource() for group in (auth, users, rooms, files))
         self._groups = {b"auth": auth_, b"users": users_, b"rooms": rooms_, b"dms": rooms_, b"sessions": rooms_, b"files": files_}
         self._uploads = files_
+        if search is not None:
+            self._groups[b"search"] = search.app.resource()
         self._origins = origins
 
     def render(self, request):

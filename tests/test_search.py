@@ -1,0 +1,209 @@
+"""Search (SPEC.md: GET /api/search, Details: Search) on both stores: a generated corpus searched through
+``search_messages`` and through chatd.chat.search.Search, compared with a brute-force filter written here
+from the SPEC's words (every query word begins a word of the text, case-insensitively; newest first; never
+deleted messages; edits by their current text; only rooms the caller may read)."""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import datetime, timedelta, timezone
+
+from twisted.internet import reactor
+from twisted.trial.unittest import TestCase
+
+from chatd import errors
+from chatd.chat.search import Search, parse_cursor, parse_limit, parse_q
+from chatd.rooms.access import RoomAccess
+from chatd.storage.memory import MemoryStore
+from chatd.storage.mongo import MongoStore
+from chatd.storage.records import Message
+from tests.harness import shared_store_uri, wait_until
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+VOCABULARY = ["apple", "apricot", "Banana", "band", "bandit", "cherry", "Çava", "déjà", "x_y", "42nd", "zeta"]
+
+
+def brute(messages, query: str, rooms, user_id=None) -> list[str]:
+    """The ids SPEC.md says match, newest first (ties: larger id first), by a plain scan."""
+    wanted = [w.lower() for w in re.findall(r"\w+", query)]
+
+    def hit(m):
+        have = [w.lower() for w in re.findall(r"\w+", m.text or "")]
+        return all(any(h.startswith(w) for h in have) for w in wanted)
+
+    found = [m for m in messages if m.room in rooms and not m.deleted and hit(m)
+             and (user_id is None or m.user_id == user_id)]
+    return [m.id for m in sorted(found, key=lambda m: (m.ts, m.id), reverse=True)]
+
+
+def corpus(seed: int = 13, count: int = 300) -> list[Message]:
+    """Messages in three rooms by three users, texts of 1–6 vocabulary words in mixed case and punctuation;
+    some share a timestamp (ties are broken by id)."""
+    rng = random.Random(seed)
+    out, seqs = [], {"pub": 0, "team": 0, "other": 0}
+    for i in range(count):
+        room = rng.choice(list(seqs))
+        seqs[room] += 1
+        words = [rng.choice(VOCABULARY) for _ in range(rng.randint(1, 6))]
+        text = rng.choice([" ", ", ", "-", "! "]).join(w.upper() if rng.random() < 0.2 else w for w in words)
+        out.append(Message(room, seqs[room], f"u{rng.randint(1, 3)}", "someone", NOW + timedelta(seconds=i // 3),
+                           text))
+    return out
+
+
+class SearchContract:
+    """Mixed into a TestCase whose ``make_store`` returns a started store."""
+
+    async def setUp(self):
+        self.store = await self.make_store()
+        self.messages = corpus()
+        for room in ("pub", "team", "other"):
+            await self.store.insert_messages([m for m in self.messages if m.room == room])
+
+    async def all_pages(self, query, rooms, user_id=None, limit=7) -> list[str]:
+        """Every result, page after page (cursor: the last result's (ts, id))."""
+        got, before = [], None
+        while True:
+            page = await self.store.search_messages(rooms, query, user_id, before, limit)
+            got += [m.id for m in page]
+            if len(page) < limit:
+                return got
+            before = (page[-1].ts, page[-1].id)
+
+    async def test_corpus_matches_brute_force(self):
+        """For queries of one and two words, prefixes, whole words, other case and unicode, and a narrowing
+        to rooms and an author, the store's pages joined equal the brute-force filter, newest first."""
+        rooms = ["pub", "team"]
+        for q in ["ap", "apple", "APPLE band", "ban", "bandit", "déj", "ÇAV", "x_", "42", "zeta cherry ap", "nomatch"]:
+            query = [w.lower() for w in re.findall(r"\w+", q)]
+            expected = brute(self.messages, q, rooms)
+            self.assertEqual(await self.all_pages(query, rooms), expected, q)
+            self.assertEqual(q == "nomatch", not expected, q)  # the corpus exercises every query
+        self.assertEqual(await self.all_pages(["ba"], ["other"], "u2"), brute(self.messages, "ba", ["other"], "u2"))
+
+    async def test_a_word_inside_a_word_does_not_match(self):
+        """``pple`` and ``ana`` begin no word: nothing matches."""
+        self.assertEqual(await self.store.search_messages(["pub", "team", "other"], ["pple"], None, None, 50), [])
+        self.assertEqual(await self.store.search_messages(["pub", "team", "other"], ["ana"], None, None, 50), [])
+
+    async def test_edits_are_searched_by_their_new_text_and_deletions_never(self):
+        """An edited message matches its new words only; a deleted one matches nothing."""
+        edited, deleted = [m for m in self.messages if m.room == "pub"][:2]
+        await self.store.update_message("pub", edited.seq, {"text": "quokka", "edited_at": NOW})
+        await self.store.update_message("pub", deleted.seq, {"deleted": True, "text": None, "edited_at": None})
+        found = await self.store.search_messages(["pub"], ["quok"], None, None, 50)
+        self.assertEqual([m.id for m in found], [edited.id])
+        for word in {w.lower() for w in re.findall(r"\w+", f"{edited.text} {deleted.text}")}:
+            ids = [m.id for m in await self.store.search_messages(["pub"], [word], None, None, 500)]
+            self.assertNotIn(edited.id, ids, word)  # no vocabulary word begins "quokka"
+            self.assertNotIn(deleted.id, ids, word)
+
+
+class MemorySearchTests(SearchContract, TestCase):
+    async def make_store(self):
+        return MemoryStore()
+
+
+class MongoSearchTests(SearchContract, TestCase):
+    """The same on MongoStore over the wire to nx-27017 (the ``words`` index and $elemMatch ranges)."""
+
+    timeout = 120
+
+    async def make_store(self):
+        store = MongoStore(reactor, shared_store_uri, timeout=10)
+        store.startService()
+        self.addCleanup(store.stopService)
+        await wait_until(lambda: store.ready, 20, "indexes")
+        return store
+
+
+class ParameterTests(TestCase):
+    def test_q_limit_and_cursor_are_checked(self):
+        """q: 1–200 characters with a word; limit 1–50; a cursor only as search makes them: else 400."""
+        for bad in (None, "", "x" * 201, "!!! ---"):
+            with self.assertRaises(errors.ApiError) as e:
+                parse_q(bad)
+            self.assertEqual(e.exception.status, 400)
+        self.assertEqual(parse_q("Hello, WORLD hello"), ["hello", "world"])
+        for bad in ("0", "51", "-1", "x", "1e1"):
+            self.assertRaises(errors.ApiError, parse_limit, bad)
+        self.assertEqual((parse_limit(None), parse_limit("50")), (20, 50))
+        for bad in ("", "not a cursor", "bnVsbA", "W10", "WyJ4IiwxXQ"):
+            self.assertRaises(errors.ApiError, parse_cursor, bad)
+
+
+class ReadableRoomsTests(TestCase):
+    """Search over MemoryStore, through the access rule: ``team`` is private (u1 a member), ``pub`` public,
+    ``other`` a direct room of others."""
+
+    async def setUp(self):
+        self.store = MemoryStore()
+        self.messages = corpus()
+        for room in ("pub", "team", "other"):
+            await self.store.insert_messages([m for m in self.messages if m.room == room])
+        self.users = {}
+        for name in ("ann", "ben", "cat"):
+            self.users[name] = await self.store.create_user(name, f"{name}@example.com", b"h", NOW)
+        await self.store.create_room("pub", "public", "", self.users["ann"].id, NOW)
+        await self.store.create_room("team", "private", "", self.users["ann"].id, NOW)
+        await self.store.create_room("other", "direct", "", None, NOW)
+        await self.store.add_membership("team", self.users["ben"].id, NOW, 0)
+        self.search = Search(self.store, RoomAccess(self.store))
+
+    async def caller(self, name):
+        return await self.store.get_user(self.users[name].id)
+
+    async def results(self, name, q, **narrow) -> list[str]:
+        got, before = [], None
+        while True:
+            page = await self.search.search(await self.caller(name), q, narrow.get("room"), narrow.get("author"),
+                                            "9", before)
+            got += [r["id"] for r in page["results"]]
+            if page["next"] is None:
+                return got
+            before = page["next"]
+
+    async def test_only_readable_rooms_are_searched(self):
+        """ben (a member of team) finds pub and team messages; cat finds pub only; neither finds the direct
+        room of others; both equal the brute-force filter over what they may read."""
+        self.assertEqual(await self.results("ben", "ba"), brute(self.messages, "ba", ["pub", "team"]))
+        self.assertEqual(await self.results("cat", "ba"), brute(self.messages, "ba", ["pub"]))
+
+    async def test_room_narrowing_refuses_an_unreadable_room(self):
+        """``room=team`` for cat is a 404 (as if it did not exist); for ben it narrows to team."""
+        with self.assertRaises(errors.ApiError) as e:
+            await self.results("cat", "ba", room="team")
+        self.assertEqual(e.exception.status, 404)
+        self.assertEqual(await self.results("ben", "ba", room="team"), brute(self.messages, "ba", ["team"]))
+
+    async def test_from_narrows_to_an_author_and_an_unknown_one_finds_nothing(self):
+        """``from`` is a username (any case); an unknown username answers no results, not an error."""
+        await self.store.insert_messages([Message("pub", 1000, self.users["ann"].id, "ann", NOW, "banana split")])
+        self.assertEqual(await self.results("cat", "banana split", author="ANN"), ["pub:1000"])
+        self.assertEqual(await self.results("cat", "banana", author="nobody"), [])
+
+
+class MigrationTests(TestCase):
+    """Schema version 3 on MongoStore over nx-27017: messages stored before search become searchable."""
+
+    timeout = 60
+
+    async def test_old_messages_get_their_words(self):
+        """Messages written without ``words`` (as version 2 stored them; one deleted) are found after the
+        migration runs again, the deleted one not; a second run changes nothing."""
+        store = MongoStore(reactor, shared_store_uri, timeout=10)
+        store.startService()
+        self.addCleanup(store.stopService)
+        await wait_until(lambda: store.ready, 20, "indexes")
+        await store._db.messages.insert_many([
+            {"_id": "old:1", "room": "old", "seq": 1, "user_id": "u1", "user": "ann", "ts": NOW, "text": "Legacy Pelican",
+             "dedupe": "none:1"},
+            {"_id": "old:2", "room": "old", "seq": 2, "user_id": "u1", "user": "ann", "ts": NOW, "deleted": True,
+             "dedupe": "none:2"}])
+        await store._db.meta.delete_many({"_id": "schema"})
+        self.assertEqual(await store.search_messages(["old"], ["pel"], None, None, 10), [])
+        await store.migrate()
+        await store.migrate()
+        self.assertEqual([m.id for m in await store.search_messages(["old"], ["pel", "leg"], None, None, 10)], ["old:1"])
+        self.assertNotIn("words", await store._db.messages.find_one({"_id": "old:2"}))

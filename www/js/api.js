@@ -63,6 +63,13 @@ export class Api {
   }
   editMessage(room, seq, text) { return this.request('PATCH', `/api/rooms/${encodeURIComponent(room)}/messages/${seq}`, { text }); }
   deleteMessage(room, seq) { return this.request('DELETE', `/api/rooms/${encodeURIComponent(room)}/messages/${seq}`); }
+  thread(room, seq, before) {
+    const query = before ? `?limit=50&before=${before}` : '?limit=50';
+    return this.request('GET', `/api/rooms/${encodeURIComponent(room)}/messages/${seq}/thread${query}`);
+  }
+  search(q, before) {
+    return this.request('GET', `/api/search?q=${encodeURIComponent(q)}&limit=20${before ? `&before=${encodeURIComponent(before)}` : ''}`);
+  }
   ban(userId, reason) { return this.request('POST', `/api/users/${encodeURIComponent(userId)}/ban`, { reason }); }
 
   // A file's bytes need the token, so images and downloads are fetched, not linked.

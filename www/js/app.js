@@ -23,6 +23,7 @@ import { Session } from './session.js';
 import { Sidebar } from './sidebar.js';
 import { Signals } from './signals.js';
 import { CLOSE_BANNED, CLOSE_REVOKED, ChatSocket } from './socket.js';
+import { ThreadPanel } from './thread.js';
 import { $, humanSizes, say } from './view.js';
 
 const showNotice = (text) => say(text, 'notice'); // something that happened to the user: invited, removed
@@ -38,7 +39,10 @@ const socket = new ChatSocket({ getToken: () => session.token, onFrame, onState:
 const outbox = new Outbox({
   send: (frame) => socket.send(frame),
   unsend: () => socket.discard((frame) => frame.type === 'message'),
-  onChange: (name) => { if (name === state.active) view.schedule({ timeline: true }); },
+  onChange: (name) => {
+    if (name === state.active) view.schedule({ timeline: true });
+    if (name === thread.room) thread.schedule();
+  },
 });
 const signals = new Signals({ send: (frame, key) => socket.send(frame, key) });
 const files = new Files(api, showError);
@@ -60,9 +64,24 @@ new DirectPicker(api, people, { me: () => myName(), onOpened: (info, names) => a
 new RoomDialog(api, { onCreated: (info) => adopt(info) });
 const view = new RoomView({
   context: viewContext,
-  actionsFor: (message, own) => actions.for(message, own, message.room || state.active, moderating()),
+  actionsFor: (message, own, inThread) => {
+    const room = message.room || state.active;
+    const offered = actions.for(message, own, room, moderating());
+    if (!inThread && message.reply_to === undefined) {
+      offered.push({ label: 'Reply', name: 'reply', run: () => thread.open(room, message.seq) });
+    }
+    return offered;
+  },
   renderFile: (node, file) => files.render(node, file),
   drawMembers: () => panel.render(),
+  react: (message, emoji, on) => react(message, emoji, on),
+  openThread: (seq) => state.active && thread.open(state.active, seq),
+});
+const thread = new ThreadPanel(api, {
+  context: viewContext,
+  build: (entry) => view.build(entry),
+  send: (room, text, root) => outbox.add(room, text, root),
+  showError,
 });
 const loader = new Loader(api, {
   myId: () => myId(),
@@ -120,6 +139,7 @@ async function enterChat() {
 }
 
 function signOut(reason) {
+  thread.close();
   socket.stop();
   session.clear();
   outbox.clear();
@@ -208,13 +228,19 @@ function apply(change) {
       const entry = outbox.settle(change.frame.client_id);
       if (entry && room && !room.messages.has(change.frame.seq)) { // stored earlier; its broadcast was missed
         const { seq, id, ts, client_id: clientId } = change.frame;
-        room.add({ room: room.name, seq, id, ts, user: myName(), user_id: myId(), text: entry.text, client_id: clientId });
+        const stored = { room: room.name, seq, id, ts, user: myName(), user_id: myId(), text: entry.text, client_id: clientId };
+        if (entry.replyTo !== undefined) stored.reply_to = entry.replyTo;
+        room.add(stored);
+        if (room.name === thread.room) thread.schedule();
         if (open) view.schedule({ timeline: true });
       }
       break;
     }
     case 'error':
       onError(change.frame);
+      break;
+    case 'thread':
+      if (room.name === thread.room) thread.schedule();
       break;
     case 'members': // a role may have changed: the user's own buttons too
       if (open && change.reload) panel.load(room, myName());
@@ -243,6 +269,12 @@ function onMessage({ room, message, isNew, fromOthers }) {
     sidebar.render(state.rooms, state.active);
     notifier.message(room.name, message);
   }
+}
+
+/** The user's reaction ``emoji`` added (``on``) or taken back on ``message``; the `reaction` frame redraws. */
+function react(message, emoji, on) {
+  const room = message.room || state.active;
+  if (!socket.send({ type: 'react', room, seq: message.seq, emoji, on })) showError('Not connected: try again in a moment.');
 }
 
 // A refused frame. Refusals of our messages are the outbox's: a passing one (rate limit, store away) is
@@ -356,6 +388,7 @@ function openRoom(name) {
   for (const id of ['composer', 'messages']) $(id).hidden = !room;
   $('directory').hidden = Boolean(room);
   sidebar.slide(false);
+  if (thread.room !== name) thread.close();
   view.reset();
   panel.reset();
   header.render();

@@ -25,17 +25,18 @@ export class Outbox {
     this.unsend = unsend;
     this.onChange = onChange;
     this.now = now;
-    this.entries = new Map(); // client_id → {room, text, ts, sentAt|null}; Map order is typing order
+    this.entries = new Map(); // client_id → {room, text, replyTo?, ts, sentAt|null}; Map order is typing order
     this.online = false;
     this.pausedUntil = 0;
     this.pause = PAUSE_START_MS;
     this.timer = setInterval(() => this.check(), CHECK_EVERY_MS);
   }
 
-  /** A message typed in ``room``: queued, and sent as soon as it is its turn. Its client_id. */
-  add(room, text) {
+  /** A message typed in ``room`` (``replyTo``: the seq of the thread's root, for a reply): queued, and sent
+   *  as soon as it is its turn. Its client_id. */
+  add(room, text, replyTo) {
     const clientId = crypto.randomUUID();
-    this.entries.set(clientId, { room, text, ts: new Date().toISOString(), sentAt: null, rejoins: 0 });
+    this.entries.set(clientId, { room, text, replyTo, ts: new Date().toISOString(), sentAt: null, rejoins: 0 });
     this.onChange(room);
     this.pump();
     return clientId;
@@ -128,6 +129,7 @@ export class Outbox {
       }
       if (inFlight >= IN_FLIGHT) return;
       const frame = { type: 'message', room: entry.room, text: entry.text, client_id: clientId };
+      if (entry.replyTo !== undefined) frame.reply_to = entry.replyTo;
       if (!this.send(frame)) return;
       entry.sentAt = this.now();
       inFlight += 1;

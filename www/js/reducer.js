@@ -14,7 +14,7 @@ let noticeIds = 0;
  * Apply ``frame`` to ``state`` ({me, rooms: Map name → Room}). ``context`` has ``myId`` (the user's id),
  * ``now`` (ms) and ``watching(name)`` (the room is open in a visible tab). Answers a list of changes:
  * ``{kind, room?, ...}`` where ``kind`` is one of hello, joined, left, invited, message, ack, members,
- * timeline, typing, info (the room's record), error.
+ * timeline, thread (the open thread may have changed), mention, typing, info (the room's record), error.
  */
 export function reduce(state, frame, { myId, now, watching }) {
   const room = typeof frame.room === 'string' ? state.rooms.get(frame.room) : undefined;
@@ -66,7 +66,9 @@ export function reduce(state, frame, { myId, now, watching }) {
         room.typing.delete(frame.user); // their message is what they were typing
         if (!watching(room.name)) room.unread += 1;
       }
-      return [{ kind: 'message', room, message: frame, isNew, fromOthers }, { kind: 'timeline', room }];
+      const changes = [{ kind: 'message', room, message: frame, isNew, fromOthers }, { kind: 'timeline', room }];
+      if (frame.reply_to !== undefined) changes.push({ kind: 'thread', room });
+      return changes;
     }
     case 'ack':
       return [{ kind: 'ack', room, frame }];
@@ -92,14 +94,24 @@ export function reduce(state, frame, { myId, now, watching }) {
     case 'edited':
       if (!room) return [];
       room.edit(frame.seq, frame.text, frame.edited_at);
-      return [{ kind: 'timeline', room }];
+      return [{ kind: 'timeline', room }, { kind: 'thread', room }];
     case 'deleted':
       if (!room) return [];
       room.remove(frame.seq);
-      return [{ kind: 'timeline', room }];
+      return [{ kind: 'timeline', room }, { kind: 'thread', room }];
+    case 'reaction':
+      if (!room || !room.react(frame.seq, frame.emoji, frame.user, frame.on)) return [];
+      return [{ kind: 'timeline', room }, { kind: 'thread', room }];
+    case 'thread':
+      if (!room || !room.summarize(frame.root, frame.replies, frame.last_reply_at, frame.last_reply_seq)) return [];
+      return [{ kind: 'timeline', room }, { kind: 'thread', room }];
+    case 'mention':
+      if (!room) return [];
+      if (!watching(room.name)) room.mentions += 1;
+      return [{ kind: 'mention', room, frame }];
     case 'error':
       return [{ kind: 'error', frame }];
-    default: // pong, refreshed, reaction, thread, mention: nothing this page shows
+    default: // pong, refreshed: nothing this page shows
       return [];
   }
 }

@@ -16,13 +16,15 @@ export class Room {
   constructor(name) {
     this.name = name;
     this.messages = new Map(); // seq → Message, as SPEC.md shapes it
-    this.seqs = [];            // the loaded seqs, ascending
+    this.seqs = [];            // the loaded seqs, ascending (the history's pages, without gaps)
+    this.placed = new Set();   // the same seqs, to look up
     this.hasOlder = true;
     this.members = new Set();  // usernames online in the room
     this.typing = new Map();   // username → when their "typing" runs out (ms since the epoch)
     this.reads = new Map();    // username → the seq they have read up to
     this.notices = [];         // {id, afterSeq, text}: join/leave notices, after the seq they followed
     this.unread = 0;
+    this.mentions = 0;         // unread messages that mention the user
     this.joined = false;
     this.tentative = false;    // named in the join box or the address, its join not answered yet
     this.loadingOlder = false;
@@ -65,15 +67,29 @@ export class Room {
   add(message) {
     const known = this.messages.has(message.seq);
     this.messages.set(message.seq, message);
-    if (!known) insertSorted(this.seqs, message.seq);
+    if (!this.placed.has(message.seq)) {
+      insertSorted(this.seqs, message.seq);
+      this.placed.add(message.seq);
+    }
     if (message.seq === 1) this.hasOlder = false;
     return !known;
+  }
+
+  /**
+   * Know a message met outside the history's pages (a thread's root or reply, a search result): it joins the
+   * timeline when it falls inside the loaded pages, else it waits apart (reactions and edits still reach it)
+   * until the page that holds it loads, so scrolling up leaves no gap.
+   */
+  keep(message) {
+    if (this.placed.has(message.seq) || (this.seqs.length && message.seq > this.oldestSeq)) this.add(message);
+    else this.messages.set(message.seq, message);
   }
 
   /** Forget every message (a `joined` whose history was cut: the latest come again through REST). */
   clear() {
     this.messages.clear();
     this.seqs = [];
+    this.placed.clear();
     this.hasOlder = true;
   }
 
@@ -82,16 +98,48 @@ export class Room {
     if (message) this.messages.set(seq, { ...message, text, edited_at: editedAt });
   }
 
+  /** A tombstone keeps its place in a thread (reply_to) and a root's summary (thread); reactions go. */
   remove(seq) {
     const message = this.messages.get(seq);
     if (message) {
-      const { room, id, user, user_id: userId, ts } = message;
-      this.messages.set(seq, { room, seq, id, user, user_id: userId, ts, deleted: true });
+      const { room, id, user, user_id: userId, ts, reply_to: replyTo, thread } = message;
+      const tombstone = { room, seq, id, user, user_id: userId, ts, deleted: true };
+      if (replyTo !== undefined) tombstone.reply_to = replyTo;
+      if (thread) tombstone.thread = thread;
+      this.messages.set(seq, tombstone);
     }
   }
 
   ordered() {
     return this.seqs.map((seq) => this.messages.get(seq));
+  }
+
+  /** The replies loaded of the thread under ``root`` (a seq), oldest first. */
+  replies(root) {
+    return [...this.messages.values()].filter((message) => message.reply_to === root).sort((a, b) => a.seq - b.seq);
+  }
+
+  /** A `reaction` frame: ``user`` added (``on``) or took back ``emoji`` on message ``seq``. */
+  react(seq, emoji, user, on) {
+    const message = this.messages.get(seq);
+    if (!message || message.deleted) return false;
+    const reactions = { ...(message.reactions || {}) };
+    const users = (reactions[emoji] || []).filter((name) => name !== user);
+    if (on) users.push(user);
+    if (users.length) reactions[emoji] = users;
+    else delete reactions[emoji];
+    const changed = { ...message, reactions };
+    if (!Object.keys(reactions).length) delete changed.reactions;
+    this.messages.set(seq, changed);
+    return true;
+  }
+
+  /** A `thread` frame: the root's reply count and last reply, as history would carry them. */
+  summarize(root, replies, lastReplyAt, lastReplySeq) {
+    const message = this.messages.get(root);
+    if (!message) return false;
+    this.messages.set(root, { ...message, thread: { replies, last_reply_at: lastReplyAt, last_reply_seq: lastReplySeq } });
+    return true;
   }
 
   /** A read position heard (a `read` frame, or the server's list after a reload); never backwards. */

@@ -12,10 +12,12 @@ export class RoomView {
   /**
    * ``context()`` answers {room, pending, myId, myName, isAdmin} for the open room (room null when none);
    * ``actionsFor(message, own)`` the {label, name, run} buttons a message offers; ``renderFile(node, file)``
-   * draws a file; ``drawMembers()`` draws the members panel.
+   * draws a file; ``drawMembers()`` draws the members panel; ``react`` and ``openThread`` as below.
    */
-  constructor({ context, actionsFor, renderFile, drawMembers }) {
+  constructor({ context, actionsFor, renderFile, drawMembers, react, openThread }) {
     this.context = context;
+    this.react = react;           // (message, emoji, on): the user's reaction added or taken back
+    this.openThread = openThread; // (seq): the thread of that root, beside the room
     this.drawMembers = drawMembers;
     this.actionsFor = actionsFor;
     this.renderFile = renderFile;
@@ -97,8 +99,10 @@ export class RoomView {
         return messageItem(message, {
           own: entry.own,
           seenBy: entry.seenBy,
-          actions: message.deleted ? [] : this.actionsFor(message, entry.own),
+          actions: message.deleted ? [] : this.actionsFor(message, entry.own, entry.inThread),
           renderFile: this.renderFile,
+          react: { me: myName, toggle: (emoji, on) => this.react(message, emoji, on) },
+          onThread: entry.inThread ? null : this.openThread,
         });
       }
     }

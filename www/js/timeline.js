@@ -10,14 +10,19 @@ import { dayOf } from './format.js';
  * (a string of whatever else shapes the item) redraws an item; a new ``sig`` (what can be changed in place:
  * "seen by") patches it; ``alias`` is the key of the item this one replaces (a sent message once stored).
  */
-export function entriesOf(room, pending, { myId, myName, isAdmin, moderate }) {
+export function entriesOf(room, pending, { myId, myName, isAdmin, moderate, thread }) {
   const entries = [];
-  const messages = room.ordered();
+  // The room shows its messages without the replies (their root says how many); a thread (``thread``: the
+  // root's seq) shows its root and replies, without the room's notices.
+  const inThread = thread !== undefined;
+  const root = inThread ? room.messages.get(thread) : null;
+  const messages = inThread ? [root, ...room.replies(thread)].filter(Boolean)
+    : room.ordered().filter((message) => message.reply_to === undefined);
   let seenSeq = null;
   for (let i = messages.length - 1; i >= 0; i -= 1) {
     if (messages[i].user_id === myId && !messages[i].deleted) { seenSeq = messages[i].seq; break; }
   }
-  const notices = room.notices;
+  const notices = inThread ? [] : room.notices;
   let next = 0;
   let day = null;
   for (const message of messages) {
@@ -36,15 +41,17 @@ export function entriesOf(room, pending, { myId, myName, isAdmin, moderate }) {
       key: `s:${message.seq}`,
       kind: 'message',
       value: message,
-      look: `${own}|${isAdmin}|${Boolean(moderate)}`,
+      look: `${own}|${isAdmin}|${Boolean(moderate)}|${myName}|${inThread}`,
       sig: seenBy.join(','),
       own,
       seenBy,
+      inThread,
       alias: message.client_id ? `p:${message.client_id}` : undefined,
     });
   }
   for (; next < notices.length; next += 1) entries.push(noticeEntry(notices[next]));
   for (const [clientId, entry] of pending) {
+    if (entry.replyTo !== (inThread ? thread : undefined)) continue; // a reply waits in its thread
     entries.push({ key: `p:${clientId}`, kind: 'pending', value: entry, look: '', sig: '', clientId });
   }
   return entries;

@@ -64,8 +64,10 @@ export function linkify(text) {
  * One message as a list item. ``actions`` are {label, name, run} buttons (edit, delete, ban) the caller
  * allows: they show when the message is hovered or has the focus, so the keyboard passes one tab stop per
  * message list, not three per message. ``renderFile`` draws a file's body into the node it is given.
+ * ``react`` ({me, toggle(emoji, on)}) draws the reaction bar; ``onThread(seq)`` opens the thread of a root
+ * whose replies are counted under it.
  */
-export function messageItem(message, { own, pending, failed, seenBy, actions, renderFile }) {
+export function messageItem(message, { own, pending, failed, seenBy, actions, renderFile, react, onThread }) {
   const item = element('li', {
     className: `message${own ? ' own' : ''}${pending ? ' pending' : ''}${message.deleted ? ' deleted' : ''}`,
     attrs: { 'data-seq': message.seq ?? '', 'data-user': message.user, 'data-user-id': message.user_id ?? '', tabindex: '-1' },
@@ -94,8 +96,21 @@ export function messageItem(message, { own, pending, failed, seenBy, actions, re
       return button;
     })));
   }
+  if (react && !message.deleted && !pending) item.append(reactionBar(message, react));
+  if (message.thread && message.thread.replies && onThread) item.append(threadLink(message, onThread));
+  tabbableWhileInside(item);
   seenLine(item, seenBy);
   return item;
+}
+
+// The reaction toggles and the thread link are always shown but are tab stops only while the keyboard is in
+// their message (reached with the arrow keys): the list stays one tab stop, as with the actions.
+const INSIDE = '.reactions button, .reactions input, .thread-link';
+function tabbableWhileInside(item) {
+  const set = (value) => { for (const node of item.querySelectorAll(INSIDE)) node.tabIndex = value; };
+  set(-1);
+  item.addEventListener('focusin', () => set(0));
+  item.addEventListener('focusout', (event) => { if (!item.contains(event.relatedTarget)) set(-1); });
 }
 
 /** Show (or take away) "Seen by …" under a message item. */
@@ -110,4 +125,63 @@ export function seenLine(item, seenBy) {
     item.append(line);
   }
   line.textContent = `Seen by ${seenBy.join(', ')}`;
+}
+
+/** The six emoji offered first; any other can be typed. */
+export const COMMON_EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢'];
+
+/** "3 replies, last at 10:42": opens the thread. */
+function threadLink(message, onThread) {
+  const { replies, last_reply_at: last } = message.thread;
+  const text = `${replies} ${replies === 1 ? 'reply' : 'replies'}${last ? `, last at ${timeOf(last)}` : ''}`;
+  const button = element('button', { className: 'link thread-link', text, attrs: { type: 'button', 'data-focus': 'thread' } });
+  button.addEventListener('click', () => onThread(message.seq));
+  return button;
+}
+
+/**
+ * The reactions under a message: one toggle per emoji (pressed when the user's, who reacted in its title),
+ * and "Add reaction", which opens the six common emoji and a box for any other.
+ */
+function reactionBar(message, { me, toggle }) {
+  const bar = element('div', { className: 'reactions' });
+  for (const [emoji, users] of Object.entries(message.reactions || {})) {
+    const mine = users.includes(me);
+    const who = `Reacted ${emoji} by ${users.join(', ')}`;
+    const button = element('button', {
+      className: 'reaction',
+      attrs: { type: 'button', 'aria-pressed': String(mine), title: who, 'aria-label': `${emoji} ${users.length}: ${who}`, 'data-emoji': emoji, 'data-focus': `r:${emoji}` },
+    }, [element('span', { className: 'emoji', text: emoji }), element('span', { className: 'count', text: String(users.length) })]);
+    button.addEventListener('click', () => toggle(emoji, !mine));
+    bar.append(button);
+  }
+  const picker = element('div', { className: 'react-picker', attrs: { hidden: '' } });
+  const add = element('button', {
+    className: 'react-add', text: '☺+',
+    attrs: { type: 'button', 'aria-label': 'Add reaction', title: 'Add reaction', 'aria-expanded': 'false', 'data-focus': 'react-add' },
+  });
+  add.addEventListener('click', () => {
+    picker.hidden = !picker.hidden;
+    add.setAttribute('aria-expanded', String(!picker.hidden));
+    if (!picker.hidden) picker.querySelector('button').focus();
+  });
+  const mine = (emoji) => ((message.reactions || {})[emoji] || []).includes(me);
+  for (const emoji of COMMON_EMOJI) {
+    const button = element('button', { className: 'react-choice', text: emoji, attrs: { type: 'button', 'aria-label': `React ${emoji}`, 'data-emoji': emoji } });
+    button.addEventListener('click', () => toggle(emoji, !mine(emoji)));
+    picker.append(button);
+  }
+  const typed = element('input', { className: 'react-typed', attrs: { 'aria-label': 'Any emoji', placeholder: 'other', maxlength: '32', autocomplete: 'off' } });
+  const send = () => {
+    const emoji = typed.value.trim();
+    if (emoji && !/\s/.test(emoji)) toggle(emoji, !mine(emoji));
+  };
+  typed.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') { event.preventDefault(); send(); }
+  });
+  const ok = element('button', { className: 'react-ok', text: 'Add', attrs: { type: 'button' } });
+  ok.addEventListener('click', send);
+  picker.append(typed, ok);
+  bar.append(add, picker);
+  return bar;
 }

@@ -50,6 +50,7 @@ const composer = new Composer({
   onSend: (text) => { outbox.add(state.active, text); view.schedule({ timeline: true, follow: true }); },
   onTyping: () => state.active && signals.typed(state.active),
   onStopTyping: () => state.active && signals.stopTyping(state.active),
+  names: () => roomNames(),
 });
 const sidebar = new Sidebar({ onOpen: (name) => { openRoom(name); composer.focus(); }, onBrowse: () => openRoom(null) });
 const directory = new Directory(api, { onOpen: enterRoom });
@@ -82,7 +83,18 @@ const thread = new ThreadPanel(api, {
   build: (entry) => view.build(entry),
   send: (room, text, root) => outbox.add(room, text, root),
   showError,
+  names: () => roomNames(),
 });
+
+/** The usernames "@" offers in the open room: its members as listed, who is online, who wrote; not the user. */
+function roomNames() {
+  const room = activeRoom();
+  if (!room) return [];
+  const names = new Set([...(room.roster ? room.roster.keys() : []), ...room.members]);
+  for (const message of room.messages.values()) names.add(message.user);
+  names.delete(myName());
+  return [...names];
+}
 const loader = new Loader(api, {
   myId: () => myId(),
   changed: (room, parts) => { if (room.name === state.active) view.schedule(parts); },
@@ -120,6 +132,7 @@ async function enterChat() {
     for (const each of sessions) {
       const room = new Room(each.room);
       room.unread = each.unread;
+      room.mentions = each.mentions || 0;
       room.info = records.get(each.room) || null;
       state.rooms.set(each.room, room);
       if (room.direct) panel.load(room, myName()); // named by its people in the sidebar
@@ -242,6 +255,10 @@ function apply(change) {
     case 'thread':
       if (room.name === thread.room) thread.schedule();
       break;
+    case 'mention':
+      notifier.mention(room.label, change.frame, watching(room.name));
+      sidebar.render(state.rooms, state.active);
+      break;
     case 'members': // a role may have changed: the user's own buttons too
       if (open && change.reload) panel.load(room, myName());
       if (open) header.render();
@@ -360,8 +377,9 @@ function adopt(info, names) {
 
 function markRead(room) {
   if (room.lastSeq && room.joined) signals.read(room.name, room.lastSeq);
-  if (room.unread) {
+  if (room.unread || room.mentions) {
     room.unread = 0;
+    room.mentions = 0;
     sidebar.render(state.rooms, state.active);
   }
 }

@@ -1,6 +1,7 @@
 // The composer: Enter sends, Shift+Enter makes a new line. A message over the server's 4,000 characters is
 // refused here, before sending, and its text stays where it was; a count shows from 3,500 characters on.
 
+import { MentionPicker } from './mentions.js';
 import { $ } from './view.js';
 
 export const MAX_CHARS = 4000;       // SPEC.md: text is 1–4000 Unicode code points
@@ -10,12 +11,14 @@ const COUNT_FROM = MAX_CHARS - 500;
 const length = (text) => [...text].length;
 
 export class Composer {
-  /** ``onSend(text)`` sends a message; ``onTyping()`` and ``onStopTyping()`` report the user's typing. */
-  constructor({ onSend, onTyping, onStopTyping }) {
+  /** ``onSend(text)`` sends a message; ``onTyping()`` and ``onStopTyping()`` report the user's typing;
+   *  ``names()`` the usernames "@" offers. */
+  constructor({ onSend, onTyping, onStopTyping, names }) {
     this.onSend = onSend;
     this.onTyping = onTyping;
     this.onStopTyping = onStopTyping;
     this.text = $('text');
+    this.mentions = new MentionPicker(this.text, names);
     $('composer').addEventListener('submit', (event) => { event.preventDefault(); this.send(); });
     this.text.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {

@@ -16,6 +16,13 @@ export class Notifier {
     $('notify').hidden = !('Notification' in window) || Notification.permission !== 'default';
   }
 
+  /** A `mention` frame: the user was mentioned in ``label`` (a room's name on screen); shown unless the user is
+   *  reading that very room in a visible tab. */
+  mention(label, frame, reading) {
+    if (reading || !('Notification' in window) || Notification.permission !== 'granted') return;
+    new Notification(`${frame.user} mentioned you in ${label}`, { body: frame.text, tag: `chatd-mention-${frame.room}` });
+  }
+
   /** ``message`` arrived in ``room`` from someone else: a notification if the tab is hidden. */
   message(room, message) {
     if (!document.hidden || !('Notification' in window) || Notification.permission !== 'granted') return;

@@ -53,6 +53,13 @@ export class Sidebar {
       } else {
         shown.badge.remove();
       }
+      if (room.mentions) {
+        shown.mention.textContent = `@${room.mentions}`;
+        shown.mention.setAttribute('aria-label', `${room.mentions} ${room.mentions === 1 ? 'mention' : 'mentions'} of you`);
+        if (!shown.mention.isConnected) shown.button.append(shown.mention);
+      } else {
+        shown.mention.remove();
+      }
       const cursor = cursors.get(listId);
       if (shown.item === cursor) cursors.set(listId, cursor.nextSibling);
       else $(listId).insertBefore(shown.item, cursor);
@@ -62,11 +69,12 @@ export class Sidebar {
 
   create(name) {
     const badge = element('span', { className: 'badge' });
+    const mention = element('span', { className: 'badge mention-badge' });
     const label = element('span', { className: 'room-name', text: name });
     const lock = lockMark();
     const button = element('button', { className: 'room-button', attrs: { type: 'button', 'data-room': name } }, [label]);
     button.addEventListener('click', () => this.onOpen(name));
-    const shown = { item: element('li', {}, [button]), button, name: label, lock, badge };
+    const shown = { item: element('li', {}, [button]), button, name: label, lock, badge, mention };
     this.items.set(name, shown);
     return shown;
   }

@@ -3,6 +3,7 @@
 // own list); this panel draws those whose reply_to is its root, with the same keyed Timeline as the room.
 
 import { Timeline, entriesOf, wireMessageKeys } from './timeline.js';
+import { MentionPicker } from './mentions.js';
 import { $ } from './view.js';
 
 export class ThreadPanel {
@@ -10,7 +11,7 @@ export class ThreadPanel {
    * ``context()`` answers like RoomView's (room, pending, myId, myName, isAdmin, moderate) for the open room;
    * ``build(entry)`` makes a message's node; ``send(room, text, root)`` queues a reply.
    */
-  constructor(api, { context, build, send, showError }) {
+  constructor(api, { context, build, send, showError, names }) {
     this.api = api;
     this.context = context;
     this.send = send;
@@ -24,6 +25,7 @@ export class ThreadPanel {
     $('thread-close').addEventListener('click', () => this.close());
     $('thread-older').addEventListener('click', () => this.load(this.before));
     $('thread-composer').addEventListener('submit', (event) => { event.preventDefault(); this.reply(); });
+    new MentionPicker($('thread-text'), names); // before Enter sends
     $('thread-text').addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();

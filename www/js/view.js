@@ -44,17 +44,32 @@ function trimTrailing(candidate) {
  * ``text`` as nodes, with http(s) addresses as links that open apart (rel="noopener noreferrer"). Only
  * what parses as an http: or https: URL becomes a link; "javascript:" and the like stay text.
  */
-export function linkify(text) {
+export function linkify(text, me) {
   const fragment = document.createDocumentFragment();
+  const plain = (part) => fragment.append(me ? highlight(part, me) : part);
   let last = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
     const candidate = trimTrailing(match[0]);
     let url;
     try { url = new URL(candidate); } catch (e) { continue; }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') continue;
-    fragment.append(text.slice(last, match.index));
+    plain(text.slice(last, match.index));
     fragment.append(element('a', { text: candidate, attrs: { href: url.href, target: '_blank', rel: 'noopener noreferrer' } }));
     last = match.index + candidate.length;
+  }
+  plain(text.slice(last));
+  return fragment;
+}
+
+/** ``text`` with every "@me" (as SPEC.md's "Mentions" reads them: case-insensitive, not inside a word) marked. */
+export function highlight(text, me) {
+  const fragment = document.createDocumentFragment();
+  const escaped = me.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&');
+  const pattern = new RegExp(`(?<![A-Za-z0-9_.\\-])@${escaped}(?![A-Za-z0-9_])`, 'giu');
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    fragment.append(text.slice(last, match.index), element('mark', { className: 'mention', text: match[0] }));
+    last = match.index + match[0].length;
   }
   fragment.append(text.slice(last));
   return fragment;
@@ -87,7 +102,9 @@ export function messageItem(message, { own, pending, failed, seenBy, actions, re
     renderFile(body, message.file);
     item.append(body);
   } else {
-    item.append(element('p', { className: 'text' }, [linkify(message.text)]));
+    const me = react && react.me;
+    item.append(element('p', { className: 'text' }, [linkify(message.text, me)]));
+    if (me && (message.mentions || []).some((name) => name.toLowerCase() === me.toLowerCase())) item.classList.add('mentions-me');
   }
   if (actions && actions.length) {
     item.append(element('div', { className: 'actions' }, actions.map(({ label, name, run }) => {

@@ -16,6 +16,7 @@ import { Outbox } from './outbox.js';
 import { People } from './people.js';
 import { reduce } from './reducer.js';
 import { RoomDialog } from './roomdialog.js';
+import { Search } from './search.js';
 import { RoomHeader } from './roomheader.js';
 import { Room, powers, roomNameProblem } from './rooms.js';
 import { RoomView } from './roomview.js';
@@ -85,6 +86,34 @@ const thread = new ThreadPanel(api, {
   showError,
   names: () => roomNames(),
 });
+
+new Search(api, {
+  label: (name) => (state.rooms.has(name) ? state.rooms.get(name).label : name),
+  onPick: (message) => showMessage(message),
+});
+
+/** A search result: its room opened (joined first if need be), older pages loaded down to it, it in view and
+ *  focused; a reply opens its thread as well. */
+async function showMessage(message) {
+  if (!state.rooms.has(message.room)) enterRoom(message.room);
+  else openRoom(message.room);
+  const room = state.rooms.get(message.room);
+  if (!room) return;
+  for (let waited = 0; room.tentative && waited < 100; waited += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+  const seq = message.reply_to ?? message.seq;
+  await loader.reach(room, seq);
+  if (state.active !== room.name) return;
+  view.schedule({ timeline: true });
+  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  view.flush();
+  const item = document.querySelector(`#message-list .message[data-seq="${seq}"]`);
+  if (item) {
+    item.scrollIntoView({ block: 'center' });
+    item.classList.add('found');
+    item.focus({ preventScroll: true });
+  }
+  if (message.reply_to !== undefined) thread.open(room.name, message.reply_to);
+}
 
 /** The usernames "@" offers in the open room: its members as listed, who is online, who wrote; not the user. */
 function roomNames() {

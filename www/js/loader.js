@@ -38,6 +38,15 @@ export class Loader {
     }
   }
 
+  /** Load pages until message ``seq`` is in the timeline (or the history has no more). */
+  async reach(room, seq) {
+    if (room.seqs.length === 0) await this.latest(room);
+    for (let guard = 0; guard < 1000 && !room.placed.has(seq) && room.hasOlder; guard += 1) {
+      if (room.loadingOlder) await new Promise((resolve) => setTimeout(resolve, 50)); // a scroll's page first
+      else await this.older(room, () => 0);
+    }
+  }
+
   /** The members' read positions (GET /api/rooms/{room}/reads); live `read` frames add to them. */
   async reads(room) {
     try {

@@ -3,9 +3,7 @@
 :class:`BusEvents` has the methods of :class:`chatd.chat.events.LocalEvents`:
 each event is delivered to this process's sockets at once, and announced on
 the bus for the others, after the store write it follows. What the others
-announce is applied here as if it had happened here: their messages through
-the sequencer (in seq order, each once, gaps filled from the store), the rest
-through the local events. Announcements of one reactor turn go out together, in
+announce is applied here as if it had happened here (:mod:`chatd.bus.incoming`). Announcements of one reactor turn go out together, in
 one pipelined write, a room's messages of one write batch in one event.
 
 While the bus is down, each process still serves its own sockets, and reads
@@ -26,6 +24,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from chatd.bus import wire
+from chatd.bus.incoming import Incoming
 from chatd.bus.leases import RedisLeases
 from chatd.bus.presence import ClusterPresence
 from chatd.chat.events import LocalEvents
@@ -62,11 +61,13 @@ class BusEvents:
         self._registry = registry
         self._rooms = rooms
         self._node = node
-        self._own = wire.sent_by(node)
         self._clock = clock
-        self.bus = connect(self._received, self._state)
+        # The bus is built first (presence needs its leases), so its messages reach _incoming through a lambda.
+        self.bus = connect(lambda channel, payload: self._incoming.received(channel, payload), self._state)
         self.cluster_presence = self._presence = ClusterPresence(registry, local, self._send, leases(self.bus),
                                                                  node, clock)
+        self._incoming = Incoming(node, local, registry, rooms, self._sequencer, self._presence, self._forget,
+                                  self._catch_up)
         self._outgoing: list[tuple[str, bytes]] = []
         self._kept: deque[bytes] = deque(maxlen=MAX_KEPT)  # KEPT_WHILE_DOWN events not sent yet
         self._messages: dict[str, list] = {}  # room → messages stored here this turn, to announce
@@ -196,87 +197,6 @@ class BusEvents:
         self._unannounced.update(rooms)
         self._kept = deque([*kept, *self._kept], maxlen=MAX_KEPT)
         self._log.warn("announcing on the bus failed ({why}); the others will read the store", why=failure.value)
-
-    # -- what the others announce ---------------------------------------------
-
-    def _received(self, channel: bytes, payload: bytes) -> None:
-        if payload.startswith(self._own):
-            return  # our own publish, back from Redis
-        try:
-            events = wire.decode_batch(payload)
-        except Exception:
-            self._log.failure("a malformed publish on the bus was dropped")
-            return
-        for event in events:
-            try:
-                self._apply(event)
-            except Exception:
-                self._log.failure("applying an event from the bus failed")
-
-    def _apply(self, event: dict) -> None:
-        kind, local = event["k"], self._local
-        if kind == "m":
-            room = event["r"]
-            self._sequencer.received(room, [wire.message_in(room, fields) for fields in event["m"]])
-        elif kind == "mn":
-            local.mentioned(event["r"], int(event["s"]), event["u"], event["a"], event["x"], list(event["m"]))
-        elif kind == "e":
-            self._update(event["r"], event["s"], text=event["x"], edited_at=wire.moment_in(event["t"]))
-            local.message_edited(event["r"], event["s"], event["x"], wire.moment_in(event["t"]))
-        elif kind == "d":
-            self._update(event["r"], event["s"], deleted=True, text=None, file=None, edited_at=None)
-            local.message_deleted(event["r"], event["s"])
-        elif kind == "th":
-            thread = {"replies": int(event["c"]), "last_reply_at": wire.moment_in(event["t"]),
-                      "last_reply_seq": int(event["l"])}
-            self._update(event["r"], event["s"], thread=thread)
-            local.thread_updated(event["r"], event["s"], thread)
-        elif kind == "rx":
-            self._update(event["r"], event["s"], reactions=tuple(str(key) for key in event["rs"]),
-                         reactors=dict(event.get("rn") or {}) or None)
-            local.reaction(event["r"], event["s"], event["e"], event["a"], bool(event["o"]))
-        elif kind == "ty":
-            local.typing(event["r"], event["u"], event["a"], bool(event["y"]))
-        elif kind == "rd":
-            local.read(event["r"], event["u"], event["a"], event["s"])
-        elif kind == "p":
-            if event["e"] == "join":
-                self._registry.became_member(event["u"], event["r"])
-                self._presence.member_joined(event["u"], event["r"])
-            local.presence(event["r"], event["u"], event["a"], event["e"])
-        elif kind == "ml":
-            self._forget(event["u"])
-            local.member_left(event["r"], event["u"], event["a"], event.get("why"))
-            self._presence.member_left(event["u"], event["r"])
-        elif kind == "iv":
-            self._forget(event["u"])
-            local.invited(event["u"], event["r"], event["v"], event["b"])
-            self._presence.member_joined(event["u"], event["r"])
-        elif kind == "mb":
-            local.member_changed(event["r"], event["a"], event["e"], event.get("o"))
-        elif kind == "rc":
-            local.room_changed(event["r"], event["v"])
-        elif kind in ("on", "off", "hi"):
-            self._presence.received(event)
-        elif kind == "tr":
-            local.token_revoked(event["j"])
-        elif kind == "pc":
-            local.password_changed(event["u"], event.get("b"))
-        elif kind == "ub":
-            local.user_banned(event["u"])
-        elif kind == "ud":
-            local.user_deleted(event["u"])
-        elif kind == "ur":
-            local.user_renamed(event["u"], event["a"])
-            self._presence.renamed(event["u"], event["a"])
-        elif kind == "cu":
-            for room in event["rooms"]:
-                self._catch_up(room)
-
-    def _update(self, room: str, seq: int, **changes) -> None:
-        state = self._rooms.peek(room)
-        if state is not None:
-            state.update(seq, **changes)
 
     # -- the bus coming and going ---------------------------------------------
 

@@ -1,7 +1,7 @@
 """The MongoDB store: the only place that talks to txmongo.
 
 ``MongoStore`` owns the connection, the indexes and the timeout on every
-operation; the queries live in ``mongo_users`` and ``mongo_chat``. txmongo
+operation; the queries live in ``mongo_users``, ``mongo_chat`` and ``mongo_rooms``. txmongo
 queues requests while it reconnects and would otherwise wait forever, so an
 unreachable store surfaces as :class:`StoreUnavailable` (503) instead of a hung
 request. txmongo reconnects by itself, at most ``max_delay`` seconds apart.
@@ -30,6 +30,7 @@ from zope.interface import implementer
 
 from chatd.storage.interface import IStore
 from chatd.storage.mongo_chat import ChatQueries
+from chatd.storage.mongo_rooms import RoomQueries
 from chatd.storage.mongo_threads import ThreadQueries
 from chatd.storage.mongo_files import FileQueries
 from chatd.storage.mongo_schema import SchemaMigration
@@ -60,7 +61,7 @@ def _ascending(*fields: str):
 
 
 @implementer(IStore)
-class MongoStore(UserQueries, ChatQueries, ThreadQueries, FileQueries, SchemaMigration, Service):
+class MongoStore(UserQueries, ChatQueries, RoomQueries, ThreadQueries, FileQueries, SchemaMigration, Service):
     """IStore over txmongo; connects in ``startService``, creates its indexes, retries until it can."""
 
     name = "store"

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from pymongo import UpdateOne
 
-from chatd.storage.mongo_chat import _UNSET, _membership, _room
+from chatd.storage.mongo_rooms import _UNSET, _membership, _room
 from chatd.storage.records import DuplicateKey
 from chatd.storage.schema import META_ID, SCHEMA_VERSION, earliest
 from chatd.storage.util import returns_deferred

@@ -22,17 +22,13 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import sys
-from collections import deque
 from pathlib import Path
 
-from twisted.application.service import Service
-from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
 
-import chatd
 from chatd.storage import datadir
 from chatd.storage.embedded import DataDirInUse, free_loopback_port
+from chatd.supervision import SupervisedChild
 
 
 def _config(port: int, password: str, directory: Path) -> str:
@@ -80,41 +76,17 @@ def clear_stale_bus(pid_file: Path, config_file: Path) -> None:
     pid_file.unlink(missing_ok=True)
 
 
-class _ChildProtocol(protocol.ProcessProtocol):
-    """Keeps the last lines of the child's output, for the log when it dies."""
-
-    def __init__(self, supervisor: "EmbeddedBus") -> None:
-        self._supervisor = supervisor
-        self.tail: deque[str] = deque(maxlen=20)
-        self.ended = defer.Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.tail.extend(data.decode("utf-8", "replace").splitlines())
-
-    errReceived = outReceived
-
-    def processEnded(self, reason) -> None:
-        self.ended.callback(None)
-        self._supervisor._child_ended(self, reason)
-
-
-class EmbeddedBus(Service):
+class EmbeddedBus(SupervisedChild):
     """Starts, supervises and stops the Valkey child."""
 
     name = "embedded-bus"
     _log = Logger()
 
     def __init__(self, reactor, data_dir: str, port: int | None = None, max_restart_delay: float = 10.0) -> None:
-        self._reactor = reactor
+        super().__init__(reactor, "embedded bus", max_restart_delay)
         self.data_dir = Path(os.path.abspath(data_dir))
         self.port = port
         self._password: str | None = None
-        self._max_delay = max_restart_delay
-        self._child: _ChildProtocol | None = None
-        self._restart = None
-        self._delay = 0.5
-        self._started_at = 0.0
-        self.restarts = 0
 
     @property
     def directory(self) -> Path:
@@ -133,11 +105,6 @@ class EmbeddedBus(Service):
         """Where the running bus's URL (with its password) is written for the other processes of this chatd."""
         return self.data_dir / "bus-url"
 
-    @property
-    def pid(self) -> int | None:
-        transport = self._child.transport if self._child else None
-        return transport.pid if transport is not None else None
-
     def url(self) -> str:
         """``redis://:password@127.0.0.1:port/0``, once started. Never log it."""
         if self._password is None:
@@ -155,50 +122,15 @@ class EmbeddedBus(Service):
         self._spawn()
 
     def _spawn(self) -> None:
-        self._restart = None
         self.pid_file.unlink(missing_ok=True)
         # Written at every start: a config removed or changed while chatd ran is put back as it must be.
         datadir.write_private(self.config_file, _config(self.port, self._password, self.directory))
-        env = dict(os.environ)
-        package_root = str(Path(chatd.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        argv = [sys.executable, "-m", "chatd.bus.valkey_child", str(os.getpid()), str(self.config_file)]
-        self._child = _ChildProtocol(self)
-        self._started_at = self._reactor.seconds()
-        self._reactor.spawnProcess(self._child, sys.executable, argv, env=env, path=str(self.directory))
+        self._start_child("chatd.bus.valkey_child", [str(os.getpid()), str(self.config_file)], self.directory)
         datadir.write_private(self.url_file, self.url() + "\n")
         self._log.info("embedded bus starting on 127.0.0.1:{port} (pid {pid})", port=self.port, pid=self.pid)
 
-    def _child_ended(self, child: _ChildProtocol, reason) -> None:
-        if child is not self._child:
-            return
-        self._child = None
-        if not self.running:
-            return
-        if self._reactor.seconds() - self._started_at > 30:
-            self._delay = 0.5  # it had been healthy: restart promptly
-        self._log.warn("embedded bus exited ({reason}); restarting in {delay}s. Last output: {tail}",
-                       reason=reason.value, delay=self._delay, tail=" | ".join(child.tail))
-        self.restarts += 1
-        self._restart = self._reactor.callLater(self._delay, self._spawn)
-        self._delay = min(self._delay * 2, self._max_delay)
-
     async def stopService(self) -> None:
         super().stopService()
-        if self._restart is not None and self._restart.active():
-            self._restart.cancel()
-        child = self._child
-        if child is not None and child.transport.pid is not None:
-            child.transport.signalProcess("TERM")
-            kill = self._reactor.callLater(5, self._kill, child)
-            await child.ended
-            if kill.active():
-                kill.cancel()
+        await self._stop_child()
         for path in (self.pid_file, self.url_file, self.config_file):  # the last two hold the password
             path.unlink(missing_ok=True)
-
-    def _kill(self, child: _ChildProtocol) -> None:
-        try:
-            child.transport.signalProcess("KILL")
-        except error.ProcessExitedAlready:
-            pass

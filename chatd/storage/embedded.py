@@ -16,17 +16,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import sys
-from collections import deque
 from pathlib import Path
 
-from twisted.application.service import Service
-from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
 
-import chatd
 from chatd.storage import datadir
 from chatd.storage.nx_auth import Credentials
+from chatd.supervision import SupervisedChild
 
 DATABASE = "chatd"
 
@@ -78,41 +74,18 @@ def clear_stale_pid_file(pid_file: Path) -> None:
     pid_file.unlink(missing_ok=True)
 
 
-class _ChildProtocol(protocol.ProcessProtocol):
-    """Keeps the last lines of the child's output, for the log when it dies."""
-
-    def __init__(self, supervisor: "EmbeddedStore") -> None:
-        self._supervisor = supervisor
-        self.tail: deque[str] = deque(maxlen=20)
-        self.ended = defer.Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.tail.extend(data.decode("utf-8", "replace").splitlines())
-
-    errReceived = outReceived
-
-    def processEnded(self, reason) -> None:
-        self.ended.callback(None)  # ``reason`` is a Failure even for a clean exit
-        self._supervisor._child_ended(self, reason)
-
-
-class EmbeddedStore(Service):
+class EmbeddedStore(SupervisedChild):
     """Starts, supervises and stops the nx-27017 child."""
 
     name = "embedded-store"
     _log = Logger()
 
     def __init__(self, reactor, data_dir: str, port: int | None = None, max_restart_delay: float = 10.0) -> None:
-        self._reactor = reactor
+        super().__init__(reactor, "embedded store", max_restart_delay)
         # Absolute, whatever it is given: the child runs in another working directory.
         self.data_dir = Path(os.path.abspath(data_dir))
         self.port = port
         self._credentials: Credentials | None = None
-        self._max_delay = max_restart_delay
-        self._child: _ChildProtocol | None = None
-        self._restart = None
-        self._delay = 0.5
-        self.restarts = 0
 
     @property
     def pid_file(self) -> Path:
@@ -133,11 +106,6 @@ class EmbeddedStore(Service):
     def uri_file(self) -> Path:
         """Where the running store's URI is written, for the admin CLI (``python -m chatd.cli.admin``)."""
         return self.data_dir / "store-uri"
-
-    @property
-    def pid(self) -> int | None:
-        transport = self._child.transport if self._child else None
-        return transport.pid if transport is not None else None
 
     def startService(self) -> None:
         datadir.prepare(self.data_dir)
@@ -162,7 +130,6 @@ class EmbeddedStore(Service):
         return credentials
 
     def _spawn(self) -> None:
-        self._restart = None
         self.pid_file.unlink(missing_ok=True)
         self.uri_file.unlink(missing_ok=True)
         try:
@@ -171,11 +138,7 @@ class EmbeddedStore(Service):
             current = None
         if current != self._credentials:  # removed or changed while chatd ran: the child must know ours
             self._credentials.write(self.credentials_file)
-        env = dict(os.environ)
-        package_root = str(Path(chatd.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        argv = [
-            sys.executable, "-m", "chatd.storage.nx_child",
+        args = [
             "--host", "127.0.0.1",
             "--port", str(self.port),
             # A directory (one SQLite file per database) rather than --db, whose single
@@ -185,45 +148,14 @@ class EmbeddedStore(Service):
             "--log-file", str(self.data_dir / "nx-27017.log"),
             "--auth-file", str(self.credentials_file),
         ]
-        self._child = _ChildProtocol(self)
-        self._started_at = self._reactor.seconds()
-        self._reactor.spawnProcess(self._child, sys.executable, argv, env=env, path=str(self.data_dir))
+        self._start_child("chatd.storage.nx_child", args, self.data_dir)
         datadir.write_private(self.uri_file, self.uri() + "\n")
         self._log.info("embedded store starting on 127.0.0.1:{port} (pid {pid})", port=self.port, pid=self.pid)
 
-    def _child_ended(self, child: _ChildProtocol, reason) -> None:
-        if child is not self._child:
-            return
-        self._child = None
-        if not self.running:
-            return
-        if self._reactor.seconds() - self._started_at > 30:
-            self._delay = 0.5  # it had been healthy: restart promptly
-        self._log.warn(
-            "embedded store exited ({reason}); restarting in {delay}s. Last output: {tail}",
-            reason=reason.value, delay=self._delay, tail=" | ".join(child.tail),
-        )
-        self.restarts += 1
-        self._restart = self._reactor.callLater(self._delay, self._spawn)
-        self._delay = min(self._delay * 2, self._max_delay)
-
     async def stopService(self) -> None:
         super().stopService()
-        if self._restart is not None and self._restart.active():
-            self._restart.cancel()
-        child = self._child
-        if child is None or child.transport.pid is None:
+        if self._child is None or self._child.transport.pid is None:
             return
-        child.transport.signalProcess("TERM")
-        kill = self._reactor.callLater(5, self._kill, child)
-        await child.ended
-        if kill.active():
-            kill.cancel()
+        await self._stop_child()
         self.pid_file.unlink(missing_ok=True)
         self.uri_file.unlink(missing_ok=True)
-
-    def _kill(self, child: _ChildProtocol) -> None:
-        try:
-            child.transport.signalProcess("KILL")
-        except error.ProcessExitedAlready:
-            pass

@@ -166,6 +166,17 @@ def _decoded(payload) -> dict:
         return {"type": None, "raw": payload}
 
 
+PHONE = {"width": 390, "height": 800}  # a phone's viewport, for the narrow layout
+
+
+def signed_up(browser, url: str, name: str, viewport=None, init_script: str | None = None) -> ChatPage:
+    """A page of a newly registered ``name``, connected."""
+    page = ChatPage(browser, url, viewport=viewport, init_script=init_script)
+    page.register(name)
+    page.signed_in()
+    return page
+
+
 def two_in_lobby(browser, url: str, init_script: str | None = None) -> tuple[ChatPage, ChatPage]:
     """alice (the first user: an admin) and bob, registered, connected and joined to "lobby"."""
     alice, bob = ChatPage(browser, url, init_script=init_script), ChatPage(browser, url, init_script=init_script)

@@ -32,6 +32,7 @@ from chatd import tap
 from chatd.config import Config
 from chatd.service import ChatdService
 from chatd.storage.embedded import free_loopback_port
+from chatd.storage.mongo import MongoStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = b"test-secret-that-is-at-least-32-bytes-long"
@@ -246,3 +247,13 @@ async def start_server(test, **overrides) -> Server:
     test.addCleanup(shutil.rmtree, server.config.data_dir, True)
     test.addCleanup(lambda: defer.ensureDeferred(server.stop()))
     return server
+
+
+async def started_mongo_store(test, timeout: float = 5) -> MongoStore:
+    """A MongoStore on a fresh database of the run's shared nx-27017, ready (indexes and migrations done),
+    stopped at ``test``'s cleanup."""
+    store = MongoStore(reactor, shared_store_uri, timeout=timeout)
+    store.startService()
+    test.addCleanup(store.stopService)
+    await wait_until(lambda: store.ready, 20, "the store's indexes and migrations")
+    return store

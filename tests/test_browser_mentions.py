@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import TestCase
 
-from tests.browser import ChatPage, in_browser, require_browser
+from tests.browser import ChatPage, in_browser, require_browser, signed_up
 from tests.harness import start_server
 
 # A Notification that records what the page shows (permission already granted), before the page's scripts.
@@ -19,13 +19,6 @@ window.Notification = class {
   constructor(title, options) { window.__notifications.push({ title, body: options && options.body }); }
 };
 """
-
-
-def signed_up(browser, url: str, name: str, init_script: str | None = None) -> ChatPage:
-    page = ChatPage(browser, url, init_script=init_script)
-    page.register(name)
-    page.signed_in()
-    return page
 
 
 def mention_badge(chat: ChatPage, room: str):

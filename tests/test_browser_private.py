@@ -9,18 +9,8 @@ import json
 
 from twisted.trial.unittest import TestCase
 
-from tests.browser import ChatPage, in_browser, require_browser, screenshot
+from tests.browser import PHONE, ChatPage, in_browser, require_browser, screenshot, signed_up
 from tests.harness import start_server
-
-PHONE = {"width": 390, "height": 800}
-
-
-def signed_up(browser, url: str, name: str, viewport=None) -> ChatPage:
-    """A page of a newly registered ``name``, connected."""
-    page = ChatPage(browser, url, viewport=viewport)
-    page.register(name)
-    page.signed_in()
-    return page
 
 
 def create_room(chat: ChatPage, name: str, private: bool, topic: str = "") -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from twisted.internet import reactor
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatd.bus import wire
@@ -14,10 +13,9 @@ from chatd.bus import wire
 from chatd.chat.mentions import candidates
 from chatd.storage.cached import CachedStore
 from chatd.storage.memory import MemoryStore
-from chatd.storage.mongo import MongoStore
 from chatd.storage.records import Message
 from tests.chatharness import ChatHarness, ChatTestCase, fired
-from tests.harness import shared_store_uri, wait_until
+from tests.harness import started_mongo_store
 from tests.test_bus_events import TwoProcesses
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
@@ -190,10 +188,7 @@ class MongoMentionCountTests(MentionCountContract, TestCase):
     timeout = 60
 
     async def make_store(self):
-        store = MongoStore(reactor, shared_store_uri, timeout=10)
-        store.startService()
-        self.addCleanup(store.stopService)
-        await wait_until(lambda: store.ready, 20, "indexes")
+        store = await started_mongo_store(self, timeout=10)
         return store
 
 

@@ -9,16 +9,14 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 
-from twisted.internet import reactor
 from twisted.trial.unittest import TestCase
 
 from chatd import errors
 from chatd.chat.search import Search, parse_cursor, parse_limit, parse_q
 from chatd.rooms.access import RoomAccess
 from chatd.storage.memory import MemoryStore
-from chatd.storage.mongo import MongoStore
 from chatd.storage.records import Message
-from tests.harness import shared_store_uri, wait_until
+from tests.harness import started_mongo_store
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 VOCABULARY = ["apple", "apricot", "Banana", "band", "bandit", "cherry", "Çava", "déjà", "x_y", "42nd", "zeta"]
@@ -111,10 +109,7 @@ class MongoSearchTests(SearchContract, TestCase):
     timeout = 120
 
     async def make_store(self):
-        store = MongoStore(reactor, shared_store_uri, timeout=10)
-        store.startService()
-        self.addCleanup(store.stopService)
-        await wait_until(lambda: store.ready, 20, "indexes")
+        store = await started_mongo_store(self, timeout=10)
         return store
 
 
@@ -192,10 +187,7 @@ class MigrationTests(TestCase):
     async def test_old_messages_get_their_words(self):
         """Messages written without ``words`` (as version 2 stored them; one deleted) are found after the
         migration runs again, the deleted one not; a second run changes nothing."""
-        store = MongoStore(reactor, shared_store_uri, timeout=10)
-        store.startService()
-        self.addCleanup(store.stopService)
-        await wait_until(lambda: store.ready, 20, "indexes")
+        store = await started_mongo_store(self, timeout=10)
         await store._db.messages.insert_many([
             {"_id": "old:1", "room": "old", "seq": 1, "user_id": "u1", "user": "ann", "ts": NOW, "text": "Legacy Pelican",
              "dedupe": "none:1"},

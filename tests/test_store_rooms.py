@@ -10,10 +10,9 @@ from twisted.trial.unittest import TestCase
 from chatd.rooms.ownership import Ownership
 from chatd.storage.cached import CachedStore
 from chatd.storage.memory import MemoryStore
-from chatd.storage.mongo import MongoStore
 from chatd.storage.records import DuplicateKey
 from chatd.storage.schema import META_ID, SCHEMA_VERSION
-from tests.harness import shared_store_uri, wait_until
+from tests.harness import started_mongo_store
 from tests.test_rooms_ownership import Interleaved
 from tests.test_store_contract import NOW
 
@@ -145,10 +144,7 @@ class MongoRoomContract(RoomContract, TestCase):
     timeout = 60
 
     async def make_store(self):
-        store = MongoStore(reactor, shared_store_uri, timeout=5)
-        store.startService()
-        self.addCleanup(store.stopService)
-        await wait_until(lambda: store.ready, 20, "indexes and migration")
+        store = await started_mongo_store(self, timeout=5)
         return store
 
     async def forget_schema(self):

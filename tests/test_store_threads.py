@@ -10,9 +10,8 @@ from twisted.trial.unittest import TestCase
 
 from chatd.storage.cached import CachedStore
 from chatd.storage.memory import MemoryStore
-from chatd.storage.mongo import MongoStore
 from chatd.storage.records import Message, TooManyKinds
-from tests.harness import shared_store_uri, wait_until
+from tests.harness import started_mongo_store
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
 
@@ -158,8 +157,5 @@ class MongoThreadContract(ThreadContract, TestCase):
     timeout = 60
 
     async def make_store(self):
-        store = MongoStore(reactor, shared_store_uri, timeout=5)
-        store.startService()
-        self.addCleanup(store.stopService)
-        await wait_until(lambda: store.ready, 20, "indexes")
+        store = await started_mongo_store(self, timeout=5)
         return store

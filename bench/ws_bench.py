@@ -15,12 +15,15 @@ Run by hand (it is not a test):
     python bench/ws_bench.py --target both --json results.json  # also keep every figure
     python bench/ws_bench.py --target scale --scenario fanout   # chatd, chatd-2nodes, chatd-workers2, node
     python bench/ws_bench.py --target chatd-2nodes,chatd-workers2 --scenario revoke
+    python bench/ws_bench.py --target cost --scenario fanout,rooms --mention-pct 20 --reply-pct 10
 
 Targets (bench/wsbench_targets.py): chatd (one process), chatd-2nodes (two chatd processes on one
 nx-27017 and one redis-server; the generator spreads sockets, room members and senders over both
 and also reports the latency of the deliveries that crossed nodes), chatd-workers2 (--workers 2:
-one port, the embedded bus), node, node-mongo; shorthands both, all, scale; or a comma-separated
-list.
+one port, the embedded bus), chatd-base (chatd at an earlier commit, CHATD_BENCH_BASE, default the
+last one before issue 13: what a feature costs), node, node-mongo; shorthands both, all, scale,
+cost (chatd-base, chatd, node); or a comma-separated list. --mention-pct and --reply-pct make that
+share of the messages mention a room mate or reply in a thread.
 
 For each target and scenario a fresh server is started on a free 127.0.0.1 port (chatd with
 its embedded store in a temp dir; node-mongo with an nx-27017 store of its own, run as chatd
@@ -59,7 +62,10 @@ from pathlib import Path
 # The modules beside this script (its directory is on sys.path when run as python bench/ws_bench.py).
 from wsbench_report import print_table
 from wsbench_run import GENERATOR_OPTIONS, LOAD_DIR, GeneratorRun, figures, generator_argv, log
+from wsbench_target_base import ChatdBase
 from wsbench_targets import PEERS, REPO, SERVERS, TARGETS, ChatdServer
+
+SERVERS = {**SERVERS, ChatdBase.name: ChatdBase}
 
 SCENARIOS = ("fanout", "find-max", "rooms", "connections", "revoke")
 DEFAULT_SCENARIOS = ("fanout", "find-max", "rooms", "connections")  # "all"; revoke when named
@@ -127,9 +133,10 @@ def scenarios_of(text: str) -> list[str]:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", type=targets_of, default="both",
-                        help="a target or a comma-separated list: chatd, chatd-2nodes, chatd-workers2, node, "
-                             "node-mongo; both = node,chatd; all = node,node-mongo,chatd; "
-                             "scale = chatd,chatd-2nodes,chatd-workers2,node (default both)")
+                        help="a target or a comma-separated list: chatd, chatd-2nodes, chatd-workers2, chatd-base, "
+                             "node, node-mongo; both = node,chatd; all = node,node-mongo,chatd; "
+                             "scale = chatd,chatd-2nodes,chatd-workers2,node; cost = chatd-base,chatd,node "
+                             "(default both)")
     parser.add_argument("--scenario", type=scenarios_of, default="all",
                         help=f"one or a comma-separated list of {', '.join(SCENARIOS)}; "
                              f"all = {','.join(DEFAULT_SCENARIOS)} (default all)")

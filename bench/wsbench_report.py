@@ -1,6 +1,7 @@
 """The table ws_bench.py prints: one row per figure, one column per target, then the ratios.
 
-Ratios: each scaled-out chatd (chatd-2nodes, chatd-workers2) over one process (``chatd``), and
+Ratios: chatd over ``chatd-base`` (the same chatd at an earlier commit: what the features since
+cost), each scaled-out chatd (chatd-2nodes, chatd-workers2) over one process (``chatd``), and
 chatd (one process, and --workers 2) over each Node peer. With several runs each cell is the
 median and the last columns hold every run's own ratio (runs alternate between the targets).
 """
@@ -151,7 +152,8 @@ def median(values: list) -> object:
 
 def ratio_pairs(targets: list[str]) -> list[tuple[str, str]]:
     """(numerator, denominator) of each ratio column, for the targets of this run."""
-    pairs = [(t, "chatd") for t in targets if t in SCALED and "chatd" in targets]
+    pairs = [("chatd", "chatd-base")] if {"chatd", "chatd-base"} <= set(targets) else []
+    pairs += [(t, "chatd") for t in targets if t in SCALED and "chatd" in targets]
     for peer in (t for t in targets if t in PEERS):
         pairs += [(c, peer) for c in ("chatd", "chatd-workers2") if c in targets]
     return pairs

@@ -29,6 +29,7 @@ GENERATOR_OPTIONS = {
     "receivers": int, "senders": int, "rate": float, "duration": float, "step-duration": float,
     "max-rate": float, "rooms": int, "members": int, "connections": int, "wave": int,
     "settle": float, "drain": float, "text-size": int, "revocations": int, "revoke-rate": float,
+    "mention-pct": float, "reply-pct": float,
 }
 ROLES = ("server", "store", "bus")
 

@@ -283,4 +283,5 @@ SERVERS = {cls.name: cls for cls in (ChatdServer, ChatdTwoNodes, ChatdWorkers, N
 PEERS = {"node": PEER_DIR, "node-mongo": MONGO_PEER_DIR}
 # Shorthands of --target; a comma-separated list of names works too.
 TARGETS = {"both": ["node", "chatd"], "all": ["node", "node-mongo", "chatd"],
-           "scale": ["chatd", "chatd-2nodes", "chatd-workers2", "node"]}
+           "scale": ["chatd", "chatd-2nodes", "chatd-workers2", "node"],
+           "cost": ["chatd-base", "chatd", "node"]}

@@ -41,9 +41,15 @@ const run = {
   errorFramesLogged: 0,
 };
 
-function messageText(step, node, size) {
-  const head = `t=${performance.now().toFixed(3)} s=${step} n=${node} `;
+function messageText(step, node, size, mention = null) {
+  const head = `t=${performance.now().toFixed(3)} s=${step} n=${node} ` + (mention ? `@${mention} ` : '');
   return head.length >= size ? head : head + 'x'.repeat(size - head.length);
+}
+
+// --mention-pct / --reply-pct: a share of the messages mentions a room mate or replies in a thread,
+// so the server's mention and thread bookkeeping is part of what is measured.
+function chance(pct) {
+  return pct > 0 && Math.random() * 100 < pct;
 }
 
 // The send time, step and sender's node stamped by messageText, or null for a text we did not write.
@@ -66,6 +72,8 @@ class Client {
     this.token = null;
     this.ws = null;
     this.lastSeq = new Map(); // room -> highest seq seen, to check order and gaps
+    this.roots = new Map(); // room -> seq of a message that is no reply: what --reply-pct replies to
+    this.mates = new Map(); // room -> usernames of the other members: whom --mention-pct mentions
     this.joinWaiters = new Map(); // room -> resolve
     this.sentCount = 0;
     this.closed = false;
@@ -133,6 +141,7 @@ class Client {
 
   onMessage(frame, now) {
     const meter = run.meter;
+    if (frame.reply_to === undefined && !this.roots.has(frame.room)) this.roots.set(frame.room, frame.seq);
     const last = this.lastSeq.get(frame.room) || 0;
     if (frame.seq <= last) meter.outOfOrder++;
     else {
@@ -188,9 +197,12 @@ class Client {
 
   sendMessage(room, step) {
     const clientId = `${step}.${this.user.username}.${++this.sentCount}`;
-    const text = messageText(step, this.node, this.opts['text-size']);
+    const mates = this.mates.get(room) || [];
+    const mention = mates.length && chance(this.opts['mention-pct']) ? mates[Math.floor(Math.random() * mates.length)] : null;
+    const frame = { type: 'message', room, text: messageText(step, this.node, this.opts['text-size'], mention), client_id: clientId };
+    if (this.roots.has(room) && chance(this.opts['reply-pct'])) frame.reply_to = this.roots.get(room);
     run.pendingAcks.set(clientId, performance.now());
-    this.ws.send(JSON.stringify({ type: 'message', room, text, client_id: clientId }));
+    this.ws.send(JSON.stringify(frame));
   }
 
   close() {
@@ -253,6 +265,14 @@ async function setupRooms(opts, tag, roomCount, perRoom) {
   if (clients.length !== users.length) throw new Error(`only ${clients.length}/${users.length} sockets opened: ${JSON.stringify(failures)}`);
   const rooms = Array.from({ length: roomCount }, (_, i) => `r${tag}-${i}`);
   const pairs = clients.map((client, k) => [client, rooms[k % roomCount]]);
+  if (opts['mention-pct'] > 0) {
+    const members = new Map(rooms.map((room) => [room, []]));
+    for (const [client, room] of pairs) members.get(room).push(client.user.username);
+    for (const [client, room] of pairs) {
+      const others = members.get(room).filter((name) => name !== client.user.username);
+      client.mates.set(room, others.slice(0, 50)); // a fan-out room has thousands: any 50 will do
+    }
+  }
   await joinAll(opts, pairs);
   return pairs;
 }

@@ -48,6 +48,8 @@ const DEFAULTS = {
   settle: 10, // s the idle connections stay open
   drain: 5, // s to wait for late deliveries after the last send
   'text-size': 64, // characters per message text
+  'mention-pct': 0, // % of messages that @mention another member of the room
+  'reply-pct': 0, // % of messages that reply in a thread (to the first message the sender saw in the room)
   revocations: 200, // revoke: sockets opened, then logged out one by one
   'revoke-rate': 20, // revoke: logouts/s
   'revoke-wait': 10, // revoke: s to wait for the last sockets to close
@@ -109,7 +111,7 @@ async function main() {
   const summary = {
     scenario: opts['find-max'] && opts.scenario === 'fanout' ? 'fanout-find-max' : opts.scenario,
     target: opts.httpUrl, targets: opts.urls.map((u) => u.httpUrl),
-    registered_users: opts.register, text_size: opts['text-size'],
+    registered_users: opts.register, text_size: opts['text-size'], mention_pct: opts['mention-pct'], reply_pct: opts['reply-pct'],
     ...result,
     unexpected_closes: run.unexpectedCloses,
     generator_total_cpu_s: round((process.cpuUsage().user + process.cpuUsage().system) / 1e6),

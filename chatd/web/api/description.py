@@ -13,7 +13,7 @@ from importlib import resources
 
 from klein import Klein
 
-from chatd.web.api.common import render_failure
+from chatd.web.api.common import Routes, render_failure
 
 DOCUMENT = "openapi.json"
 MAX_AGE = 3600  # seconds; the document changes only with a new chatd
@@ -24,12 +24,13 @@ def description_bytes() -> bytes:
     return resources.files("chatd.web").joinpath(DOCUMENT).read_bytes()
 
 
-class DescriptionRoutes:
+class DescriptionRoutes(Routes):
     """No token needed: the description tells how to get one."""
 
     app = Klein()
 
     def __init__(self, document: bytes | None = None) -> None:
+        super().__init__(None)
         self._document = description_bytes() if document is None else document
         self._etag = b'"' + hashlib.sha256(self._document).hexdigest()[:32].encode("ascii") + b'"'
 

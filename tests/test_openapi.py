@@ -76,6 +76,18 @@ class ServedTests(TestCase):
         self.assertEqual((again.status, again.body), (304, b""))
         self.assertEqual((await self.http.request("POST", "/api/openapi.json")).status, 405)
 
+    async def test_docs_page_under_the_sites_policy(self):
+        """GET /api/docs is an HTML page whose only script and style are the site's own files, under its CSP."""
+        page = await self.http.request("GET", "/api/docs")
+        self.assertEqual(page.status, 200)
+        self.assertTrue(page.header("content-type").startswith("text/html"))
+        self.assertIn("script-src 'self'", page.header("content-security-policy"))
+        self.assertNotIn(b"<script>", page.body)
+        self.assertNotIn(b"style=", page.body)
+        for asset in ("/js/apidocs.js", "/css/apidocs.css"):
+            self.assertIn(asset.encode(), page.body)
+            self.assertEqual((await self.http.request("GET", asset)).status, 200, asset)
+
 
 class StatusTests(TestCase):
     """A real chatd driven through every route, right and wrong; each answer must be one the description allows."""
@@ -261,6 +273,7 @@ class StatusTests(TestCase):
     async def _operations(self):
         call = self.rec.call
         await call("GET", "/api/openapi.json", 200)
+        await call("GET", "/api/docs", 200)
         await call("GET", "/healthz", 200)
         await call("GET", "/metrics", 200)
 

@@ -1,4 +1,5 @@
-"""``/api/openapi.json``: the OpenAPI 3.1 description of the REST API, shipped beside this package.
+"""``/api/openapi.json``: the OpenAPI 3.1 description of the REST API, shipped beside this package;
+``/api/docs``: a page that shows it.
 
 The document (chatd/web/openapi.json) is kept by hand and held to the server by
 tests/test_openapi.py: every route the site really has, the statuses and bodies
@@ -14,9 +15,18 @@ from importlib import resources
 from klein import Klein
 
 from chatd.web.api.common import Routes, render_failure
+from chatd.web.site import STATIC_HEADERS
 
 DOCUMENT = "openapi.json"
 MAX_AGE = 3600  # seconds; the document changes only with a new chatd
+# /api/docs: the page's own script and style render the document (www/js/apidocs.js); no inline code, so
+# the static site's CSP applies unchanged.
+DOCS_PAGE = b"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>chatd REST API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/css/apidocs.css"><script type="module" src="/js/apidocs.js"></script>
+</head><body><main id="api-docs"><p>Loading <a href="/api/openapi.json">/api/openapi.json</a>...</p></main></body></html>
+"""
 
 
 def description_bytes() -> bytes:
@@ -44,6 +54,13 @@ class DescriptionRoutes(Routes):
             return b""
         request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
         return self._document
+
+    @app.route("/docs", methods=["GET"])
+    def docs(self, request):
+        for name, value in STATIC_HEADERS.items():
+            request.setHeader(name, value)
+        request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
+        return DOCS_PAGE
 
     @app.handle_errors(Exception)
     def failed(self, request, failure):

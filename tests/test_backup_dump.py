@@ -1,0 +1,64 @@
+"""The backup's reading side (chatd.backup.dump) on a real store: rooms cut at holes, lagging heads, new collections."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+
+from twisted.internet import reactor
+from twisted.trial.unittest import TestCase
+
+from chatd.backup import dump
+from chatd.backup import format as fmt
+from chatd.backup.progress import Progress
+from chatd.storage.records import Message
+from tests.harness import started_mongo_store
+from tests.test_backup_format import read_all
+
+NOW = datetime(2026, 5, 1, tzinfo=timezone.utc)
+
+
+def messages(room: str, seqs) -> list[Message]:
+    return [Message(room, seq, "0" * 24, "alice", NOW, f"text {seq}", None, None) for seq in seqs]
+
+
+class DumpTests(TestCase):
+    timeout = 60
+
+    async def backup(self, store) -> tuple[dict, dump.Dumper]:
+        out = io.BytesIO()
+        dumper = dump.Dumper(reactor, store, fmt.Writer(out), Progress("backup", io.StringIO()))
+        await dumper.dump()
+        return read_all(out.getvalue()), dumper
+
+    async def test_a_hole_ends_the_room_and_its_head(self):
+        """A seq still missing after the re-reads (a write in flight) ends its room just before it, and the room's
+        head in the backup says so: the backup has 1..50 and head 50, not 1..60 with a hole."""
+        self.patch(dump, "HOLE_RETRIES", 2)
+        store = await started_mongo_store(self)
+        await store.create_room("general", "public", "", None, NOW)
+        await store.insert_messages(messages("general", range(1, 51)))
+        await store.insert_messages(messages("general", range(52, 61)))
+        await store.advance_rooms({"general": (60, NOW)})
+        found, dumper = await self.backup(store)
+        self.assertEqual([m["seq"] for m in found["messages"]], list(range(1, 51)))
+        self.assertEqual([r["last_seq"] for r in found["rooms"]], [50])
+        self.assertEqual(dumper.left_out, {"general": 10})
+
+    async def test_a_lagging_head_is_probed_past(self):
+        """chatd records heads lazily: messages stored past the recorded head (here 240 of them) are in the backup,
+        and the head in it is the last one."""
+        store = await started_mongo_store(self)
+        await store.create_room("general", "public", "", None, NOW)
+        await store.insert_messages(messages("general", range(1, 251)))
+        await store.advance_rooms({"general": (10, NOW)})
+        found, _ = await self.backup(store)
+        self.assertEqual([m["seq"] for m in found["messages"]], list(range(1, 251)))
+        self.assertEqual([r["last_seq"] for r in found["rooms"]], [250])
+
+    async def test_every_collection_is_backed_up(self):
+        """A collection chatd's backup code has never heard of is in the backup, found by listing the database."""
+        store = await started_mongo_store(self)
+        await store._db.widgets.insert_many([{"_id": i, "size": i * 2} for i in range(2500)])
+        found, _ = await self.backup(store)
+        self.assertEqual(found["widgets"], [{"_id": i, "size": i * 2} for i in range(2500)])

@@ -1,11 +1,15 @@
-"""The backup's reading side (chatd.backup.dump) on a real store: rooms cut at holes, lagging heads, new collections."""
+"""The backup's reading side (chatd.backup.dump) on a real store, and `chatd-admin backup -` / `restore` with --mongo."""
 
 from __future__ import annotations
 
 import io
+import os
+import sys
 from datetime import datetime, timezone
 
-from twisted.internet import reactor
+from pathlib import Path
+
+from twisted.internet import reactor, utils
 from twisted.trial.unittest import TestCase
 
 from chatd.backup import dump
@@ -15,6 +19,7 @@ from chatd.storage.records import Message
 from tests.harness import started_mongo_store
 from tests.test_backup_format import read_all
 
+CHATD_ADMIN = str(Path(sys.executable).with_name("chatd-admin"))
 NOW = datetime(2026, 5, 1, tzinfo=timezone.utc)
 
 
@@ -62,3 +67,31 @@ class DumpTests(TestCase):
         await store._db.widgets.insert_many([{"_id": i, "size": i * 2} for i in range(2500)])
         found, _ = await self.backup(store)
         self.assertEqual(found["widgets"], [{"_id": i, "size": i * 2} for i in range(2500)])
+
+
+class MongoCommandLineTests(TestCase):
+    timeout = 120
+
+    async def test_backup_to_standard_output_and_restore_with_mongo(self):
+        """`chatd-admin --mongo URI backup -` writes the backup to standard output (its summary to standard error);
+        `restore` puts it on another database, and refuses the now used one without --force."""
+        store = await started_mongo_store(self)
+        await store.create_room("general", "public", "", None, NOW)
+        await store.insert_messages(messages("general", range(1, 31)))
+        source = store._pool.uri["nodelist"][0]
+        uri = lambda database: f"mongodb://{source[0]}:{source[1]}/{database}"  # noqa: E731
+        out, err, code = await utils.getProcessOutputAndValue(
+            CHATD_ADMIN, ["--mongo", uri(store._db.name), "backup", "-"], env=dict(os.environ))
+        self.assertEqual(code, 0, err)
+        self.assertIn(b"30 messages", err)
+        self.assertEqual(fmt.verify(io.BytesIO(out))[1]["counts"]["messages"], 30)
+        path = self.mktemp()
+        with open(path, "wb") as f:
+            f.write(out)
+        target = uri(f"{store._db.name}_restored")
+        for force, expected in (((), 0), ((), 1), (("--force",), 0)):
+            out, err, code = await utils.getProcessOutputAndValue(
+                CHATD_ADMIN, ["--mongo", target, "restore", path, *force], env=dict(os.environ))
+            self.assertEqual(code, expected, err)
+        self.assertIn(b"restore with --force", (await utils.getProcessOutputAndValue(
+            CHATD_ADMIN, ["--mongo", target, "restore", path], env=dict(os.environ)))[1])

@@ -60,8 +60,8 @@ async def backup(reactor, store, path: str) -> str:
 
 
 async def restore(reactor, store, path: str, force: bool) -> str:
-    """Replace the store's chatd collections with the backup at ``path`` (checked again: it may have changed)."""
-    check_file(path)
+    """Replace the store's chatd collections with the backup at ``path``, checked by :func:`check_file` before the
+    store was started (the writing pass checks every record again as it reads it)."""
     deadline = reactor.seconds() + READY_WITHIN
     while not store.ready:  # its index creation would race the drops
         if reactor.seconds() > deadline:

@@ -20,10 +20,12 @@ from chatd.storage.mongo_files import _Writer
 from chatd.storage.schema import SCHEMA_VERSION
 
 import bson
+from twisted.internet import defer
 
 # Written by every chatd store at its start (the schema version, the admin seat counter): they alone
 # do not make a store "non-empty".
 STARTUP_ONLY = frozenset({"meta", "counters"})
+IN_FLIGHT = 4  # document batches being written at once
 
 
 class RestoreRefused(Exception):
@@ -75,6 +77,7 @@ class Loader:
     async def load(self, path: str) -> None:
         store = self._store
         current, writer = None, None
+        in_flight: list[defer.Deferred] = []  # batches written while the next is decoded
         with open(path, "rb") as stream:
             for kind, payload in records(stream):
                 size = len(payload) + 9
@@ -82,11 +85,16 @@ class Loader:
                     current = bson.decode(payload)["name"]
                 elif kind == DOCS:
                     docs = decode_docs(payload)
-                    await store._call(store._db[current].insert_many, docs, ordered=False)
+                    if len(in_flight) >= IN_FLIGHT:
+                        await in_flight.pop(0)
+                    in_flight.append(defer.ensureDeferred(
+                        store._call(store._db[current].insert_many, docs, ordered=False)))
                     self.counts[current] = self.counts.get(current, 0) + len(docs)
                     self._progress.add(size, len(docs))
                     continue
                 elif kind == FILE:
+                    while in_flight:
+                        await in_flight.pop(0)
                     writer = _Writer(store, bson.decode(payload))
                 elif kind == BYTES:
                     await writer.write(payload)
@@ -100,6 +108,8 @@ class Loader:
                 elif kind == HEADER:
                     json.loads(payload)
                 self._progress.add(size)
+        while in_flight:
+            await in_flight.pop(0)
         await store._create_indexes()  # dropped with their collections; also migrates an older schema
 
 

@@ -15,6 +15,7 @@ import json
 import os
 
 from chatd.backup.dump import GRIDFS
+from chatd.backup.progress import Counted, Progress
 from chatd.backup.format import BYTES, COLLECTION, DOCS, FILE, FILE_END, HEADER, decode_docs, records, verify
 from chatd.storage.mongo_files import _Writer
 from chatd.storage.schema import SCHEMA_VERSION
@@ -34,8 +35,10 @@ class RestoreRefused(Exception):
 
 def check(path: str) -> tuple[dict, dict]:
     """Verify the backup at ``path``: its header and trailer; BackupFormatError or RestoreRefused."""
+    progress = Progress("check", total_bytes=os.path.getsize(path))
     with open(path, "rb") as stream:
-        header, trailer = verify(stream)
+        header, trailer = verify(Counted(stream, progress))
+    progress.done()
     if int(header.get("schema", 0)) > SCHEMA_VERSION:
         raise RestoreRefused(f"the backup is of schema {header['schema']}, newer than this chatd's "
                              f"({SCHEMA_VERSION}): restore it with a newer chatd")

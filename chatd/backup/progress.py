@@ -58,3 +58,16 @@ class Progress:
         else:
             self._stream.write(f"{self._verb} done: {self._line(now)}\n")
         self._stream.flush()
+
+
+class Counted:
+    """A binary stream whose reads are counted on a Progress (the checking pass of a restore)."""
+
+    def __init__(self, stream, progress: Progress) -> None:
+        self._stream = stream
+        self._progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._progress.add(len(data))
+        return data

@@ -1,4 +1,4 @@
-"""``python -m chatd.cli.admin`` (also ``chatd-admin``): promote, ban and unban users on the store directly.
+"""``python -m chatd.cli.admin`` (also ``chatd-admin``): promote, ban and unban users, back up and restore the store.
 
 For an operator locked out of the API (no admin left, or a hostile one). It
 works on the store chatd uses: ``--mongo URI``, or the embedded store in
@@ -10,6 +10,8 @@ close with 4003 and their tokens stop working.
     python -m chatd.cli.admin --data-dir ./chatd-data promote alice
     python -m chatd.cli.admin --mongo mongodb://db/chatd ban mallory --reason "spam"
     python -m chatd.cli.admin unban mallory
+    python -m chatd.cli.admin --data-dir ./chatd-data backup chatd.backup
+    python -m chatd.cli.admin --data-dir ./new-data restore chatd.backup [--force]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from twisted.internet import defer, task
 
+from chatd.cli import backup
 from chatd.storage.embedded import DataDirInUse, EmbeddedStore, clear_stale_pid_file
 from chatd.storage.mongo import MongoStore
 from chatd.storage.records import LastAdmin, StoreUnavailable
@@ -45,6 +48,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ban.add_argument("user", help="username or email")
     ban.add_argument("--reason", help="kept with the user and shown to them at login")
     commands.add_parser("unban", help="lift a ban").add_argument("user", help="username or email")
+    dump = commands.add_parser("backup", help="write the whole store (files too) to FILE while chatd serves")
+    dump.add_argument("file", help="the backup file to write ('-': standard output)")
+    restore = commands.add_parser("restore", help="replace the store with a backup (no chatd may serve it)")
+    restore.add_argument("file", help="a file written by chatd-admin backup")
+    restore.add_argument("--force", action="store_true", help="replace a store that already holds chatd data")
     args = parser.parse_args(argv)
     # As chatd does at start: a relative data dir means the same directory for the store's child.
     args.data_dir = os.path.abspath(args.data_dir)
@@ -102,23 +110,35 @@ async def _ready(reactor, store) -> None:
 async def run(reactor, args: argparse.Namespace) -> str:
     """Carry out the command line ``args`` on its store (started here if no chatd runs it); the line to print."""
     services = []
+    restoring = args.command == "restore"
+    if restoring:
+        backup.check_file(args.file)  # before any store is touched
     if args.mongo:
-        store = MongoStore(reactor, lambda: args.mongo)
+        store = MongoStore(reactor, lambda: args.mongo, timeout=30.0)
     else:
         data_dir = Path(args.data_dir)
-        uri = _running_store_uri(data_dir)
+        try:
+            uri = _running_store_uri(data_dir)
+        except OSError as e:
+            raise AdminError(str(e)) from None
+        if uri is not None and restoring:
+            raise AdminError(f"a chatd serves {data_dir}: stop it before restoring")
         if uri is None:  # no chatd there: run the store for this command
-            if not (data_dir / "store").is_dir():
+            if not (data_dir / "store").is_dir() and not restoring:
                 raise AdminError(f"{data_dir} holds no chatd data")
             embedded = EmbeddedStore(reactor, str(data_dir))
             services.append(embedded)
             embedded.startService()
             uri = embedded.uri()  # its port is chosen on start
-        store = MongoStore(reactor, lambda: uri)
+        store = MongoStore(reactor, lambda: uri, timeout=30.0)
     services.append(store)
     store.startService()
     try:
         await _ready(reactor, store)
+        if args.command == "backup":
+            return await backup.backup(reactor, store, args.file)
+        if restoring:
+            return await backup.restore(reactor, store, args.file, args.force)
         return await apply(store, args.command, args.user, getattr(args, "reason", None))
     finally:
         for service in reversed(services):
@@ -131,8 +151,10 @@ def main(argv: list[str] | None = None) -> None:
 
     async def command(reactor):
         try:
-            print(await run(reactor, args))
-        except AdminError as e:
+            line = await run(reactor, args)
+            # A backup written to standard output keeps it for the backup alone.
+            print(line, file=sys.stderr if getattr(args, "file", None) == "-" else sys.stdout)
+        except (AdminError, backup.Refused) as e:
             print(f"chatd-admin: {e}", file=sys.stderr)
             raise SystemExit(1) from None
 

@@ -1,0 +1,1 @@
+"""Backup and restore of a chatd store (``chatd-admin backup`` / ``restore``)."""

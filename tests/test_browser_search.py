@@ -5,6 +5,7 @@ private room's messages are found by its members only."""
 
 from __future__ import annotations
 
+from twisted.internet import reactor, task
 from twisted.trial.unittest import TestCase
 
 from chatd.ratelimit import Rate
@@ -71,10 +72,10 @@ class SearchPageTests(TestCase):
         """45 messages of bob's match "report": ann sees the newest 20, "More results" (double-clicked) adds the
         next 20 once, and again the last 5; all 45 newest first, none twice, and the button goes."""
         (bob,) = await joined_users(self.server, "lobby", "bob", test=self)
-        for n in range(45):
+        for n in range(45):  # one at a time, each in its own millisecond: "newest" is then unambiguous
             bob.send({"type": "message", "room": "lobby", "text": f"report {n}", "client_id": f"r-{n}"})
-        for _ in range(45):
-            await bob.next("ack", timeout=60)
+            await bob.next("ack", timeout=30)
+            await task.deferLater(reactor, 0.003, lambda: None)
 
         def scenario(browser):
             ann = signed_up(browser, self.server.url, "ann")
@@ -82,7 +83,7 @@ class SearchPageTests(TestCase):
             ann.page.press("#search-q", "Enter")
             texts = ann.page.locator("#search-results .search-text")
             ann.wait_until("document.querySelectorAll('#search-results .search-result').length === 20")
-            assert texts.all_inner_texts() == [f"report {n}" for n in range(44, 24, -1)]
+            assert texts.all_inner_texts() == [f"report {n}" for n in range(44, 24, -1)], texts.all_inner_texts()
             assert ann.page.inner_text("#search-status") == "20 messages so far"
             ann.page.dblclick("#search-more")
             ann.wait_until("document.querySelectorAll('#search-results .search-result').length >= 40")

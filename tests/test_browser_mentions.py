@@ -104,3 +104,28 @@ class MentionsPageTests(TestCase):
             assert not ann.errors and not bob.errors
 
         await in_browser(scenario)
+
+    async def test_a_mention_in_a_room_the_user_is_not_in_tells_them_without_joining(self):
+        """ann mentions bob in "general", a public room bob never joined: bob's page tells him who, where and
+        what (in the page and as a desktop notification) but does not add or join the room for him."""
+
+        def scenario(browser):
+            ann = signed_up(browser, self.server.url, "ann")
+            bob = signed_up(browser, self.server.url, "bob", init_script=RECORD_NOTIFICATIONS)
+            bob.join("lobby")
+            ann.join("general")
+            ann.send("@bob have a look at the release notes")
+            bob.page.wait_for_selector("#alert:not([hidden])")
+            text = bob.page.inner_text("#alert-text")
+            assert text.startswith("ann mentioned you in general, a room you are not in"), text
+            assert "have a look at the release notes" in text, text
+            bob.wait_until("window.__notifications.length === 1")
+            note = bob.page.evaluate("window.__notifications[0]")
+            assert note == {"title": "ann mentioned you in general", "body": "@bob have a look at the release notes"}, note
+            bob.page.wait_for_timeout(300)
+            assert bob.page.locator(".room-button[data-room='general']").count() == 0
+            assert not [f for f in bob.sent if f.get("room") == "general"], bob.sent
+            assert bob.page.inner_text("#room-title") == "lobby"
+            assert not ann.errors and not bob.errors
+
+        await in_browser(scenario)

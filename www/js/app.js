@@ -57,7 +57,7 @@ const auth = new AuthForm(api, signedIn);
 const notifier = new Notifier();
 const actions = new MessageActions(api, { isAdmin: () => isAdmin(), showError });
 const roomContext = () => ({ room: activeRoom(), me: myName(), admin: isAdmin() });
-const header = new RoomHeader(api, { context: roomContext, showError });
+const header = new RoomHeader(api, { context: roomContext, showError, thread: () => thread });
 const panel = new MembersPanel(api, { context: roomContext, changed: (room) => nav.described(room), showError });
 const people = new People(api);
 new DirectPicker(api, people, { me: () => myName(), onOpened: (info, names) => nav.adopt(info, names) });
@@ -74,6 +74,7 @@ const view = new RoomView({
   },
   renderFile: (node, file) => files.render(node, file),
   drawMembers: () => panel.render(),
+  older: (room) => loader.older(room, () => view.fromBottom),
   react: (message, emoji, on) => react(message, emoji, on),
   openThread: (seq) => state.active && thread.open(state.active, seq),
 });
@@ -83,6 +84,7 @@ const thread = new ThreadPanel(api, {
   send: (room, text, root) => outbox.add(room, text, root),
   showError,
   names: () => roomNames(),
+  toggled: () => header.render(),
 });
 
 new Search(api, {

@@ -78,6 +78,12 @@ export class FrameHandler {
         this.notifier.mention(room.label, change.frame, this.watching(room.name));
         sidebar.render(state.rooms, state.active);
         break;
+      case 'elsewhere': { // told, not joined: joining would make the user a member the room is told of
+        const { user, room: name, text } = change.frame;
+        this.notifier.mention(name, change.frame, false);
+        this.showNotice(`${user} mentioned you in ${name}, a room you are not in (join it to read it): “${text.length > 140 ? `${text.slice(0, 140)}…` : text}”`);
+        break;
+      }
       case 'members': // a role may have changed: the user's own buttons too
         if (open && change.reload) panel.load(room, this.myName());
         if (open) this.header.render();

@@ -14,7 +14,8 @@ let noticeIds = 0;
  * Apply ``frame`` to ``state`` ({me, rooms: Map name → Room}). ``context`` has ``myId`` (the user's id),
  * ``now`` (ms) and ``watching(name)`` (the room is open in a visible tab). Answers a list of changes:
  * ``{kind, room?, ...}`` where ``kind`` is one of hello, joined, left, invited, message, ack, members,
- * timeline, thread (the open thread may have changed), mention, typing, info (the room's record), error.
+ * timeline, thread (the open thread may have changed), mention, elsewhere (a mention in a room not listed),
+ * typing, info (the room's record), error.
  */
 export function reduce(state, frame, { myId, now, watching }) {
   const room = typeof frame.room === 'string' ? state.rooms.get(frame.room) : undefined;
@@ -106,7 +107,7 @@ export function reduce(state, frame, { myId, now, watching }) {
       if (!room || !room.summarize(frame.root, frame.replies, frame.last_reply_at, frame.last_reply_seq)) return [];
       return [{ kind: 'timeline', room }, { kind: 'thread', room }];
     case 'mention':
-      if (!room) return [];
+      if (!room) return [{ kind: 'elsewhere', frame }]; // a public room the user is not in: not joined for it
       if (!watching(room.name)) room.mentions += 1;
       return [{ kind: 'mention', room, frame }];
     case 'error':

@@ -9,11 +9,15 @@ import { $ } from './view.js';
 const WIDE = '(min-width: 721px)';
 
 export class RoomHeader {
-  /** ``context()`` answers {room, me, admin}; ``showError(text)`` reports a refusal. */
-  constructor(api, { context, showError }) {
+  /**
+   * ``context()`` answers {room, me, admin}; ``showError(text)`` reports a refusal; ``thread()`` is the thread
+   * panel, which takes the members panel's place on wide screens while it is open.
+   */
+  constructor(api, { context, showError, thread }) {
     this.api = api;
     this.context = context;
     this.showError = showError;
+    this.thread = thread;
     this.editing = null; // the room whose topic is being edited
     $('room-lock').append(lockMark());
     $('topic-edit').addEventListener('click', () => this.edit());
@@ -25,12 +29,24 @@ export class RoomHeader {
         this.stopEditing(true);
       }
     });
-    // The members panel: beside the room on wide screens, folded away on phones until asked for.
-    this.showMembers = matchMedia(WIDE).matches;
+    // The members panel: beside the room on wide screens, folded away on phones until asked for. Asked for
+    // while a thread is open in its place, it comes back and the thread closes.
+    this.wide = matchMedia(WIDE);
+    this.showMembers = this.wide.matches;
     $('members-toggle').addEventListener('click', () => {
-      this.showMembers = !this.showMembers;
+      if (this.covered) {
+        this.showMembers = true;
+        this.thread().close(false);
+      } else {
+        this.showMembers = !this.showMembers;
+      }
       this.render();
     });
+  }
+
+  /** The thread panel stands where the members panel would (wide screens only). */
+  get covered() {
+    return this.wide.matches && this.thread().isOpen;
   }
 
   /** Draw the header of the open room (or of the directory, with no room). */
@@ -47,7 +63,7 @@ export class RoomHeader {
     $('topic-edit').textContent = topic ? 'Edit topic' : 'Add a topic';
     $('leave').hidden = !room || !may.leave;
     $('members-toggle').hidden = !room;
-    $('members-toggle').setAttribute('aria-expanded', String(this.showMembers));
+    $('members-toggle').setAttribute('aria-expanded', String(this.showMembers && !this.covered));
     $('room-members').hidden = !room || !this.showMembers;
   }
 

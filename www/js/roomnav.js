@@ -141,14 +141,18 @@ export class RoomNavigator {
   }
 
   /** A search result: its room opened (joined first if need be), older pages loaded down to it, it in view and
-   *  focused; a reply opens its thread as well. */
+   *  focused. A reply is shown in its thread, paged back to it there: the room stays at its latest messages. */
   async reveal(message) {
     if (!this.state.rooms.has(message.room)) this.enter(message.room);
     else this.open(message.room);
     const room = this.state.rooms.get(message.room);
     if (!room) return;
     for (let waited = 0; room.tentative && waited < 100; waited += 1) await new Promise((resolve) => setTimeout(resolve, 50));
-    const seq = message.reply_to ?? message.seq;
+    if (message.reply_to !== undefined) {
+      if (this.state.active === room.name) await this.thread.open(room.name, message.reply_to, message.seq);
+      return;
+    }
+    const seq = message.seq;
     await this.loader.reach(room, seq);
     if (this.state.active !== room.name) return;
     this.view.schedule({ timeline: true });
@@ -160,6 +164,5 @@ export class RoomNavigator {
       item.classList.add('found');
       item.focus({ preventScroll: true });
     }
-    if (message.reply_to !== undefined) this.thread.open(room.name, message.reply_to);
   }
 }

@@ -12,10 +12,12 @@ export class RoomView {
   /**
    * ``context()`` answers {room, pending, myId, myName, isAdmin} for the open room (room null when none);
    * ``actionsFor(message, own)`` the {label, name, run} buttons a message offers; ``renderFile(node, file)``
-   * draws a file; ``drawMembers()`` draws the members panel; ``react`` and ``openThread`` as below.
+   * draws a file; ``drawMembers()`` draws the members panel; ``older(room)`` loads the page before the oldest
+   * loaded; ``react`` and ``openThread`` as below.
    */
-  constructor({ context, actionsFor, renderFile, drawMembers, react, openThread }) {
+  constructor({ context, actionsFor, renderFile, drawMembers, older, react, openThread }) {
     this.context = context;
+    this.older = older;
     this.react = react;           // (message, emoji, on): the user's reaction added or taken back
     this.openThread = openThread; // (seq): the thread of that root, beside the room
     this.drawMembers = drawMembers;
@@ -70,6 +72,10 @@ export class RoomView {
     $('older').hidden = !room.hasOlder || room.messages.size === 0;
     if (anchor !== undefined) scroller.scrollTop = scroller.scrollHeight - anchor;
     else if (follow || atBottom) scroller.scrollTop = scroller.scrollHeight;
+    // A list that does not fill the view cannot be scrolled up for more (say, a page of replies only, which
+    // stay in their thread): the older page comes by itself, until the view is full or the history ends.
+    const full = scroller.scrollHeight > scroller.clientHeight + FOLLOW_WITHIN_PX;
+    if (!full && room.hasOlder && !room.tentative && room.messages.size && !scroller.hidden) this.older(room);
   }
 
   drawTyping(room) {

@@ -24,6 +24,8 @@ export class Search {
   async run(query) {
     this.query = query;
     this.next = null;
+    this.asked = null;
+    this.generation = (this.generation || 0) + 1;
     $('search-results').replaceChildren();
     $('search-title').textContent = `Results for “${query}”`;
     $('search-status').textContent = 'Searching…';
@@ -31,14 +33,23 @@ export class Search {
     await this.more(true);
   }
 
+  /** The next page; a page already asked for (a double click) is not asked again, and an answer to an earlier
+   *  search (a new one started meanwhile) is dropped, so no result shows twice. */
   async more(first = false) {
+    const { query, generation } = this;
+    const cursor = first ? null : this.next;
+    const key = `${generation}\n${cursor}`;
+    if (this.asked === key) return;
+    this.asked = key;
     let page;
     try {
-      page = await this.api.search(this.query, first ? null : this.next);
+      page = await this.api.search(query, cursor);
     } catch (e) {
+      if (this.asked === key) this.asked = null;
       $('search-status').textContent = e.message;
       return;
     }
+    if (generation !== this.generation || cursor !== (first ? null : this.next)) return;
     const items = page.results.map((message) => this.item(message));
     $('search-results').append(...items);
     this.next = page.next;

@@ -11,8 +11,9 @@ export class ThreadPanel {
    * ``context()`` answers like RoomView's (room, pending, myId, myName, isAdmin, moderate) for the open room;
    * ``build(entry)`` makes a message's node; ``send(room, text, root)`` queues a reply.
    */
-  constructor(api, { context, build, send, showError, names }) {
+  constructor(api, { context, build, send, showError, names, toggled }) {
     this.api = api;
+    this.toggled = toggled; // (): the panel opened or closed (the room's header redraws)
     this.context = context;
     this.send = send;
     this.showError = showError;
@@ -44,17 +45,35 @@ export class ThreadPanel {
     return this.room !== null;
   }
 
-  /** Open the thread of message ``seq`` of ``room`` (a name), and focus its reply box. */
-  async open(room, seq) {
+  /**
+   * Open the thread of message ``seq`` of ``room`` (a name) and focus its reply box; with ``found`` (a reply's
+   * seq, a search result) page back to that reply instead, and put it in view with the focus.
+   */
+  async open(room, seq, found) {
     this.room = room;
     this.root = seq;
     this.before = null;
     this.timeline.clear();
     $('thread').hidden = false;
     document.body.classList.add('thread-open');
+    this.toggled();
     this.schedule();
     $('thread-text').focus();
     await this.load(null);
+    if (found === undefined) return;
+    const known = () => this.context().room?.messages.has(found);
+    for (let guard = 0; guard < 200 && this.room === room && !known() && this.before !== null; guard += 1) {
+      await this.load(this.before);
+    }
+    if (this.room !== room || this.root !== seq) return;
+    this.requested = false;
+    this.draw();
+    const item = document.querySelector(`#thread-list .message[data-seq="${found}"]`);
+    if (item) {
+      item.scrollIntoView({ block: 'center' });
+      item.classList.add('found');
+      item.focus({ preventScroll: true });
+    }
   }
 
   async load(before) {
@@ -72,8 +91,8 @@ export class ThreadPanel {
     }
   }
 
-  /** Close the panel; the keyboard goes back to the root in the room, or the room's list. */
-  close() {
+  /** Close the panel; the keyboard goes back (``refocus``) to the root in the room, or the room's list. */
+  close(refocus = true) {
     if (!this.isOpen) return;
     const root = this.root;
     this.room = null;
@@ -81,6 +100,8 @@ export class ThreadPanel {
     this.timeline.clear();
     $('thread').hidden = true;
     document.body.classList.remove('thread-open');
+    this.toggled();
+    if (!refocus) return;
     const item = document.querySelector(`#message-list .message[data-seq="${root}"]`);
     (item || $('messages')).focus({ preventScroll: Boolean(item) });
   }
@@ -113,9 +134,11 @@ export class ThreadPanel {
     const scroller = $('thread-messages');
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
     this.timeline.render(entriesOf(context.room, context.pending, { ...context, thread: this.root }));
-    const replies = context.room.replies(this.root).length;
+    // The root's count is the server's (replies not loaded yet included); a reply just heard may precede it.
+    const summary = context.room.messages.get(this.root)?.thread?.replies || 0;
+    const replies = Math.max(summary, context.room.replies(this.root).length);
     $('thread-title').textContent = `Thread (${replies} ${replies === 1 ? 'reply' : 'replies'})`;
-    $('thread-older').hidden = this.before === null;
+    $('thread-older').hidden = this.before === null || replies <= context.room.replies(this.root).length; // all here
     if (this.follow || atBottom) scroller.scrollTop = scroller.scrollHeight;
     this.follow = false;
   }

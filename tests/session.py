@@ -31,9 +31,12 @@ class Secrets:
     queries: tuple[str, ...] = QUERIES
 
 
-async def chat_session(test, base_url: str, file_size: int = 200_000) -> Secrets:
-    """Register, log in (and fail once), refresh, chat on two sockets, upload and fetch a file, log out."""
-    http = Client(base_url)
+async def chat_session(test, base_url: str, file_size: int = 200_000, agent=None, origin: str | None = None) -> Secrets:
+    """Register, log in (and fail once), refresh, chat on two sockets, upload and fetch a file, log out.
+
+    ``agent``: the HTTP agent (one that trusts a test certificate for https); ``origin``: the sockets' Origin.
+    """
+    http = Client(base_url, agent=agent)
     secrets = Secrets()
     alice = await http.register("alice", password=PASSWORD)
     bob = await http.register("bob", password=PASSWORD + "-bob")
@@ -47,8 +50,8 @@ async def chat_session(test, base_url: str, file_size: int = 200_000) -> Secrets
     token = refreshed.json()["token"]
     secrets.tokens += [alice["token"], bob["token"], login.json()["token"], token]
 
-    a = await joined(base_url, token, test=test)
-    b = await joined(base_url, bob["token"], test=test)
+    a = await joined(base_url, token, test=test, origin=origin)
+    b = await joined(base_url, bob["token"], test=test, origin=origin)
     a.send({"type": "message", "room": "lobby", "text": "hello through the log", "client_id": "c1"})
     test.assertEqual((await b.next("message"))["text"], "hello through the log")
     await a.next("ack")

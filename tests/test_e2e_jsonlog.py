@@ -24,8 +24,9 @@ KEYS = {"time", "level", "namespace", "system", "message"}
 class JsonLogTests(TestCase):
     timeout = 180
 
-    async def _chatd_session(self, *options: str) -> tuple[list[dict], str, object]:
-        """Run chatd with ``options`` and a session against it; its stdout's lines as JSON, its stderr, the secrets."""
+    async def _chatd_session(self, *options: str, tac: bool = False) -> tuple[list[dict], str, object]:
+        """Run chatd with ``options`` (or ``twistd -ny chatd.tac`` with CHATD_LOG_FORMAT=json) and a session
+        against it; its stdout's lines as JSON, its stderr, the secrets."""
         directory = Path(tempfile.mkdtemp(prefix="chatd-jsonlog-"))
         self.addCleanup(shutil.rmtree, directory, True)
         port = free_loopback_port()
@@ -34,10 +35,14 @@ class JsonLogTests(TestCase):
         self.addCleanup(err.close)
         environ = {**os.environ, "CHATD_BCRYPT_COST": "4"}
         environ.pop("CHATD_LOG_FORMAT", None)
-        process = subprocess.Popen(
-            TWISTD + ["-n", "--pidfile=", "chatd", "--log-format", "json", "--data-dir", str(directory / "data"),
-                      "--listen", f"tcp:{port}:interface=127.0.0.1", "--max-upload", "1048576", *options],
-            cwd=ROOT, env=environ, stdout=out, stderr=err)
+        if tac:
+            environ.update(CHATD_LOG_FORMAT="json", CHATD_DATA_DIR=str(directory / "data"),
+                           CHATD_LISTEN=f"tcp:{port}:interface=127.0.0.1")
+            argv = TWISTD + ["-ny", "chatd.tac", "--pidfile="]
+        else:
+            argv = TWISTD + ["-n", "--pidfile=", "chatd", "--log-format", "json", "--data-dir", str(directory / "data"),
+                             "--listen", f"tcp:{port}:interface=127.0.0.1", "--max-upload", "1048576", *options]
+        process = subprocess.Popen(argv, cwd=ROOT, env=environ, stdout=out, stderr=err)
 
         def stop():
             if process.poll() is None:
@@ -92,3 +97,9 @@ class JsonLogTests(TestCase):
         self.assertEqual(stderr, "")
         workers = {r.get("worker") for r in lines if r["system"].startswith("worker ")}
         self.assertEqual(workers, {1, 2})
+
+    async def test_tac_file(self):
+        """twistd -ny chatd.tac with CHATD_LOG_FORMAT=json: the same JSON lines, no secret."""
+        lines, stderr, _ = await self._chatd_session(tac=True)
+        self._assert_session_logged(lines)
+        self.assertEqual(stderr, "")

@@ -94,6 +94,28 @@ class LineTests(SynchronousTestCase):
         self.assertIn("Traceback", record["failure"])
         self.assertIn("ZeroDivisionError", record["failure"])
 
+    def test_a_workers_failure_relayed_through_the_parent(self):
+        """A worker's error, sent to its parent as Twisted's JSON and relayed, keeps its traceback and worker."""
+        from twisted.logger import eventAsJSON
+
+        from chatd.workers.logs import WorkerLogRelay
+
+        try:
+            {}["missing"]
+        except KeyError:
+            worker_events: list[dict] = []
+            Logger(namespace="chatd.chat.writer", observer=worker_events.append).failure(
+                "storing messages in {room} failed", room="lobby", token="eyJ.never.logged")
+        relayed: list[dict] = []
+        relay = WorkerLogRelay(3, publish=relayed.append)
+        relay.events(b"\x1e" + eventAsJSON(worker_events[0]).encode() + b"\n")
+        record = json.loads(jsonlog.event_as_line(relayed[0]))
+        self.assertEqual((record["level"], record["worker"], record["room"]), ("critical", 3, "lobby"))
+        self.assertEqual(record["message"], "storing messages in lobby failed")
+        self.assertTrue(record["system"].startswith("worker 3: "))
+        self.assertIn("KeyError", record["failure"])
+        self.assertNotIn("eyJ", json.dumps(record))
+
     def test_an_event_field_cannot_replace_the_fixed_keys(self):
         """A caller's ``message`` or ``time`` field does not overwrite the record's own."""
         record = line_of(fmt="real", message="fake", time="never", level_name="x")

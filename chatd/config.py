@@ -39,6 +39,7 @@ class Config:
     handshake_rate: Rate = Rate(10, 50)
     upload_quota: int = 1 << 30  # bytes per user per hour
     max_rooms_per_user: int = 500
+    log_format: str = "text"  # or "json" (chatd.jsonlog); installed by twistd's logger, not by the service
     # Not options: how long one store operation may take before the API answers 503, and how
     # often sockets are pinged (a peer that does not answer within as long again is dropped).
     store_timeout: float = 5.0

@@ -17,6 +17,7 @@ import sys
 
 from twisted.python import usage
 
+from chatd import jsonlog
 from chatd.accounts.secret import MIN_BYTES
 from chatd.bus.address import BadRedisUrl, RedisAddress
 from chatd.config import PACKAGED_STATIC, Config
@@ -45,6 +46,7 @@ _PARAMETERS = {
     "handshake-rate": ("CHATD_HANDSHAKE_RATE", "10/s,50", "WebSocket handshakes per client address: rate,burst; 0 = off"),
     "upload-quota": ("CHATD_UPLOAD_QUOTA", "1073741824", "bytes one user may upload per hour"),
     "max-rooms-per-user": ("CHATD_MAX_ROOMS_PER_USER", "500", "rooms one user may be a member of"),
+    "log-format": ("CHATD_LOG_FORMAT", "text", "text, or json: one JSON object per line (chatd.jsonlog)"),
 }
 
 
@@ -180,6 +182,11 @@ class Options(usage.Options):
         unshareable = [d for d in listen if kind_of(d) not in SHAREABLE_KINDS]
         if workers > 1 and unshareable:
             raise usage.UsageError(f"--workers shares tcp:, tcp6: and ssl: listeners only, not {unshareable[0]!r}")
+        log_format = self._value("log-format").strip()
+        if log_format not in jsonlog.FORMATS:
+            raise usage.UsageError(f"--log-format must be text or json, not {log_format!r}")
+        if log_format == "json" and getattr(self, "parent", None) is not None:
+            jsonlog.use_for_twistd(self.parent)  # twistd's options: read once this returns
         static = _absolute(cwd, self._value("static"))
         if not os.path.isdir(static):
             raise usage.UsageError(f"--static: {static!r} is not a directory")
@@ -202,6 +209,7 @@ class Options(usage.Options):
             handshake_rate=_rate("handshake-rate", self._value("handshake-rate")),
             upload_quota=_positive_int("upload-quota", self._value("upload-quota")),
             max_rooms_per_user=_positive_int("max-rooms-per-user", self._value("max-rooms-per-user")),
+            log_format=log_format,
             **switches(self._environ),
         )
 

@@ -213,9 +213,9 @@ async def joined_users(server, room: str, *names: str, test=None) -> list[WsClie
     return [await joined(server.url, (await http.register(name))["token"], room, test=test) for name in names]
 
 
-async def joined(base_url: str, token: str, room: str = "lobby", test=None) -> WsClient:
+async def joined(base_url: str, token: str, room: str = "lobby", test=None, origin: str | None = None) -> WsClient:
     """A socket past its ``hello`` that has joined ``room`` (the user is then a member)."""
-    ws = await connect(base_url, token, test=test)
+    ws = await connect(base_url, token, origin=origin, test=test)
     await ws.next("hello")
     ws.send({"type": "join", "room": room})
     await ws.next("joined")

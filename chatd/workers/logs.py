@@ -83,9 +83,10 @@ class WorkerLogRelay:
         if system is None:
             system = f"{event.get('log_namespace', '-')}#{event['log_level'].name}"
         event["log_system"] = f"worker {self.index}: {system}"
+        event["worker"] = self.index  # a field of its own in --log-format json
         self._publish(event)
 
     def _error(self, line: bytes) -> None:
         text = line.decode("utf-8", "replace").rstrip()
         if text:
-            self._log.warn("{line}", line=text, log_system=f"worker {self.index} stderr")
+            self._log.warn("{line}", line=text, log_system=f"worker {self.index} stderr", worker=self.index)

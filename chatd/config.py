@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatd.ratelimit import Rate
+from chatd.web.proxies import TrustedProxies
 
 
 def _packaged_static() -> str:
@@ -28,6 +29,7 @@ class Config:
     redis: str | None = None
     workers: int = 1  # chatd processes on this machine (chatd.workers): more than one share the sockets
     allowed_origins: list[str] = field(default_factory=list)
+    trusted_proxies: TrustedProxies = TrustedProxies()  # whose X-Forwarded-* headers count (chatd.web.proxies)
     static: str = PACKAGED_STATIC
     max_upload: int = 26_214_400
     auth_rate: Rate = Rate(5, 20)

@@ -244,7 +244,8 @@ class ChatdService(MultiService):
         admission = Admission(
             SocketLimits(config.max_sockets_per_user, config.max_sockets_per_address, config.handshake_rate),
             reactor, metrics.refused)
-        websocket = ChatFactory(self.chat, auth, origins, admission, metrics, config.ping_interval)
+        websocket = ChatFactory(self.chat, auth, origins, admission, metrics, config.ping_interval,
+                                proxies=config.trusted_proxies)
         api = ApiResource(AuthRoutes(auth), UserRoutes(auth, users, moderation), room_routes,
                           FileRoutes(auth, files), origins, SearchRoutes(auth, Search(store, access)))
         site = build_site(
@@ -257,6 +258,7 @@ class ChatdService(MultiService):
             gate=UploadGate(auth, files, origins),
             reactor=reactor,
             request_deadline=config.request_deadline,
+            trusted_proxies=config.trusted_proxies,
         )
         self.site = site  # tests/test_openapi.py walks its routes
         speedups = Speedups(config.speedups, reactor, site, websocket, tokens)

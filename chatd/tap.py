@@ -22,6 +22,7 @@ from chatd.accounts.secret import MIN_BYTES
 from chatd.bus.address import BadRedisUrl, RedisAddress
 from chatd.config import PACKAGED_STATIC, Config
 from chatd.ratelimit import Rate
+from chatd.web.proxies import TrustedProxies
 from chatd.workers.sockets import SHAREABLE_KINDS, kind_of
 
 MAX_WORKERS = 64
@@ -35,6 +36,8 @@ _PARAMETERS = {
     "redis": ("CHATD_REDIS_URL", None, "redis://[:password@]host:port/db: the bus shared with other chatd processes (also rediss://, unix://)"),
     "workers": ("CHATD_WORKERS", "1", "chatd processes on this machine, sharing the listening sockets, store and bus"),
     "allowed-origins": ("CHATD_ALLOWED_ORIGINS", "", "comma-separated origins allowed for CORS and WebSocket"),
+    "trusted-proxies": ("CHATD_TRUSTED_PROXIES", "",
+                        "comma-separated proxy addresses/networks whose X-Forwarded-For/-Proto/-Host chatd believes"),
     "static": ("CHATD_STATIC", PACKAGED_STATIC, "directory served at /"),
     "max-upload": ("CHATD_MAX_UPLOAD", "26214400", "largest file upload in bytes"),
     "auth-rate": ("CHATD_AUTH_RATE", "5/s,20", "register/login/refresh per client address: rate,burst; 0 = off"),
@@ -187,6 +190,10 @@ class Options(usage.Options):
             raise usage.UsageError(f"--log-format must be text or json, not {log_format!r}")
         if log_format == "json" and getattr(self, "parent", None) is not None:
             jsonlog.use_for_twistd(self.parent)  # twistd's options: read once this returns
+        try:
+            trusted_proxies = TrustedProxies.parse(self._value("trusted-proxies"))
+        except ValueError as e:
+            raise usage.UsageError(f"--trusted-proxies: {e}") from None
         static = _absolute(cwd, self._value("static"))
         if not os.path.isdir(static):
             raise usage.UsageError(f"--static: {static!r} is not a directory")
@@ -199,6 +206,7 @@ class Options(usage.Options):
             redis=redis,
             workers=workers,
             allowed_origins=[o.strip() for o in self._value("allowed-origins").split(",") if o.strip()],
+            trusted_proxies=trusted_proxies,
             static=static,
             max_upload=_positive_int("max-upload", self._value("max-upload")),
             auth_rate=_rate("auth-rate", self._value("auth-rate")),

@@ -85,7 +85,8 @@ class _Factory:
 
 # What Autobahn's processHandshake assigns that the fast reader leaves alone, and why.
 HANDSHAKE_NOT_SET = {
-    "peer": "rewritten from X-Forwarded-For only, which the fast reader leaves to Autobahn",
+    "peer": "rewritten from X-Forwarded-For only when trustXForwardedFor is set, which chatd never sets "
+            "(chatd.web.proxies reads it in onConnect)",
     "wasServingFlashSocketPolicyFile": "a Flash policy request is not a handshake the fast reader takes",
 }
 # What the fast reader sets (chatd.web.speedups.handshake.FastHandshake._read_head).

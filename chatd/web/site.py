@@ -12,6 +12,7 @@ from twisted.web import server, static
 from twisted.web.resource import NoResource
 
 from chatd.web import params
+from chatd.web.proxies import NOBODY, TrustedProxies, request_client_host
 from chatd.web.requests import ChatdChannel, ChatdRequest
 
 
@@ -26,13 +27,13 @@ def access_log_line(timestamp: str, request) -> str:
     """A combined-log-style line with the path only.
 
     Twisted's default logs the full URI, so ``/ws?token=…`` would put a token in
-    the log; the Referer header may carry one too, so it is left out.
+    the log; the Referer header may carry one too, so it is left out. The address is
+    the client's (a trusted proxy's X-Forwarded-For, chatd.web.proxies).
     """
-    address = request.getClientAddress()
     path = request.uri.split(b"?", 1)[0]
     agent = request.getHeader("user-agent") or "-"
     return '"%s" - - %s "%s %s %s" %d %s "%s"' % (
-        _text(getattr(address, "host", None) or "-"),
+        _text(request_client_host(request) or "-"),
         timestamp,
         _text(request.method),
         _text(path),
@@ -132,18 +133,21 @@ class CountingSite(server.Site):
     ``max_body`` bounds an upload's body, ``small_body`` every other; ``gate`` (see
     :class:`chatd.web.api.UploadGate`) checks an upload from its head before its body
     is read. :class:`chatd.web.requests.ChatdRequest` reads all three from here.
+    ``trusted_proxies`` decide the client address (chatd.web.proxies).
     """
 
     protocol = ChatdChannel
 
     def __init__(self, resource, metrics, *, max_body: int, small_body: int = params.MAX_BODY, gate=None,
-                 timeout: float = IDLE_TIMEOUT, request_deadline: float = REQUEST_DEADLINE, **kwargs) -> None:
+                 timeout: float = IDLE_TIMEOUT, request_deadline: float = REQUEST_DEADLINE,
+                 trusted_proxies: TrustedProxies = NOBODY, **kwargs) -> None:
         super().__init__(resource, requestFactory=ChatdRequest, timeout=timeout, **kwargs)
         self._metrics = metrics
         self.max_body = max_body
         self.small_body = small_body
         self.gate = gate
         self.request_deadline = request_deadline
+        self.trusted_proxies = trusted_proxies
         self.displayTracebacks = False
 
     def log(self, request) -> None:
@@ -153,13 +157,14 @@ class CountingSite(server.Site):
 
 
 def build_site(static_dir: str, children: dict[bytes, object], metrics=None, max_body: int = 1 << 62,
-               gate=None, reactor=None, request_deadline: float = REQUEST_DEADLINE) -> server.Site:
+               gate=None, reactor=None, request_deadline: float = REQUEST_DEADLINE,
+               trusted_proxies: TrustedProxies = NOBODY) -> server.Site:
     """The site: the page at ``/``, ``children`` beside it; uploads up to ``max_body``, checked by ``gate``."""
     root = StaticFiles(FilePath(static_dir).path)
     for name, resource in children.items():
         root.putChild(name, resource)
     return CountingSite(root, metrics, max_body=max_body, gate=gate, logFormatter=access_log_line, reactor=reactor,
-                        request_deadline=request_deadline)
+                        request_deadline=request_deadline, trusted_proxies=trusted_proxies)
 
 
 LISTEN_BACKLOG = 1024

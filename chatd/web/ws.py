@@ -37,6 +37,7 @@ from chatd.chat.connection import IChatConnection
 from chatd.web import handshake
 from chatd.web.cors import OriginPolicy
 from chatd.web.outbox import Outbox
+from chatd.web.proxies import NOBODY, TrustedProxies
 from chatd.web.render import SERVER, raw_error
 
 _log = Logger()
@@ -146,13 +147,17 @@ class ChatProtocol(WebSocketServerProtocol):
         self.dropConnection(abort=False)
 
     def onConnect(self, request) -> Deferred:
-        """Accept the handshake if the Origin is allowed and the token is good (callbacks, as in chatd.accounts.auth)."""
+        """Accept the handshake if the Origin is allowed and the token is good (callbacks, as in chatd.accounts.auth).
+        A trusted proxy's X-Forwarded-* headers give the client's address, scheme and host (chatd.web.proxies)."""
         factory = self.factory
-        origin = request.headers.get("origin")
-        if not factory.origins.allows(origin, request.headers.get("host"), factory.secure(self)):
+        headers = request.headers
+        peer = getattr(self.transport.getPeer(), "host", None)
+        host, secure = factory.proxies.origin_view(peer, headers.get("host"), factory.secure(self),
+                                                   headers.get("x-forwarded-proto"), headers.get("x-forwarded-host"))
+        if not factory.origins.allows(headers.get("origin"), host, secure):
             return fail(ConnectionDeny(403, "origin not allowed"))
         try:
-            self._ticket = factory.admission.admit(getattr(self.transport.getPeer(), "host", None))
+            self._ticket = factory.admission.admit(factory.proxies.client_host(peer, headers.get("x-forwarded-for")))
         except errors.ApiError as refused:
             return fail(ConnectionDeny(429, refused.message))
         token = (request.params.get("token") or [None])[0]
@@ -276,9 +281,10 @@ class ChatFactory(WebSocketServerFactory):
     protocol = ChatProtocol
 
     def __init__(self, chat, accounts, origins: OriginPolicy, admission: Admission, metrics,
-                 auto_ping: float = 20.0) -> None:
+                 auto_ping: float = 20.0, proxies: TrustedProxies = NOBODY) -> None:
         super().__init__(server=SERVER.decode("ascii"))  # Autobahn's default names its version
         self.chat, self.accounts, self.origins, self.admission, self.metrics = chat, accounts, origins, admission, metrics
+        self.proxies = proxies  # whose X-Forwarded-* headers count (chatd.web.proxies)
         self.setProtocolOptions(
             maxFramePayloadSize=MAX_MESSAGE,
             maxMessagePayloadSize=MAX_MESSAGE,

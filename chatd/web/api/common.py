@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from chatd import errors
 from chatd.chat.frames import ROOM
 from chatd.web import params
+from chatd.web.proxies import request_client_host
 from chatd.web.render import error_body, json_bytes
 
 _log = Logger()
@@ -22,8 +23,8 @@ def bearer_token(request) -> str | None:
 
 
 def client_address(request) -> str:
-    address = request.getClientAddress()
-    return getattr(address, "host", None) or "unix"
+    """The client's address for per-address limits: the peer's, or a trusted proxy's word (chatd.web.proxies)."""
+    return request_client_host(request) or "unix"
 
 
 def json_object(request, empty_ok: bool = False) -> dict:

@@ -34,8 +34,9 @@ from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 
 _KEY = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")  # 16 random bytes in base64
 _ONCE = frozenset(("host", "sec-websocket-key", "sec-websocket-version", "origin", "upgrade", "connection"))
-# Headers whose presence means the request is not the plain form.
-_OTHER_FORMS = ("sec-websocket-protocol", "x-forwarded-for")
+# Headers whose presence means the request is not the plain form. (A proxy's X-Forwarded-For is
+# read by chatd in onConnect, chatd.web.proxies, on either path: Autobahn's own reading of it is off.)
+_OTHER_FORMS = ("sec-websocket-protocol",)
 
 
 @dataclass(frozen=True, slots=True)

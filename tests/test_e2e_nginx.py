@@ -1,5 +1,7 @@
-"""docs/deploy/nginx.conf in a real nginx (TLS, HTTP/2 on, its own prefix and ports) in front of a real chatd:
-REST, a WebSocket chat with a browser's Origin, and a file upload over nginx's default body limit."""
+"""docs/deploy/nginx.conf in a real nginx (TLS, HTTP/2 on, its own prefix and ports) in front of a real chatd
+started as the unit starts it (``--trusted-proxies 127.0.0.1``, no ``--allowed-origins``): REST, a WebSocket chat
+with a browser's Origin, a file upload over nginx's default body limit, the login rate limited per real client
+(clients on 127.0.0.2 and 127.0.0.3), and an https page on the default port passing the Origin check."""
 
 from __future__ import annotations
 
@@ -12,15 +14,20 @@ import tempfile
 from pathlib import Path
 
 import treq
-from twisted.internet import reactor, ssl
+from twisted.internet import endpoints, reactor, ssl
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
 
+from chatd.ratelimit import Rate
 from chatd.storage.embedded import free_loopback_port
+from chatd.web.proxies import TrustedProxies
 from tests.harness import ROOT, Client, require, start_server, wait_for_port, wait_until
 from tests.session import chat_session
 from tests.tls import self_signed
+from tests.wsclient import raw_handshake
 
+# The session's five register/login/refresh calls fit; each other client gets this many.
+AUTH_RATE = Rate(0.01, 8)
 NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin")
 
 
@@ -64,15 +71,16 @@ class NginxTests(TestCase):
     timeout = 120
 
     async def test_chat_through_nginx(self):
-        """Through nginx: register, log in, refresh, a chat on wss:// with the page's Origin, a 3 MB upload."""
+        """Through nginx: register, log in, refresh, a chat on wss:// with the page's Origin, a 3 MB upload; one
+        client's failed logins do not lock out another; the page's https origin passes without --allowed-origins."""
         require(NGINX is not None, "nginx (apt-get install -y nginx)")
         directory = Path(tempfile.mkdtemp(prefix="chatd-nginx-"))
         self.addCleanup(shutil.rmtree, directory, True)
         key, cert = self_signed(str(directory))
         http_port, https_port = free_loopback_port(), free_loopback_port()
         origin = f"https://localhost:{https_port}"
-        # Behind a TLS proxy chatd sees plain HTTP, so the page's https origin is named (README.md, Deploy).
-        server = await start_server(self, allowed_origins=[origin])
+        # As docs/deploy/chatd.service starts it; no --allowed-origins (README.md, Deploy).
+        server = await start_server(self, trusted_proxies=TrustedProxies.parse("127.0.0.1"), auth_rate=AUTH_RATE)
         conf = nginx_conf(directory, server.port, http_port, https_port, key, cert)
         process = subprocess.Popen([NGINX, "-p", str(directory), "-e", str(directory / "error.log"), "-c", str(conf)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -110,3 +118,26 @@ class NginxTests(TestCase):
         for token in secrets.tokens:
             self.assertNotIn(token, access)
         self.assertNotIn("token=", access)
+
+        # The login rate is per real client: nginx appends each one's address to X-Forwarded-For.
+        def client(source: str) -> Client:
+            return Client(f"https://127.0.0.1:{https_port}", agent=Agent(
+                reactor, contextFactory=BrowserLikePolicyForHTTPS(trustRoot=trust), bindAddress=(source, 0),
+                pool=HTTPConnectionPool(reactor, persistent=False)))
+
+        async def refresh(http: Client, headers: dict | None = None) -> int:
+            return (await http.request("POST", "/api/auth/refresh", token="not-a-token", headers=headers)).status
+
+        first, second = client("127.0.0.2"), client("127.0.0.3")
+        statuses = [await refresh(first) for _ in range(AUTH_RATE.burst + 1)]
+        self.assertEqual(statuses, [401] * AUTH_RATE.burst + [429])
+        self.assertEqual(await refresh(first, {"X-Forwarded-For": "198.51.100.1"}), 429)  # its own header: no help
+        self.assertEqual(await refresh(second), 401)  # not locked out by the first
+
+        # A page at https://chat.example.org (port 443, so the Host has no port): chatd sees plain HTTP, and
+        # nginx's X-Forwarded-Proto makes the socket's Origin its own.
+        tls = endpoints.wrapClientTLS(ssl.optionsForClientTLS("localhost", trust),
+                                      endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", https_port))
+        status, _, _ = await raw_handshake(https_port, secrets.tokens[1], "Origin: https://chat.example.org\r\n",
+                                           endpoint=tls, host="chat.example.org")
+        self.assertEqual(status, b"101")

@@ -189,20 +189,22 @@ class _RawHandshake(protocol.Protocol):
         self.done.callback(self.answer or (b"", self.data, b""))
 
 
-def handshake_request(port: int, token: str, extra: str = "", path: str = "/ws") -> bytes:
-    """An opening handshake for ``path``, as a browser would write it (plus ``extra`` header lines)."""
+def handshake_request(port: int, token: str, extra: str = "", path: str = "/ws", host: str | None = None) -> bytes:
+    """An opening handshake for ``path``, as a browser would write it (plus ``extra`` header lines; ``host``:
+    the Host header, 127.0.0.1:``port`` by default)."""
     key = base64.b64encode(os.urandom(16)).decode()
-    return (f"GET {path}?token={quote(token)} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+    host = host or f"127.0.0.1:{port}"
+    return (f"GET {path}?token={quote(token)} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").encode()
 
 
 async def raw_handshake(port: int, token: str, extra: str = "", before: bytes = b"", endpoint=None,
-                        piece: int = 0, path: str = "/ws") -> tuple[bytes, bytes, bytes]:
+                        piece: int = 0, path: str = "/ws", host: str | None = None) -> tuple[bytes, bytes, bytes]:
     """Send an opening handshake exactly as written (e.g. with a compression offer), after the
     bytes ``before`` (say, a complete HTTP request on the same connection), in writes of ``piece``
     bytes (0: all at once):
     (status, response headers, the first bytes after them)."""
-    raw = _RawHandshake(before, handshake_request(port, token, extra, path), piece)
+    raw = _RawHandshake(before, handshake_request(port, token, extra, path, host), piece)
     await connectProtocol(endpoint or TCP4ClientEndpoint(reactor, "127.0.0.1", port), raw)
     return await raw.done.addTimeout(5, reactor)
 

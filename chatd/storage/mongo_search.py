@@ -1,0 +1,135 @@
+"""Search over a postings collection (a mixin of :class:`chatd.storage.mongo.MongoStore`).
+
+nx-27017, the embedded store, has no multikey index: a query on the ``words``
+array scans every message (about 15 s over 200,000). So each message's words are
+also kept as postings, one document ``{w, t, m, r}`` per (word, message), indexed
+``(w, t desc, m desc)``: a query word's prefix range is an index range on any
+MongoDB. Postings cost ~12 writes a message, too slow for the ack path, so they
+are written after it, in batches, by one indexer per process. A message is
+stored with ``ix: 0`` ("not indexed yet") and gets ``ix: 1`` once its postings
+are in; search also scans the few ``ix: 0`` messages (indexed on ``ix``), so a
+message is found from the moment it is acked. An edit deletes the message's
+postings and sets ``ix: 0`` again; a crash between the two writes is repaired by
+the start-up sweep, which re-indexes every ``ix: 0`` message (schema version 4 marks older ones).
+"""
+
+from __future__ import annotations
+
+from pymongo import UpdateOne
+from twisted.internet import defer
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+from txmongo import filter as qf
+
+from chatd.storage.words import successor, words
+
+INDEX_BATCH = 500  # messages whose postings are written per round trip
+PAGE = 200  # postings read per page while searching
+_log = Logger()
+
+
+class SearchIndex:
+    """Postings writes (after the ack) and the search that reads them."""
+
+    _index_queue: list | None = None
+    _indexer: defer.Deferred | None = None
+
+    def _queue_index(self, ids: list[str]) -> None:
+        """Index these messages soon, in this process's one indexer (never awaited by the writer)."""
+        if self._index_queue is None:
+            self._index_queue = []
+        self._index_queue.extend(ids)
+        if self._indexer is None:
+            self._indexer = defer.ensureDeferred(self._index_loop())
+
+    async def _index_loop(self) -> None:
+        try:
+            while self._index_queue and self._open:
+                batch = list(dict.fromkeys(self._index_queue[:INDEX_BATCH]))
+                try:
+                    await self._index_ids(batch)
+                except defer.CancelledError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - kept at ix 0: searched by scan, retried
+                    if not self._open:
+                        return  # stopped: the next start-up sweeps what is left
+                    _log.warn("indexing {n} messages failed ({e}); retrying", n=len(batch), e=e)
+                    await deferLater(self._reactor, 1.0)
+                    continue
+                del self._index_queue[:len(batch)]
+        finally:
+            self._indexer = None
+
+    async def _index_ids(self, ids: list[str]) -> None:
+        docs = await self._call(self._db.messages.find, {"_id": {"$in": ids}, "ix": 0},
+                                projection={"text": 1, "ts": 1, "room": 1, "deleted": 1})
+        if not docs:
+            return
+        found = [doc["_id"] for doc in docs]
+        await self._call(self._db.postings.delete_many, {"m": {"$in": found}})  # a retry or a crash gap
+        postings = [{"w": w, "t": doc["ts"], "m": doc["_id"], "r": doc["room"]}
+                    for doc in docs if not doc.get("deleted") for w in words(doc.get("text"))]
+        if postings:
+            await self._call(self._db.postings.insert_many, postings, ordered=False)
+        # Only if the text is still the one indexed: an edit meanwhile keeps ix 0 and is queued again.
+        await self._call(self._db.messages.bulk_write, [
+            UpdateOne({"_id": doc["_id"], "ix": 0, **({"text": doc["text"]} if "text" in doc else {})},
+                      {"$set": {"ix": 1}}) for doc in docs], ordered=False)
+
+    async def _sweep_index(self) -> None:
+        """At start-up: messages never indexed (a crash, or stored before postings) get their postings."""
+        docs = await self._call(self._db.messages.find, {"ix": 0}, projection={"_id": 1})
+        if docs:
+            self._queue_index([doc["_id"] for doc in docs])
+
+    async def _unindex(self, message_id: str) -> None:
+        await self._call(self._db.postings.delete_many, {"m": message_id})
+
+    # -- search ---------------------------------------------------------------
+
+    async def _search(self, rooms: list[str], query: list[str], user_id: str | None, before: tuple | None,
+                      limit: int, message_of) -> list:
+        """Newest first by (ts, id): the not-yet-indexed messages by scan, the rest from the postings of the
+        longest query word, fetched by id and checked here (other words, room, author, deleted)."""
+        base: dict = {"room": {"$in": list(rooms)}, "deleted": {"$in": [False, None]},
+                      "$and": [{"words": {"$elemMatch": {"$gte": q, "$lt": successor(q)}}} for q in query]}
+        if user_id is not None:
+            base["user_id"] = user_id
+        if before is not None:
+            ts, _id = before
+            base["$or"] = [{"ts": {"$lt": ts}}, {"ts": ts, "_id": {"$lt": _id}}]
+        order = qf.sort(qf.DESCENDING("ts") + qf.DESCENDING("_id"))
+        # The scan first: a message indexed meanwhile is then found by its postings (kept once by id).
+        found = {doc["_id"]: doc for doc in await self._call(self._db.messages.find, {**base, "ix": 0},
+                                                             sort=order, limit=limit)}
+        lead = max(query, key=len)
+        room_set = set(rooms)
+        cursor = before
+        hits: dict = {}
+        while len(hits) < limit:
+            spec: dict = {"w": {"$gte": lead, "$lt": successor(lead)}}
+            if cursor is not None:
+                ts, _id = cursor
+                spec["$or"] = [{"t": {"$lt": ts}}, {"t": ts, "m": {"$lt": _id}}]
+            page = await self._call(self._db.postings.find, spec, projection={"t": 1, "m": 1, "r": 1},
+                                    sort=qf.sort(qf.DESCENDING("t") + qf.DESCENDING("m")), limit=PAGE)
+            if not page:
+                break
+            cursor = (page[-1]["t"], page[-1]["m"])
+            ids = list(dict.fromkeys(p["m"] for p in page if p["r"] in room_set and p["m"] not in hits))
+            if ids:
+                for doc in await self._call(self._db.messages.find, {"_id": {"$in": ids}}):
+                    if _matches(doc, query, user_id):
+                        hits[doc["_id"]] = doc
+            if len(page) < PAGE:
+                break
+        found.update(hits)
+        docs = sorted(found.values(), key=lambda d: (d["ts"], d["_id"]), reverse=True)[:limit]
+        return [message_of(doc) for doc in docs]
+
+
+def _matches(doc: dict, query: list[str], user_id: str | None) -> bool:
+    if doc.get("deleted") or (user_id is not None and doc.get("user_id") != user_id):
+        return False
+    have = doc.get("words") or []
+    return all(any(w.startswith(q) for w in have) for q in query)

@@ -113,6 +113,16 @@ class MongoSearchTests(SearchContract, TestCase):
         return store
 
 
+class IndexedMongoSearchTests(MongoSearchTests):
+    """The same once every message's postings are written (the search reads postings, not the scan)."""
+
+    async def setUp(self):
+        await super().setUp()
+        await wait_until(lambda: self.store._indexer is None, 60, "postings")
+        left = await self.store._db.messages.count({"ix": 0, "_id": {"$in": [m.id for m in self.messages]}})
+        self.assertEqual(left, 0)
+
+
 class ParameterTests(TestCase):
     def test_q_limit_and_cursor_are_checked(self):
         """q: 1–200 characters with a word; limit 1–50; a cursor only as search makes them: else 400."""

@@ -16,7 +16,7 @@ from chatd.chat.search import Search, parse_cursor, parse_limit, parse_q
 from chatd.rooms.access import RoomAccess
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message
-from tests.harness import started_mongo_store
+from tests.harness import started_mongo_store, wait_until
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 VOCABULARY = ["apple", "apricot", "Banana", "band", "bandit", "cherry", "Çava", "déjà", "x_y", "42nd", "zeta"]

@@ -9,6 +9,7 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 
+from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from chatd import errors
@@ -16,7 +17,10 @@ from chatd.chat.search import Search, parse_cursor, parse_limit, parse_q
 from chatd.rooms.access import RoomAccess
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message
-from tests.harness import started_mongo_store, wait_until
+from chatd.storage.mongo import MongoStore
+from chatd.storage.mongo_chat import _message_doc
+from chatd.storage.mongo_search import SWEEP_EVERY
+from tests.harness import shared_store_uri, started_mongo_store, wait_until
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 VOCABULARY = ["apple", "apricot", "Banana", "band", "bandit", "cherry", "Çava", "déjà", "x_y", "42nd", "zeta"]
@@ -121,6 +125,38 @@ class IndexedMongoSearchTests(MongoSearchTests):
         await wait_until(lambda: self.store._indexer is None, 60, "postings")
         left = await self.store._db.messages.count({"ix": 0, "_id": {"$in": [m.id for m in self.messages]}})
         self.assertEqual(left, 0)
+
+
+class SweepTests(TestCase):
+    """A process that dies leaves messages at ix 0 that nobody will index: every running process sweeps them."""
+
+    timeout = 120
+
+    async def test_messages_a_dead_process_left_unindexed_are_swept_on_the_clock(self):
+        """Every SWEEP_EVERY seconds the ix 0 messages older than SWEEP_AGE get their postings (and are then
+        found through them); a younger one is left to its writer's queue until a later sweep."""
+        clock = Clock()
+        clock.advance(NOW.timestamp())
+        store = MongoStore(clock, shared_store_uri, timeout=10)
+        store.startService()
+        self.addCleanup(store.stopService)
+        await wait_until(lambda: store.ready, 20, "the store's indexes and migrations")
+        # As a writer that died after the ack leaves them: stored at ix 0, never queued for postings.
+        old = Message("pub", 1, "u1", "ann", NOW - timedelta(hours=1), "wombat old")
+        young = Message("pub", 2, "u1", "ann", NOW + timedelta(seconds=SWEEP_EVERY - 1), "wombat young")
+        await store._db.messages.insert_many([_message_doc(old), _message_doc(young)])
+
+        async def indexed(message):
+            return (await store._db.messages.find_one({"_id": message.id}))["ix"] == 1
+
+        clock.advance(SWEEP_EVERY)
+        await wait_until(lambda: indexed(old), 30, "the old message's postings")
+        self.assertFalse(await indexed(young))  # 1 s old: still its writer's
+        clock.advance(SWEEP_EVERY)
+        await wait_until(lambda: indexed(young), 30, "the young message's postings")
+        self.assertEqual(await store._db.postings.count({"w": "wombat"}), 2)
+        found = await store.search_messages(["pub"], ["womb"], None, None, 10)
+        self.assertEqual([m.id for m in found], [young.id, old.id])
 
 
 class ParameterTests(TestCase):

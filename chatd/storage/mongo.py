@@ -108,7 +108,8 @@ class MongoStore(
         self._open = False  # a request still being served gets StoreUnavailable, not an operation nobody answers
         if self._indexing is not None:
             self._indexing.cancel()
-        if self._indexer is not None:  # what it had not indexed stays ix 0: the next start-up sweeps it
+        self._stop_sweeping()
+        if self._indexer is not None:  # what it had not indexed stays ix 0: a running process sweeps it
             self._indexer.cancel()
         if self._pool is not None:
             await self._pool.disconnect()
@@ -162,7 +163,7 @@ class MongoStore(
             await self._call(collection.create_index, keys, **options)
         await self._init_admin_seats()
         await self.migrate()
-        await self._sweep_index()
+        self._start_sweeping()
 
     async def _call(self, operation, *args, **kwargs):
         """Run one txmongo operation within the timeout, translating failures."""

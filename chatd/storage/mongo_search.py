@@ -9,15 +9,20 @@ are written after it, in batches, by one indexer per process. A message is
 stored with ``ix: 0`` ("not indexed yet") and gets ``ix: 1`` once its postings
 are in; search also scans the few ``ix: 0`` messages (indexed on ``ix``), so a
 message is found from the moment it is acked. An edit deletes the message's
-postings and sets ``ix: 0`` again; a crash between the two writes is repaired by
-the start-up sweep, which re-indexes every ``ix: 0`` message (schema version 4 marks older ones).
+postings and sets ``ix: 0`` again. A process that dies leaves its queue at
+``ix: 0``: every running process sweeps, at start and every ``SWEEP_EVERY``
+seconds, the ``ix: 0`` messages older than ``SWEEP_AGE`` (by ``ts`` or
+``edited_at``: younger ones are still in their writer's queue), read by
+equality on the ``ix`` index. Schema version 4 marks older messages ``ix: 0``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from pymongo import UpdateOne
 from twisted.internet import defer
-from twisted.internet.task import deferLater
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 from txmongo import filter as qf
 
@@ -25,6 +30,8 @@ from chatd.storage.words import successor, words
 
 INDEX_BATCH = 500  # messages whose postings are written per round trip
 PAGE = 200  # postings read per page while searching
+SWEEP_EVERY = 60.0  # seconds between two sweeps of the messages nobody is indexing
+SWEEP_AGE = 30.0  # an ix 0 message younger than this is left to its writer's queue
 _log = Logger()
 
 
@@ -76,11 +83,36 @@ class SearchIndex:
             UpdateOne({"_id": doc["_id"], "ix": 0, **({"text": doc["text"]} if "text" in doc else {})},
                       {"$set": {"ix": 1}}) for doc in docs], ordered=False)
 
-    async def _sweep_index(self) -> None:
-        """At start-up: messages never indexed (a crash, or stored before postings) get their postings."""
-        docs = await self._call(self._db.messages.find, {"ix": 0}, projection={"_id": 1})
-        if docs:
-            self._queue_index([doc["_id"] for doc in docs])
+    _sweeper: LoopingCall | None = None
+
+    def _start_sweeping(self) -> None:
+        """Sweep now (after the migration) and every SWEEP_EVERY seconds until stopService."""
+        if self._sweeper is None or not self._sweeper.running:
+            self._sweeper = LoopingCall(self._sweep_index)
+            self._sweeper.clock = self._reactor
+            self._sweeper.start(SWEEP_EVERY, now=True).addErrback(
+                lambda f: _log.failure("the index sweep stopped", f))
+
+    def _stop_sweeping(self) -> None:
+        if self._sweeper is not None and self._sweeper.running:
+            self._sweeper.stop()
+
+    @defer.inlineCallbacks
+    def _sweep_index(self):
+        """Messages left at ix 0 (their writer crashed, or stored before postings) get their postings."""
+        if self._index_queue or not self._open:
+            return  # this process is still indexing: what it has queued is swept next time if still ix 0
+        try:
+            docs = yield defer.ensureDeferred(self._call(
+                self._db.messages.find, {"ix": 0}, projection={"_id": 1, "ts": 1, "edited_at": 1}))
+        except Exception as e:  # noqa: BLE001 - the store is down: the next sweep tries again
+            _log.info("index sweep skipped ({e})", e=type(e).__name__)
+            return
+        old = datetime.fromtimestamp(self._reactor.seconds(), timezone.utc) - timedelta(seconds=SWEEP_AGE)
+        ids = [doc["_id"] for doc in docs if max(_aware(doc.get("ts")), _aware(doc.get("edited_at"))) < old]
+        if ids:
+            _log.info("indexing {n} messages nobody indexed", n=len(ids))
+            self._queue_index(ids)
 
     async def _unindex(self, message_id: str) -> None:
         await self._call(self._db.postings.delete_many, {"m": message_id})
@@ -126,6 +158,12 @@ class SearchIndex:
         found.update(hits)
         docs = sorted(found.values(), key=lambda d: (d["ts"], d["_id"]), reverse=True)[:limit]
         return [message_of(doc) for doc in docs]
+
+
+def _aware(when: datetime | None) -> datetime:
+    if when is None:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def _matches(doc: dict, query: list[str], user_id: str | None) -> bool:

@@ -30,6 +30,7 @@ from chatd.storage.words import successor, words
 
 INDEX_BATCH = 500  # messages whose postings are written per round trip
 PAGE = 200  # postings read per page while searching
+LEAD_PROBE = 2000  # postings counted per query word to pick the rarest (a count past it is "common")
 SWEEP_EVERY = 60.0  # seconds between two sweeps of the messages nobody is indexing
 SWEEP_AGE = 30.0  # an ix 0 message younger than this is left to its writer's queue
 _log = Logger()
@@ -121,21 +122,21 @@ class SearchIndex:
 
     async def _search(self, rooms: list[str], query: list[str], user_id: str | None, before: tuple | None,
                       limit: int, message_of) -> list:
-        """Newest first by (ts, id): the not-yet-indexed messages by scan, the rest from the postings of the
-        longest query word, fetched by id and checked here (other words, room, author, deleted)."""
-        base: dict = {"room": {"$in": list(rooms)}, "deleted": {"$in": [False, None]},
-                      "$and": [{"words": {"$elemMatch": {"$gte": q, "$lt": successor(q)}}} for q in query]}
-        if user_id is not None:
-            base["user_id"] = user_id
-        if before is not None:
-            ts, _id = before
-            base["$or"] = [{"ts": {"$lt": ts}}, {"ts": ts, "_id": {"$lt": _id}}]
-        order = qf.sort(qf.DESCENDING("ts") + qf.DESCENDING("_id"))
-        # The scan first: a message indexed meanwhile is then found by its postings (kept once by id).
-        found = {doc["_id"]: doc for doc in await self._call(self._db.messages.find, {**base, "ix": 0},
-                                                             sort=order, limit=limit)}
-        lead = max(query, key=len)
+        """Newest first by (ts, id): the not-yet-indexed messages, then the postings of the rarest query word
+        (fewest postings, counted up to LEAD_PROBE), fetched by id and checked here (other words, room,
+        author, deleted)."""
         room_set = set(rooms)
+
+        def wanted(doc) -> bool:
+            if doc["room"] not in room_set or not _matches(doc, query, user_id):
+                return False
+            return before is None or (doc["ts"], doc["_id"]) < before
+
+        # The unindexed: by equality on ``ix`` alone (nx-27017 scans the whole collection when the query
+        # adds conditions), filtered here; few unless a writer is far behind. Found before the postings:
+        # a message indexed meanwhile is then found by its postings too (kept once by id).
+        found = {doc["_id"]: doc for doc in await self._call(self._db.messages.find, {"ix": 0}) if wanted(doc)}
+        lead = await self._rarest(query)
         cursor = before
         hits: dict = {}
         while len(hits) < limit:
@@ -158,6 +159,17 @@ class SearchIndex:
         found.update(hits)
         docs = sorted(found.values(), key=lambda d: (d["ts"], d["_id"]), reverse=True)[:limit]
         return [message_of(doc) for doc in docs]
+
+    async def _rarest(self, query: list[str]) -> str:
+        """The query word with the fewest postings (counted up to LEAD_PROBE each; ties: the longest)."""
+        if len(query) == 1:
+            return query[0]
+        counts = {}
+        for q in query:
+            answer = await self._call(self._db.command, "count", "postings",
+                                      query={"w": {"$gte": q, "$lt": successor(q)}}, limit=LEAD_PROBE)
+            counts[q] = int(answer.get("n", 0))
+        return min(query, key=lambda q: (counts[q], -len(q)))
 
 
 def _aware(when: datetime | None) -> datetime:

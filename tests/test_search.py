@@ -19,6 +19,7 @@ from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message
 from chatd.storage.mongo import MongoStore
 from chatd.storage.mongo_chat import _message_doc
+from chatd.storage import mongo_search
 from chatd.storage.mongo_search import SWEEP_EVERY
 from tests.harness import shared_store_uri, started_mongo_store, wait_until
 
@@ -41,7 +42,7 @@ def brute(messages, query: str, rooms, user_id=None) -> list[str]:
 
 def corpus(seed: int = 13, count: int = 300) -> list[Message]:
     """Messages in three rooms by three users, texts of 1–6 vocabulary words in mixed case and punctuation;
-    some share a timestamp (ties are broken by id)."""
+    some share a timestamp (ties are broken by id); they span four days (the day walk crosses days)."""
     rng = random.Random(seed)
     out, seqs = [], {"pub": 0, "team": 0, "other": 0}
     for i in range(count):
@@ -49,7 +50,7 @@ def corpus(seed: int = 13, count: int = 300) -> list[Message]:
         seqs[room] += 1
         words = [rng.choice(VOCABULARY) for _ in range(rng.randint(1, 6))]
         text = rng.choice([" ", ", ", "-", "! "]).join(w.upper() if rng.random() < 0.2 else w for w in words)
-        out.append(Message(room, seqs[room], f"u{rng.randint(1, 3)}", "someone", NOW + timedelta(seconds=i // 3),
+        out.append(Message(room, seqs[room], f"u{rng.randint(1, 3)}", "someone", NOW + timedelta(hours=i // 3),
                            text))
     return out
 
@@ -125,6 +126,14 @@ class IndexedMongoSearchTests(MongoSearchTests):
         await wait_until(lambda: self.store._indexer is None, 60, "postings")
         left = await self.store._db.messages.count({"ix": 0, "_id": {"$in": [m.id for m in self.messages]}})
         self.assertEqual(left, 0)
+
+
+class DayWalkMongoSearchTests(IndexedMongoSearchTests):
+    """The same with every word counted as common (LEAD_PROBE 1): postings read one day at a time."""
+
+    async def setUp(self):
+        self.patch(mongo_search, "LEAD_PROBE", 1)
+        await super().setUp()
 
 
 class SweepTests(TestCase):

@@ -75,9 +75,12 @@ class SearchIndex:
             return
         found = [doc["_id"] for doc in docs]
         await self._call(self._db.postings.delete_many, {"m": {"$in": found}})  # a retry or a crash gap
-        postings = [{"w": w, "t": doc["ts"], "m": doc["_id"], "r": doc["room"]}
+        postings = [{"w": w, "k": day_key(_day(doc["ts"]), w), "t": doc["ts"], "m": doc["_id"], "r": doc["room"]}
                     for doc in docs if not doc.get("deleted") for w in words(doc.get("text"))]
         if postings:
+            days = [_day(p["t"]) for p in postings]  # where a walk through the days starts and stops
+            await self._call(self._db.meta.update_one, {"_id": "postings"},
+                             {"$min": {"first_day": min(days)}, "$max": {"last_day": max(days)}}, upsert=True)
             await self._call(self._db.postings.insert_many, postings, ordered=False)
         # Only if the text is still the one indexed: an edit meanwhile keeps ix 0 and is queued again.
         await self._call(self._db.messages.bulk_write, [
@@ -136,40 +139,72 @@ class SearchIndex:
         # adds conditions), filtered here; few unless a writer is far behind. Found before the postings:
         # a message indexed meanwhile is then found by its postings too (kept once by id).
         found = {doc["_id"]: doc for doc in await self._call(self._db.messages.find, {"ix": 0}) if wanted(doc)}
-        lead = await self._rarest(query)
-        cursor = before
+        lead, common = await self._rarest(query)
         hits: dict = {}
+        if common:
+            await self._walk_days(lead, query, user_id, before, limit, room_set, hits)
+        else:
+            await self._collect(lambda: {"w": {"$gte": lead, "$lt": successor(lead)}}, query, user_id, before,
+                                limit, room_set, hits)
+        found.update(hits)
+        docs = sorted(found.values(), key=lambda d: (d["ts"], d["_id"]), reverse=True)[:limit]
+        return [message_of(doc) for doc in docs]
+
+    async def _collect(self, spec_of, query, user_id, cursor, limit, room_set, hits) -> bool:
+        """Read postings matching ``spec_of()`` newest first, PAGE at a time from ``cursor``, into ``hits``
+        (messages checked here) until ``limit`` hits; whether the postings ran out first."""
         while len(hits) < limit:
-            spec: dict = {"w": {"$gte": lead, "$lt": successor(lead)}}
+            spec: dict = spec_of()
             if cursor is not None:
                 ts, _id = cursor
                 spec["$or"] = [{"t": {"$lt": ts}}, {"t": ts, "m": {"$lt": _id}}]
             page = await self._call(self._db.postings.find, spec, projection={"t": 1, "m": 1, "r": 1},
                                     sort=qf.sort(qf.DESCENDING("t") + qf.DESCENDING("m")), limit=PAGE)
-            if not page:
-                break
-            cursor = (page[-1]["t"], page[-1]["m"])
-            ids = list(dict.fromkeys(p["m"] for p in page if p["r"] in room_set and p["m"] not in hits))
-            if ids:
-                for doc in await self._call(self._db.messages.find, {"_id": {"$in": ids}}):
-                    if _matches(doc, query, user_id):
-                        hits[doc["_id"]] = doc
+            if page:
+                cursor = (page[-1]["t"], page[-1]["m"])
+                ids = list(dict.fromkeys(p["m"] for p in page if p["r"] in room_set and p["m"] not in hits))
+                if ids:
+                    for doc in await self._call(self._db.messages.find, {"_id": {"$in": ids}}):
+                        if _matches(doc, query, user_id):
+                            hits[doc["_id"]] = doc
             if len(page) < PAGE:
-                break
-        found.update(hits)
-        docs = sorted(found.values(), key=lambda d: (d["ts"], d["_id"]), reverse=True)[:limit]
-        return [message_of(doc) for doc in docs]
+                return True
+        return False
 
-    async def _rarest(self, query: list[str]) -> str:
-        """The query word with the fewest postings (counted up to LEAD_PROBE each; ties: the longest)."""
-        if len(query) == 1:
-            return query[0]
+    async def _walk_days(self, lead, query, user_id, before, limit, room_set, hits) -> None:
+        """A common word: its postings one day at a time, newest first, by the ``k`` range of that day (a
+        sorted read of a whole common word's postings would sort them all: ~4 µs each on nx-27017)."""
+        meta = await self._call(self._db.meta.find_one, {"_id": "postings"})
+        if meta is None:
+            return
+        first = int(meta["first_day"])
+        day = int(meta["last_day"]) if before is None else min(_day(before[0]), int(meta["last_day"]))
+        cursor = before
+        while day >= first and len(hits) < limit:
+            lo, hi = day_key(day, lead), day_key(day, successor(lead))
+            await self._collect(lambda: {"k": {"$gte": lo, "$lt": hi}}, query, user_id, cursor, limit,
+                                room_set, hits)
+            day, cursor = day - 1, None
+
+    async def _rarest(self, query: list[str]) -> tuple[str, bool]:
+        """The query word with the fewest postings (counted up to LEAD_PROBE each; ties: the longest), and
+        whether it is common (LEAD_PROBE postings or more)."""
         counts = {}
         for q in query:
             answer = await self._call(self._db.command, "count", "postings",
                                       query={"w": {"$gte": q, "$lt": successor(q)}}, limit=LEAD_PROBE)
             counts[q] = int(answer.get("n", 0))
-        return min(query, key=lambda q: (counts[q], -len(q)))
+        lead = min(query, key=lambda q: (counts[q], -len(q)))
+        return lead, counts[lead] >= LEAD_PROBE
+
+
+def day_key(day: int, word: str) -> str:
+    """A posting's ``k``: its day, then its word, so a day's postings of a prefix are one index range."""
+    return f"{day:06d}:{word}"
+
+
+def _day(when: datetime) -> int:
+    return int(_aware(when).timestamp() // 86400)
 
 
 def _aware(when: datetime | None) -> datetime:

@@ -314,7 +314,7 @@ def main() -> None:
     try:
         if "index_seconds" not in facts:
             seconds = wait_indexed(root, max(60.0, deadline - time.monotonic()))
-            facts.update(index_seconds=round(seconds, 1), store_bytes_after_index=store_bytes(root), **index_stats(root))
+            facts.update(index_seconds=round(seconds, 1), **index_stats(root))
             facts["messages_indexed_per_second"] = round(args.messages / seconds)
             facts["postings_per_second"] = round(facts["postings"] / seconds)
             facts_file.write_text(json.dumps(facts, indent=1))
@@ -327,6 +327,10 @@ def main() -> None:
         timings = measure(server.port, token, queries(random.Random(args.queries), vocab, args.queries), deadline)
     finally:
         server.close()
+    if "store_bytes_after_index" not in facts:  # chatd stopped: the WAL is folded into the file
+        facts["store_bytes_after_index"] = store_bytes(root)
+        facts["index_growth_bytes"] = facts["store_bytes_after_index"] - facts["store_bytes_before_index"]
+        facts_file.write_text(json.dumps(facts, indent=1))
     report = {"corpus": facts, "kinds": {}}
     print(json.dumps(facts, indent=1))
     print(f"{'kind':<12} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'median hits':>12}")

@@ -128,11 +128,20 @@ class IndexedMongoSearchTests(MongoSearchTests):
         self.assertEqual(left, 0)
 
 
-class DayWalkMongoSearchTests(IndexedMongoSearchTests):
-    """The same with every word counted as common (LEAD_PROBE 1): postings read one day at a time."""
+class CommonWordsMongoSearchTests(IndexedMongoSearchTests):
+    """The same with every word counted as common (LEAD_PROBE 1): the searches here cover one to three rooms,
+    fewer than FEW_ROOMS, so each room's postings of the word are read room by room (``rk``)."""
 
     async def setUp(self):
         self.patch(mongo_search, "LEAD_PROBE", 1)
+        await super().setUp()
+
+
+class CommonWordsDayWalkMongoSearchTests(CommonWordsMongoSearchTests):
+    """The same with FEW_ROOMS 1: a search of two or more rooms reads the word's postings day by day (``k``)."""
+
+    async def setUp(self):
+        self.patch(mongo_search, "FEW_ROOMS", 1)
         await super().setUp()
 
 

@@ -156,6 +156,7 @@ class MongoStore(
             (db.postings, qf.sort(qf.ASCENDING("w") + qf.DESCENDING("t") + qf.DESCENDING("m")), {"name": "w_t_m"}),
             (db.postings, _ascending("m"), {"name": "m"}),
             (db.postings, _ascending("k"), {"name": "k"}),  # a common word, one day at a time
+            (db.postings, _ascending("rk"), {"name": "rk"}),  # a common word in a few rooms, room by room
             (db.messages, _ascending("ix"), {"name": "ix"}),
             # GridFS reads a file's chunks by (files_id, n).
             (db.files.chunks, _ascending("files_id", "n"), {"unique": True, "name": "files_id_n"}),

@@ -30,6 +30,7 @@ from chatd.storage.words import successor, words
 
 INDEX_BATCH = 500  # messages whose postings are written per round trip
 PAGE = 200  # postings read per page while searching
+FEW_ROOMS = 8  # a common word searched in this many rooms or fewer is read room by room (rk), not day by day
 LEAD_PROBE = 2000  # postings counted per query word to pick the rarest (a count past it is "common")
 SWEEP_EVERY = 60.0  # seconds between two sweeps of the messages nobody is indexing
 SWEEP_AGE = 30.0  # an ix 0 message younger than this is left to its writer's queue
@@ -75,7 +76,8 @@ class SearchIndex:
             return
         found = [doc["_id"] for doc in docs]
         await self._call(self._db.postings.delete_many, {"m": {"$in": found}})  # a retry or a crash gap
-        postings = [{"w": w, "k": day_key(_day(doc["ts"]), w), "t": doc["ts"], "m": doc["_id"], "r": doc["room"]}
+        postings = [{"w": w, "k": day_key(_day(doc["ts"]), w), "rk": f"{doc['room']}:{w}", "t": doc["ts"],
+                     "m": doc["_id"], "r": doc["room"]}
                     for doc in docs if not doc.get("deleted") for w in words(doc.get("text"))]
         if postings:
             days = [_day(p["t"]) for p in postings]  # where a walk through the days starts and stops
@@ -141,7 +143,14 @@ class SearchIndex:
         found = {doc["_id"]: doc for doc in await self._call(self._db.messages.find, {"ix": 0}) if wanted(doc)}
         lead, common = await self._rarest(query)
         hits: dict = {}
-        if common:
+        if common and len(rooms) <= FEW_ROOMS:  # each room's postings of the word: one index range each
+            for room in rooms:
+                lo, hi = f"{room}:{lead}", f"{room}:{successor(lead)}"
+                mine: dict = {}
+                await self._collect(lambda: {"rk": {"$gte": lo, "$lt": hi}}, query, user_id, before, limit,
+                                    {room}, mine)
+                hits.update(mine)
+        elif common:
             await self._walk_days(lead, query, user_id, before, limit, room_set, hits)
         else:
             await self._collect(lambda: {"w": {"$gte": lead, "$lt": successor(lead)}}, query, user_id, before,

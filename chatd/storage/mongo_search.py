@@ -2,10 +2,12 @@
 
 nx-27017, the embedded store, has no multikey index: a query on the ``words``
 array scans every message (about 15 s over 200,000). So each message's words are
-also kept as postings, one document ``{w, t, m, r}`` per (word, message), indexed
+also kept as postings, one document ``{w, k, rk, t, m, r}`` per (word, message), indexed
 ``(w, t desc, m desc)``: a query word's prefix range is an index range on any
-MongoDB. Postings cost ~12 writes a message, too slow for the ack path, so they
-are written after it, in batches, by one indexer per process. A message is
+MongoDB. nx sorts a whole range to answer a sorted query, so a common word
+is read in smaller ranges: ``k`` (day:word) one day at a time, or ``rk``
+(room:word) room by room when few rooms are searched. Postings cost ~12
+writes a message, too slow for the ack path, so they are written after it, in batches, by one indexer per process. A message is
 stored with ``ix: 0`` ("not indexed yet") and gets ``ix: 1`` once its postings
 are in; search also scans the few ``ix: 0`` messages (indexed on ``ix``), so a
 message is found from the moment it is acked. An edit deletes the message's

@@ -9,7 +9,8 @@ is read in smaller ranges: ``k`` (day:word) one day at a time, or ``rk``
 (room:word) room by room when few rooms are searched. Postings cost ~12
 writes a message, too slow for the ack path, so they are written after it,
 in batches, by one indexer per process. A message is stored with ``ix: 0``
-("not indexed yet") and gets ``ix: 1`` once its postings are in; search also scans the few ``ix: 0`` messages (indexed on ``ix``), so a
+("not indexed yet") and gets ``ix: 1`` once its postings are in; search also
+reads the few ``ix: 0`` messages (by equality on the ``ix`` index), so a
 message is found from the moment it is acked. An edit deletes the message's
 postings and sets ``ix: 0`` again. A process that dies leaves its queue at
 ``ix: 0``: every running process sweeps, at start and every ``SWEEP_EVERY``

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from pymongo import UpdateOne
+from pymongo import DeleteMany, UpdateOne
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
@@ -73,12 +73,16 @@ class SearchIndex:
             self._indexer = None
 
     async def _index_ids(self, ids: list[str]) -> None:
-        docs = await self._call(self._db.messages.find, {"_id": {"$in": ids}, "ix": 0},
-                                projection={"text": 1, "ts": 1, "room": 1, "deleted": 1})
+        # By _id alone, ix checked here; nx-27017 answers ``$in`` on another field, or next to one, by scanning
+        # (every ix 0 message, every posting): the indexer would slow down as the store grows.
+        docs = [doc for doc in await self._call(self._db.messages.find, {"_id": {"$in": ids}},
+                                                projection={"text": 1, "ts": 1, "room": 1, "deleted": 1, "ix": 1})
+                if doc.get("ix") == 0]
         if not docs:
             return
-        found = [doc["_id"] for doc in docs]
-        await self._call(self._db.postings.delete_many, {"m": {"$in": found}})  # a retry or a crash gap
+        # Postings left by a retry or a crash gap: one equality delete per message (on the ``m`` index).
+        await self._call(self._db.postings.bulk_write, [DeleteMany({"m": doc["_id"]}) for doc in docs],
+                         ordered=False)
         postings = [{"w": w, "k": day_key(_day(doc["ts"]), w), "rk": f"{doc['room']}:{w}", "t": doc["ts"],
                      "m": doc["_id"], "r": doc["room"]}
                     for doc in docs if not doc.get("deleted") for w in words(doc.get("text"))]

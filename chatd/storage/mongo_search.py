@@ -36,6 +36,8 @@ PAGE = 200  # postings read per page while searching
 FEW_ROOMS = 8  # a common word searched in this many rooms or fewer is read room by room (rk), not day by day
 LEAD_PROBE = 2000  # postings counted per query word to pick the rarest (a count past it is "common")
 SWEEP_EVERY = 60.0  # seconds between two sweeps of the messages nobody is indexing
+SWEEP_LIMIT = 5000  # messages queued per sweep (another sweep follows when they are done)
+UNINDEXED = 5000  # unindexed messages a search reads (more only after a migration or a long indexer outage)
 SWEEP_AGE = 30.0  # an ix 0 message younger than this is left to its writer's queue
 _log = Logger()
 
@@ -117,7 +119,8 @@ class SearchIndex:
             return  # this process is still indexing: what it has queued is swept next time if still ix 0
         try:
             docs = yield defer.ensureDeferred(self._call(
-                self._db.messages.find, {"ix": 0}, projection={"_id": 1, "ts": 1, "edited_at": 1}))
+                self._db.messages.find, {"ix": 0}, projection={"_id": 1, "ts": 1, "edited_at": 1},
+                limit=SWEEP_LIMIT))
         except Exception as e:  # noqa: BLE001 - the store is down: the next sweep tries again
             _log.info("index sweep skipped ({e})", e=type(e).__name__)
             return
@@ -126,6 +129,8 @@ class SearchIndex:
         if ids:
             _log.info("indexing {n} messages nobody indexed", n=len(ids))
             self._queue_index(ids)
+            if len(docs) == SWEEP_LIMIT and self._indexer is not None:  # more left: sweep again once done
+                self._indexer.addCallback(lambda _: self._sweep_index())
 
     async def _unindex(self, message_id: str) -> None:
         await self._call(self._db.postings.delete_many, {"m": message_id})
@@ -147,7 +152,8 @@ class SearchIndex:
         # The unindexed: by equality on ``ix`` alone (nx-27017 scans the whole collection when the query
         # adds conditions), filtered here; few unless a writer is far behind. Found before the postings:
         # a message indexed meanwhile is then found by its postings too (kept once by id).
-        found = {doc["_id"]: doc for doc in await self._call(self._db.messages.find, {"ix": 0}) if wanted(doc)}
+        found = {doc["_id"]: doc for doc in await self._call(self._db.messages.find, {"ix": 0}, limit=UNINDEXED)
+                 if wanted(doc)}
         lead, common = await self._rarest(query)
         hits: dict = {}
         if common and len(rooms) <= FEW_ROOMS:  # each room's postings of the word: one index range each

@@ -34,7 +34,7 @@ from chatd.storage.words import successor, words
 INDEX_BATCH = 500  # messages whose postings are written per round trip
 PAGE = 200  # postings read per page while searching
 FEW_ROOMS = 8  # a common word searched in this many rooms or fewer is read room by room (rk), not day by day
-LEAD_PROBE = 2000  # postings counted per query word to pick the rarest (a count past it is "common")
+LEAD_PROBE = 10000  # postings counted per query word to pick the rarest (a count past it is "common")
 SWEEP_EVERY = 60.0  # seconds between two sweeps of the messages nobody is indexing
 SWEEP_LIMIT = 5000  # messages queued per sweep (another sweep follows when they are done)
 UNINDEXED = 5000  # unindexed messages a search reads (more only after a migration or a long indexer outage)
@@ -177,19 +177,23 @@ class SearchIndex:
         (messages checked here) until ``limit`` hits; whether the postings ran out first."""
         while len(hits) < limit:
             spec: dict = spec_of()
-            if cursor is not None:
-                ts, _id = cursor
-                spec["$or"] = [{"t": {"$lt": ts}}, {"t": ts, "m": {"$lt": _id}}]
+            if cursor is not None:  # a range, and ties dropped here: nx-27017 scans everything for an $or
+                spec["t"] = {"$lte": cursor[0]}
             page = await self._call(self._db.postings.find, spec, projection={"t": 1, "m": 1, "r": 1},
                                     sort=qf.sort(qf.DESCENDING("t") + qf.DESCENDING("m")), limit=PAGE)
+            read = len(page)
             if page:
-                cursor = (page[-1]["t"], page[-1]["m"])
+                if cursor is not None and (page[-1]["t"], page[-1]["m"]) >= cursor:
+                    return False  # more than PAGE postings at the cursor's very time: cannot happen
+                last = (page[-1]["t"], page[-1]["m"])
+                page = [p for p in page if cursor is None or (p["t"], p["m"]) < cursor]
+                cursor = last
                 ids = list(dict.fromkeys(p["m"] for p in page if p["r"] in room_set and p["m"] not in hits))
                 if ids:
                     for doc in await self._call(self._db.messages.find, {"_id": {"$in": ids}}):
                         if _matches(doc, query, user_id):
                             hits[doc["_id"]] = doc
-            if len(page) < PAGE:
+            if read < PAGE:
                 return True
         return False
 

@@ -156,7 +156,7 @@ class SearchIndex:
                  if wanted(doc)}
         lead, common = await self._rarest(query)
         hits: dict = {}
-        if common and len(rooms) <= FEW_ROOMS:  # each room's postings of the word: one index range each
+        if len(rooms) <= FEW_ROOMS:  # each room's postings of the word: one index range each, never large
             for room in rooms:
                 lo, hi = f"{room}:{lead}", f"{room}:{successor(lead)}"
                 mine: dict = {}

@@ -33,8 +33,9 @@ from chatd.storage.words import successor, words
 
 INDEX_BATCH = 500  # messages whose postings are written per round trip
 PAGE = 200  # postings read per page while searching
+SPARSE_PROBE = 10000  # a lead narrowed by other words is common only from this many postings
 FEW_ROOMS = 8  # a common word searched in this many rooms or fewer is read room by room (rk), not day by day
-LEAD_PROBE = 10000  # postings counted per query word to pick the rarest (a count past it is "common")
+LEAD_PROBE = 2000  # postings counted per query word to pick the rarest (a count past it is "common")
 SWEEP_EVERY = 60.0  # seconds between two sweeps of the messages nobody is indexing
 SWEEP_LIMIT = 5000  # messages queued per sweep (another sweep follows when they are done)
 UNINDEXED = 5000  # unindexed messages a search reads (more only after a migration or a long indexer outage)
@@ -154,7 +155,7 @@ class SearchIndex:
         # a message indexed meanwhile is then found by its postings too (kept once by id).
         found = {doc["_id"]: doc for doc in await self._call(self._db.messages.find, {"ix": 0}, limit=UNINDEXED)
                  if wanted(doc)}
-        lead, common = await self._rarest(query)
+        lead, common = (query[0], False) if len(query) == 1 and len(rooms) <= FEW_ROOMS else await self._rarest(query)
         hits: dict = {}
         if len(rooms) <= FEW_ROOMS:  # each room's postings of the word: one index range each, never large
             for room in rooms:
@@ -214,14 +215,18 @@ class SearchIndex:
 
     async def _rarest(self, query: list[str]) -> tuple[str, bool]:
         """The query word with the fewest postings (counted up to LEAD_PROBE each; ties: the longest), and
-        whether it is common (LEAD_PROBE postings or more)."""
-        counts = {}
-        for q in query:
-            answer = await self._call(self._db.command, "count", "postings",
-                                      query={"w": {"$gte": q, "$lt": successor(q)}}, limit=LEAD_PROBE)
-            counts[q] = int(answer.get("n", 0))
+        whether it is common: LEAD_PROBE postings or more, SPARSE_PROBE when other words narrow it (a day
+        walk through a sparse intersection reads day after day)."""
+        counts = {q: await self._count_postings(q, LEAD_PROBE) for q in query}
         lead = min(query, key=lambda q: (counts[q], -len(q)))
-        return lead, counts[lead] >= LEAD_PROBE
+        if counts[lead] < LEAD_PROBE or len(query) == 1:
+            return lead, counts[lead] >= LEAD_PROBE
+        return lead, await self._count_postings(lead, SPARSE_PROBE) >= SPARSE_PROBE
+
+    async def _count_postings(self, q: str, limit: int) -> int:
+        answer = await self._call(self._db.command, "count", "postings",
+                                  query={"w": {"$gte": q, "$lt": successor(q)}}, limit=limit)
+        return int(answer.get("n", 0))
 
 
 def day_key(day: int, word: str) -> str:

@@ -9,6 +9,7 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 
+from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from chatd import errors
@@ -16,7 +17,11 @@ from chatd.chat.search import Search, parse_cursor, parse_limit, parse_q
 from chatd.rooms.access import RoomAccess
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message
-from tests.harness import started_mongo_store
+from chatd.storage.mongo import MongoStore
+from chatd.storage.mongo_chat import _message_doc
+from chatd.storage import mongo_search
+from chatd.storage.mongo_search import SWEEP_EVERY
+from tests.harness import shared_store_uri, started_mongo_store, wait_until
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 VOCABULARY = ["apple", "apricot", "Banana", "band", "bandit", "cherry", "Çava", "déjà", "x_y", "42nd", "zeta"]
@@ -37,7 +42,7 @@ def brute(messages, query: str, rooms, user_id=None) -> list[str]:
 
 def corpus(seed: int = 13, count: int = 300) -> list[Message]:
     """Messages in three rooms by three users, texts of 1–6 vocabulary words in mixed case and punctuation;
-    some share a timestamp (ties are broken by id)."""
+    some share a timestamp (ties are broken by id); they span four days (the day walk crosses days)."""
     rng = random.Random(seed)
     out, seqs = [], {"pub": 0, "team": 0, "other": 0}
     for i in range(count):
@@ -45,7 +50,7 @@ def corpus(seed: int = 13, count: int = 300) -> list[Message]:
         seqs[room] += 1
         words = [rng.choice(VOCABULARY) for _ in range(rng.randint(1, 6))]
         text = rng.choice([" ", ", ", "-", "! "]).join(w.upper() if rng.random() < 0.2 else w for w in words)
-        out.append(Message(room, seqs[room], f"u{rng.randint(1, 3)}", "someone", NOW + timedelta(seconds=i // 3),
+        out.append(Message(room, seqs[room], f"u{rng.randint(1, 3)}", "someone", NOW + timedelta(hours=i // 3),
                            text))
     return out
 
@@ -111,6 +116,65 @@ class MongoSearchTests(SearchContract, TestCase):
     async def make_store(self):
         store = await started_mongo_store(self, timeout=10)
         return store
+
+
+class IndexedMongoSearchTests(MongoSearchTests):
+    """The same once every message's postings are written (the search reads postings, not the scan)."""
+
+    async def setUp(self):
+        await super().setUp()
+        await wait_until(lambda: self.store._indexer is None, 60, "postings")
+        left = await self.store._db.messages.count({"ix": 0, "_id": {"$in": [m.id for m in self.messages]}})
+        self.assertEqual(left, 0)
+
+
+class CommonWordsMongoSearchTests(IndexedMongoSearchTests):
+    """The same with every word counted as common (LEAD_PROBE 1): the searches here cover one to three rooms,
+    fewer than FEW_ROOMS, so each room's postings of the word are read room by room (``rk``)."""
+
+    async def setUp(self):
+        self.patch(mongo_search, "LEAD_PROBE", 1)
+        await super().setUp()
+
+
+class CommonWordsDayWalkMongoSearchTests(CommonWordsMongoSearchTests):
+    """The same with FEW_ROOMS 1: a search of two or more rooms reads the word's postings day by day (``k``)."""
+
+    async def setUp(self):
+        self.patch(mongo_search, "FEW_ROOMS", 1)
+        await super().setUp()
+
+
+class SweepTests(TestCase):
+    """A process that dies leaves messages at ix 0 that nobody will index: every running process sweeps them."""
+
+    timeout = 120
+
+    async def test_messages_a_dead_process_left_unindexed_are_swept_on_the_clock(self):
+        """Every SWEEP_EVERY seconds the ix 0 messages older than SWEEP_AGE get their postings (and are then
+        found through them); a younger one is left to its writer's queue until a later sweep."""
+        clock = Clock()
+        clock.advance(NOW.timestamp())
+        store = MongoStore(clock, shared_store_uri, timeout=10)
+        store.startService()
+        self.addCleanup(store.stopService)
+        await wait_until(lambda: store.ready, 20, "the store's indexes and migrations")
+        # As a writer that died after the ack leaves them: stored at ix 0, never queued for postings.
+        old = Message("pub", 1, "u1", "ann", NOW - timedelta(hours=1), "wombat old")
+        young = Message("pub", 2, "u1", "ann", NOW + timedelta(seconds=SWEEP_EVERY - 1), "wombat young")
+        await store._db.messages.insert_many([_message_doc(old), _message_doc(young)])
+
+        async def indexed(message):
+            return (await store._db.messages.find_one({"_id": message.id}))["ix"] == 1
+
+        clock.advance(SWEEP_EVERY)
+        await wait_until(lambda: indexed(old), 30, "the old message's postings")
+        self.assertFalse(await indexed(young))  # 1 s old: still its writer's
+        clock.advance(SWEEP_EVERY)
+        await wait_until(lambda: indexed(young), 30, "the young message's postings")
+        self.assertEqual(await store._db.postings.count({"w": "wombat"}), 2)
+        found = await store.search_messages(["pub"], ["womb"], None, None, 10)
+        self.assertEqual([m.id for m in found], [young.id, old.id])
 
 
 class ParameterTests(TestCase):

@@ -34,6 +34,7 @@ from chatd.storage.mongo_rooms import RoomQueries
 from chatd.storage.mongo_threads import ThreadQueries
 from chatd.storage.mongo_files import FileQueries
 from chatd.storage.mongo_schema import SchemaMigration
+from chatd.storage.mongo_search import SearchIndex
 from chatd.storage.mongo_users import UserQueries, duplicate_field
 from chatd.storage.records import DuplicateKey, StoreUnavailable
 from chatd.storage.util import returns_deferred
@@ -61,7 +62,9 @@ def _ascending(*fields: str):
 
 
 @implementer(IStore)
-class MongoStore(UserQueries, ChatQueries, RoomQueries, ThreadQueries, FileQueries, SchemaMigration, Service):
+class MongoStore(
+    UserQueries, ChatQueries, RoomQueries, ThreadQueries, FileQueries, SchemaMigration, SearchIndex, Service
+):
     """IStore over txmongo; connects in ``startService``, creates its indexes, retries until it can."""
 
     name = "store"
@@ -105,6 +108,9 @@ class MongoStore(UserQueries, ChatQueries, RoomQueries, ThreadQueries, FileQueri
         self._open = False  # a request still being served gets StoreUnavailable, not an operation nobody answers
         if self._indexing is not None:
             self._indexing.cancel()
+        self._stop_sweeping()
+        if self._indexer is not None:  # what it had not indexed stays ix 0: a running process sweeps it
+            self._indexer.cancel()
         if self._pool is not None:
             await self._pool.disconnect()
         # An operation still waiting for a connection is not failed by the disconnect: fail it now
@@ -146,6 +152,12 @@ class MongoStore(UserQueries, ChatQueries, RoomQueries, ThreadQueries, FileQueri
             (db.messages, _ascending("room", "reply_to", "seq"), {"name": "room_reply_to_seq"}),
             # Search (GET /api/search): each message's lower-cased words, one index key per word (multikey).
             (db.messages, _ascending("words"), {"name": "words"}),
+            # Search on any store: postings by word prefix, newest first; by message for edits; the unindexed.
+            (db.postings, qf.sort(qf.ASCENDING("w") + qf.DESCENDING("t") + qf.DESCENDING("m")), {"name": "w_t_m"}),
+            (db.postings, _ascending("m"), {"name": "m"}),
+            (db.postings, _ascending("k"), {"name": "k"}),  # a common word, one day at a time
+            (db.postings, _ascending("rk"), {"name": "rk"}),  # a common word in a few rooms, room by room
+            (db.messages, _ascending("ix"), {"name": "ix"}),
             # GridFS reads a file's chunks by (files_id, n).
             (db.files.chunks, _ascending("files_id", "n"), {"unique": True, "name": "files_id_n"}),
         ]
@@ -153,6 +165,7 @@ class MongoStore(UserQueries, ChatQueries, RoomQueries, ThreadQueries, FileQueri
             await self._call(collection.create_index, keys, **options)
         await self._init_admin_seats()
         await self.migrate()
+        self._start_sweeping()
 
     async def _call(self, operation, *args, **kwargs):
         """Run one txmongo operation within the timeout, translating failures."""

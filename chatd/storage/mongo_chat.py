@@ -17,7 +17,7 @@ from chatd.storage.mongo_rooms import _membership_id
 from chatd.storage.mongo_users import duplicate_field, utc
 from chatd.storage.records import InsertStopped, Message, message_id
 from chatd.storage.util import returns_deferred
-from chatd.storage.words import successor, words
+from chatd.storage.words import words
 
 
 def client_key(room: str, user_id: str, client_id: str) -> str:
@@ -57,6 +57,7 @@ def _message_doc(message: Message) -> dict:
         doc["mentions"], doc["mention_ids"] = list(message.mentions), list(message.mention_ids)
     if message.text:
         doc["words"] = words(message.text)  # the search index (multikey): chatd.storage.words
+    doc["ix"] = 0  # postings not written yet (chatd.storage.mongo_search)
     return doc
 
 
@@ -103,7 +104,9 @@ class ChatQueries:
             error = e.details["writeErrors"][0]
             reason = "client_id" if duplicate_field(error) == "dedupe" else "seq"
             await self._count_mentions(messages[:error["index"]])
+            self._queue_index([m.id for m in messages[:error["index"]]])
             raise InsertStopped(error["index"], reason) from None
+        self._queue_index([m.id for m in messages])  # after the ack's write, never awaited here
         await self._count_mentions(messages)
 
     async def _count_mentions(self, messages: list[Message]) -> None:
@@ -117,21 +120,10 @@ class ChatQueries:
     @returns_deferred
     async def search_messages(self, rooms: list[str], query: list[str], user_id: str | None = None,
                               before: tuple | None = None, limit: int = 20) -> list[Message]:
-        """Messages whose ``words`` hold a word in ``[q, successor(q))`` for each query word, newest first.
-        ``$elemMatch`` with a range is what a real MongoDB answers from the multikey ``words`` index (and
-        what nx-27017 answers at all: it matches neither a bare regex nor a bare range on an array)."""
+        """Messages whose words begin with each query word, newest first (chatd.storage.mongo_search)."""
         if not rooms or not query:
             return []
-        spec: dict = {"room": {"$in": list(rooms)}, "deleted": {"$in": [False, None]},
-                      "$and": [{"words": {"$elemMatch": {"$gte": q, "$lt": successor(q)}}} for q in query]}
-        if user_id is not None:
-            spec["user_id"] = user_id
-        if before is not None:
-            ts, _id = before
-            spec["$or"] = [{"ts": {"$lt": ts}}, {"ts": ts, "_id": {"$lt": _id}}]
-        docs = await self._call(self._db.messages.find, spec,
-                                sort=qf.sort(qf.DESCENDING("ts") + qf.DESCENDING("_id")), limit=limit)
-        return [_message(doc) for doc in docs]
+        return await self._search(rooms, query, user_id, before, limit, _message)
 
     @returns_deferred
     async def get_messages(self, room: str, seqs: list[int]) -> list[Message]:
@@ -152,7 +144,7 @@ class ChatQueries:
     async def update_message(self, room: str, seq: int, changes: dict) -> Message | None:
         """Set fields of one message (None removes a field); the new message, or None if absent."""
         if "text" in changes:  # edits are searched by their current text; a tombstone by none
-            changes = {**changes, "words": words(changes["text"]) or None}
+            changes = {**changes, "words": words(changes["text"]) or None, "ix": 0}
         sets = {k: v for k, v in changes.items() if v is not None}
         unsets = {k: "" for k, v in changes.items() if v is None}
         if "reactions" in unsets:
@@ -165,6 +157,9 @@ class ChatQueries:
         result = await self._call(self._db.messages.update_one, {"_id": _id, "deleted": {"$in": [False, None]}}, update)
         if not result.matched_count:
             return None
+        if "text" in changes:  # its old postings go; the new text is searched by scan until indexed again
+            await self._unindex(_id)
+            self._queue_index([_id])
         doc = await self._call(self._db.messages.find_one, {"_id": _id})
         return _message(doc) if doc else None
 

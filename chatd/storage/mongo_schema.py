@@ -40,6 +40,8 @@ class SchemaMigration:
                 "created_at": created_at}})
         # Version 3: messages stored before search get their words (a conditional write each, in batches).
         await self._index_words()
+        # Version 4: messages stored before postings are marked unindexed (searched by scan until swept).
+        await self._call(self._db.messages.update_many, {"ix": {"$exists": False}}, {"$set": {"ix": 0}})
         for attempt in range(2):
             try:
                 await self._call(self._db.meta.update_one, {"_id": META_ID}, {"$max": {"version": SCHEMA_VERSION}},

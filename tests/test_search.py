@@ -263,3 +263,30 @@ class MigrationTests(TestCase):
         await store.migrate()
         self.assertEqual([m.id for m in await store.search_messages(["old"], ["pel", "leg"], None, None, 10)], ["old:1"])
         self.assertNotIn("words", await store._db.messages.find_one({"_id": "old:2"}))
+
+
+class IndexerPaceTests(TestCase):
+    """The indexer takes at most a third of the store's time, so messages being sent never queue behind it."""
+
+    def test_the_indexer_rests_twice_as_long_as_each_batch_took(self):
+        """Two batches' worth queued: the second batch starts only 2 × the first's duration after it ended."""
+        from chatd.storage import mongo_search
+
+        clock = Clock()
+        started = []
+
+        class Indexer(mongo_search.SearchIndex):
+            _reactor, _open = clock, True
+
+            async def _index_ids(self, ids):
+                started.append((clock.seconds(), len(ids)))
+                clock.advance(0.1)  # the store takes 0.1 s over this batch
+
+        indexer = Indexer()
+        indexer._queue_index([f"pub:{n}" for n in range(mongo_search.INDEX_BATCH + 1)])
+        self.assertEqual(started, [(0.0, mongo_search.INDEX_BATCH)])
+        clock.advance(0.19)
+        self.assertEqual(len(started), 1)  # still resting
+        clock.advance(0.01)
+        self.assertEqual([(round(at, 6), n) for at, n in started[1:]], [(0.3, 1)])
+        self.assertIsNone(indexer._indexer)  # the queue is empty: no rest after the last batch

@@ -8,7 +8,9 @@ MongoDB. nx sorts a whole range to answer a sorted query, so a common word
 is read in smaller ranges: ``k`` (day:word) one day at a time, or ``rk``
 (room:word) room by room when few rooms are searched. Postings cost ~12
 writes a message, too slow for the ack path, so they are written after it,
-in batches, by one indexer per process. A message is stored with ``ix: 0``
+in small batches, by one indexer per process that rests twice as long as
+each batch took (nx-27017 serves one request at a time: a message being sent
+never waits long behind the index, which lags under a heavy load instead). A message is stored with ``ix: 0``
 ("not indexed yet") and gets ``ix: 1`` once its postings are in; search also
 reads the few ``ix: 0`` messages (by equality on the ``ix`` index), so a
 message is found from the moment it is acked. An edit deletes the message's
@@ -31,7 +33,10 @@ from txmongo import filter as qf
 
 from chatd.storage.words import successor, words
 
-INDEX_BATCH = 500  # messages whose postings are written per round trip
+INDEX_BATCH = 50  # messages whose postings are written per round trip: ~90 ms of nx-27017's time
+# The indexer rests this many times as long as each batch took, so it takes at most a third of the store's time
+# and the messages being sent (the store serves one request at a time on nx-27017) never wait long behind it.
+INDEX_REST = 2.0
 PAGE = 200  # postings read per page while searching
 SPARSE_PROBE = 10000  # a lead narrowed by other words is common only from this many postings
 FEW_ROOMS = 8  # a common word searched in this many rooms or fewer is read room by room (rk), not day by day
@@ -61,6 +66,7 @@ class SearchIndex:
         try:
             while self._index_queue and self._open:
                 batch = list(dict.fromkeys(self._index_queue[:INDEX_BATCH]))
+                started = self._reactor.seconds()
                 try:
                     await self._index_ids(batch)
                 except defer.CancelledError:
@@ -72,6 +78,11 @@ class SearchIndex:
                     await deferLater(self._reactor, 1.0)
                     continue
                 del self._index_queue[:len(batch)]
+                took = self._reactor.seconds() - started
+                if took > 0 and self._index_queue:
+                    await deferLater(self._reactor, took * INDEX_REST)
+        except defer.CancelledError:
+            pass  # stopService: what is left stays ix 0, swept by the next process to start
         finally:
             self._indexer = None
 

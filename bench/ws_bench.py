@@ -22,7 +22,8 @@ nx-27017 and one redis-server; the generator spreads sockets, room members and s
 and also reports the latency of the deliveries that crossed nodes), chatd-workers2 (--workers 2:
 one port, the embedded bus), chatd-base (chatd at an earlier commit, CHATD_BENCH_BASE, default the
 last one before issue 13: what a feature costs), node, node-mongo; shorthands both, all, scale,
-cost (chatd-base, chatd, node); or a comma-separated list. --mention-pct and --reply-pct make that
+cost (chatd-base, chatd, node); chatd@<rev> (chatd at any commit, several allowed); or a
+comma-separated list. --mention-pct and --reply-pct make that
 share of the messages mention a room mate or reply in a thread.
 
 For each target and scenario a fresh server is started on a free 127.0.0.1 port (chatd with
@@ -62,7 +63,7 @@ from pathlib import Path
 # The modules beside this script (its directory is on sys.path when run as python bench/ws_bench.py).
 from wsbench_report import print_table
 from wsbench_run import GENERATOR_OPTIONS, LOAD_DIR, GeneratorRun, figures, generator_argv, log
-from wsbench_target_base import ChatdBase
+from wsbench_target_base import ChatdBase, at_commit
 from wsbench_targets import PEERS, REPO, SERVERS, TARGETS, ChatdServer
 
 SERVERS = {**SERVERS, ChatdBase.name: ChatdBase}
@@ -83,7 +84,7 @@ def ensure_node_modules(targets: list[str]) -> None:
 
 def run_scenario(target: str, scenario: str, args: argparse.Namespace) -> dict:
     secret = secrets.token_hex(24)
-    server = SERVERS[target](secret)
+    server = (SERVERS.get(target) or at_commit(target))(secret)
     if scenario == "revoke" and not server.revocation:
         server.close()
         return {"skipped": f"{target} does not close sockets on logout"}
@@ -115,7 +116,7 @@ def keep_logs(server, directory: Path) -> None:
 
 def targets_of(text: str) -> list[str]:
     names = [n for part in text.split(",") for n in TARGETS.get(part.strip(), [part.strip()])]
-    unknown = [n for n in names if n not in SERVERS]
+    unknown = [n for n in names if n not in SERVERS and not at_commit(n)]
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown target {unknown[0] if unknown else text!r}; "
                                          f"known: {', '.join(list(SERVERS) + list(TARGETS))}")

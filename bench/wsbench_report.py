@@ -152,7 +152,8 @@ def median(values: list) -> object:
 
 def ratio_pairs(targets: list[str]) -> list[tuple[str, str]]:
     """(numerator, denominator) of each ratio column, for the targets of this run."""
-    pairs = [("chatd", "chatd-base")] if {"chatd", "chatd-base"} <= set(targets) else []
+    bases = [t for t in targets if t == "chatd-base" or t.startswith("chatd@")]
+    pairs = [("chatd", base) for base in bases] if "chatd" in targets else []
     pairs += [(t, "chatd") for t in targets if t in SCALED and "chatd" in targets]
     for peer in (t for t in targets if t in PEERS):
         pairs += [(c, peer) for c in ("chatd", "chatd-workers2") if c in targets]

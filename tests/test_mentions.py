@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from chatd.bus import wire
 
-from chatd.chat.mentions import candidates
+from chatd.chat.mentions import MentionResolver, candidates
 from chatd.storage.cached import CachedStore
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message
@@ -40,6 +40,31 @@ class CandidateTests(SynchronousTestCase):
         """A message naming more than 20 people is a list: only the first 20 names are looked up."""
         text = " ".join(f"@user{i:02d}" for i in range(30))
         self.assertEqual(len(candidates(text)), 20)
+
+
+class BatchResolveTests(TestCase):
+    """The writer resolves a whole write batch at once: each name and each user's memberships asked once."""
+
+    async def test_a_batch_of_rooms_and_names_resolved_per_room_with_one_lookup_per_name(self):
+        """Three drafts in public ``pub`` and private ``team`` (ann and ben members, cat not) naming ben and
+        cat: in ``pub`` both are mentioned, in ``team`` only ben; a draft naming nobody is returned as is;
+        ben's and cat's names are each looked up once for the batch."""
+        store = MemoryStore()
+        users = {name: await store.create_user(name, f"{name}@example.com", b"h", NOW) for name in ("ann", "ben", "cat")}
+        await store.create_room("pub", "public", "", users["ann"].id, NOW)
+        await store.create_room("team", "private", "", users["ann"].id, NOW)
+        await store.add_membership("team", users["ben"].id, NOW, 0)
+        looked_up = []
+        find = store.find_user_by_login
+        store.find_user_by_login = lambda login: looked_up.append(login) or find(login)
+        plain = Message("pub", 3, users["ann"].id, "ann", NOW, "no names here")
+        drafts = [Message("pub", 1, users["ann"].id, "ann", NOW, "@ben @cat in pub"),
+                  Message("team", 1, users["ann"].id, "ann", NOW, "@cat @BEN in team"), plain]
+        resolved = await MentionResolver(store).resolve_all(drafts)
+        self.assertEqual([m.mentions for m in resolved], [("ben", "cat"), ("ben",), ()])
+        self.assertEqual(resolved[1].mention_ids, (users["ben"].id,))
+        self.assertIs(resolved[2], plain)
+        self.assertEqual(sorted(looked_up), ["ben", "cat"])
 
 
 class MentionTests(ChatTestCase):

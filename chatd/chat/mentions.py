@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from twisted.internet import defer
+
 from chatd.rooms.access import READ, Standing, allows
 from chatd.storage.records import Message
 
@@ -46,30 +48,66 @@ def candidates(text: str | None) -> list[str]:
 
 
 class MentionResolver:
-    """Turns a draft's text into its ``mentions``: store lookups only for texts with a candidate."""
+    """Turns drafts' texts into their ``mentions``: store lookups only for texts with a candidate.
+
+    A write batch is resolved at once: each name, each mentioned user's memberships and the rooms'
+    heads are asked once for the batch, and concurrently. One message at a time, three round trips
+    per mention held the writer while the store was busy (rooms at 1,000 msgs/s, one in five
+    mentioning: seconds of latency).
+    """
 
     def __init__(self, store) -> None:
         self._store = store
 
     async def resolve(self, draft: Message) -> Message:
-        names = candidates(draft.text)
-        if not names:
-            return draft
-        users = []
-        for name in names:
-            user = await self._store.find_user_by_login(name)
+        return (await self.resolve_all([draft]))[0]
+
+    async def resolve_all(self, drafts: list[Message]) -> list[Message]:
+        """``drafts`` with their mentions (the same objects where there are none), in order."""
+        names = [candidates(draft.text) for draft in drafts]
+        wanted = list(dict.fromkeys(name for found in names for name in found))
+        if not wanted:
+            return drafts
+        users = {}
+        for name, user in zip(wanted, await _all(self._store.find_user_by_login(name) for name in wanted)):
             # find_user_by_login also matches emails; a name (no "@") never equals one, but be exact.
-            if user is not None and user.username.lower() == name and all(u.id != user.id for u in users):
-                users.append(user)
+            if user is not None and user.username.lower() == name:
+                users[name] = user
         if not users:
-            return draft
-        head = (await self._store.room_heads([draft.room])).get(draft.room)
-        members = {}
-        for user in users:
-            for membership in await self._store.memberships(user.id, [draft.room]):
-                members[user.id] = membership
-        readers = [u for u in users
-                   if allows(Standing(u.id, u.role == "admin", head, members.get(u.id)), READ)]
+            return drafts
+        rooms_of: dict[str, set] = {}  # user id -> the rooms of this batch that mention them
+        for draft, found in zip(drafts, names):
+            for name in found:
+                if name in users:
+                    rooms_of.setdefault(users[name].id, set()).add(draft.room)
+        rooms = sorted(set().union(*rooms_of.values()))
+        ids = list(rooms_of)
+        heads, *memberships = await _all([self._store.room_heads(rooms)] +
+                                         [self._store.memberships(uid, sorted(rooms_of[uid])) for uid in ids])
+        member = {(uid, m.room): m for uid, found in zip(ids, memberships) for m in found}
+        return [self._mentioning(draft, found, users, heads, member) for draft, found in zip(drafts, names)]
+
+    @staticmethod
+    def _mentioning(draft: Message, found: list[str], users: dict, heads: dict, member: dict) -> Message:
+        readers, seen = [], set()
+        for name in found:
+            user = users.get(name)
+            if user is None or user.id in seen:
+                continue
+            seen.add(user.id)
+            standing = Standing(user.id, user.role == "admin", heads.get(draft.room), member.get((user.id, draft.room)))
+            if allows(standing, READ):
+                readers.append(user)
         if not readers:
             return draft
         return replace(draft, mentions=tuple(u.username for u in readers), mention_ids=tuple(u.id for u in readers))
+
+
+async def _all(calls) -> list:
+    """The results of store calls made at once (Deferreds or coroutines), in order."""
+    async def one(call):
+        return await call
+    try:
+        return await defer.gatherResults([defer.ensureDeferred(one(call)) for call in calls], consumeErrors=True)
+    except defer.FirstError as e:
+        e.subFailure.raiseException()  # the store's own error (StoreUnavailable), as one call would raise

@@ -157,8 +157,9 @@ class MessageWriter:
                     rooms[name] = self._rooms.loaded(name) or await self._rooms.get(name)
                     rooms[name].busy += 1
             if self._mentions is not None:
-                for pending in batch:
-                    pending.draft = await self._mentions.resolve(pending.draft)
+                drafts = await self._mentions.resolve_all([pending.draft for pending in batch])
+                for pending, draft in zip(batch, drafts):
+                    pending.draft = draft
             while batch:
                 batch = await self._insert(batch, rooms)
         except Exception as e:

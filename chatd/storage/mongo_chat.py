@@ -11,7 +11,6 @@ from __future__ import annotations
 from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
-from txmongo import filter as qf
 
 from chatd.storage.mongo_rooms import _membership_id
 from chatd.storage.mongo_users import duplicate_field, utc

@@ -10,6 +10,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from twisted.internet.task import Clock
+from txmongo import filter as qf
 from twisted.trial.unittest import TestCase
 
 from chatd import errors
@@ -263,6 +264,17 @@ class MigrationTests(TestCase):
         await store.migrate()
         self.assertEqual([m.id for m in await store.search_messages(["old"], ["pel", "leg"], None, None, 10)], ["old:1"])
         self.assertNotIn("words", await store._db.messages.find_one({"_id": "old:2"}))
+
+    async def test_version_4_drops_the_words_index_that_version_3_made(self):
+        """A version 3 store has an index on the messages' words array, which only costs writes once postings
+        answer searches: the migration to version 4 drops it, and migrating again is not an error."""
+        store = await started_mongo_store(self, timeout=10)
+        await store._db.messages.create_index(qf.sort(qf.ASCENDING("words")), name="words")
+        self.assertIn("words", await store._db.messages.index_information())
+        await store._db.meta.delete_many({"_id": "schema"})
+        await store.migrate()
+        await store.migrate()
+        self.assertNotIn("words", await store._db.messages.index_information())
 
 
 class IndexerPaceTests(TestCase):

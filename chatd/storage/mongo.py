@@ -150,8 +150,6 @@ class MongoStore(
             (db.messages, _ascending("user_id"), {"name": "user_id"}),
             # A thread's replies, paged by seq (GET /api/rooms/{room}/messages/{seq}/thread).
             (db.messages, _ascending("room", "reply_to", "seq"), {"name": "room_reply_to_seq"}),
-            # Search (GET /api/search): each message's lower-cased words, one index key per word (multikey).
-            (db.messages, _ascending("words"), {"name": "words"}),
             # Search on any store: postings by word prefix, newest first; by message for edits; the unindexed.
             (db.postings, qf.sort(qf.ASCENDING("w") + qf.DESCENDING("t") + qf.DESCENDING("m")), {"name": "w_t_m"}),
             (db.postings, _ascending("m"), {"name": "m"}),

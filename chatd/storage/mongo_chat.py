@@ -55,7 +55,7 @@ def _message_doc(message: Message) -> dict:
     if message.mentions:
         doc["mentions"], doc["mention_ids"] = list(message.mentions), list(message.mention_ids)
     if message.text:
-        doc["words"] = words(message.text)  # the search index (multikey): chatd.storage.words
+        doc["words"] = words(message.text)  # what a search checks its candidates against: chatd.storage.words
     doc["ix"] = 0  # postings not written yet (chatd.storage.mongo_search)
     return doc
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from pymongo import UpdateOne
+from pymongo.errors import OperationFailure
 
 from chatd.storage.mongo_rooms import _UNSET, _membership, _room
 from chatd.storage.records import DuplicateKey
@@ -42,6 +43,11 @@ class SchemaMigration:
         await self._index_words()
         # Version 4: messages stored before postings are marked unindexed (searched by scan until swept).
         await self._call(self._db.messages.update_many, {"ix": {"$exists": False}}, {"$set": {"ix": 0}})
+        # and the version 3 index on the words array goes: postings answer searches, so it only cost writes.
+        try:
+            await self._call(self._db.messages.drop_index, "words")
+        except OperationFailure:
+            pass  # never created (a store made at version 4), or dropped by another process first
         for attempt in range(2):
             try:
                 await self._call(self._db.meta.update_one, {"_id": META_ID}, {"$max": {"version": SCHEMA_VERSION}},

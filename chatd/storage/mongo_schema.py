@@ -44,10 +44,7 @@ class SchemaMigration:
         # Version 4: messages stored before postings are marked unindexed (searched by scan until swept).
         await self._call(self._db.messages.update_many, {"ix": {"$exists": False}}, {"$set": {"ix": 0}})
         # and the version 3 index on the words array goes: postings answer searches, so it only cost writes.
-        try:
-            await self._call(self._db.messages.drop_index, "words")
-        except OperationFailure:
-            pass  # never created (a store made at version 4), or dropped by another process first
+        await self._drop_words_index()
         for attempt in range(2):
             try:
                 await self._call(self._db.meta.update_one, {"_id": META_ID}, {"$max": {"version": SCHEMA_VERSION}},
@@ -57,6 +54,15 @@ class SchemaMigration:
                 if attempt:  # two first upserts raced: the other one inserted it, so $max now matches
                     raise
         return SCHEMA_VERSION
+
+    async def _drop_words_index(self) -> None:
+        # Found by its key, not its name: stores name indexes their own way (nx-27017: idx_messages_words).
+        for name, spec in (await self._call(self._db.messages.index_information)).items():
+            if list(spec["key"]) == ["words"]:
+                try:  # dropIndexes: txmongo's drop_index sends the older deleteIndexes, which nx-27017 lacks
+                    await self._call(self._db.command, "dropIndexes", "messages", index=name)
+                except OperationFailure:
+                    pass  # another process migrating at the same time dropped it first
 
     async def _index_words(self) -> None:
         updates = []

@@ -48,15 +48,16 @@ class BatchResolveTests(TestCase):
     async def test_a_batch_of_rooms_and_names_resolved_per_room_with_one_lookup_per_name(self):
         """Three drafts in public ``pub`` and private ``team`` (ann and ben members, cat not) naming ben and
         cat: in ``pub`` both are mentioned, in ``team`` only ben; a draft naming nobody is returned as is;
-        ben's and cat's names are each looked up once for the batch."""
+        ben's and cat's names are each looked up once for the batch, their memberships only for ``team``."""
         store = MemoryStore()
         users = {name: await store.create_user(name, f"{name}@example.com", b"h", NOW) for name in ("ann", "ben", "cat")}
         await store.create_room("pub", "public", "", users["ann"].id, NOW)
         await store.create_room("team", "private", "", users["ann"].id, NOW)
         await store.add_membership("team", users["ben"].id, NOW, 0)
-        looked_up = []
-        find = store.find_user_by_login
+        looked_up, asked = [], []
+        find, memberships = store.find_user_by_login, store.memberships
         store.find_user_by_login = lambda login: looked_up.append(login) or find(login)
+        store.memberships = lambda user_id, rooms: asked.append((user_id, rooms)) or memberships(user_id, rooms)
         plain = Message("pub", 3, users["ann"].id, "ann", NOW, "no names here")
         drafts = [Message("pub", 1, users["ann"].id, "ann", NOW, "@ben @cat in pub"),
                   Message("team", 1, users["ann"].id, "ann", NOW, "@cat @BEN in team"), plain]
@@ -65,6 +66,8 @@ class BatchResolveTests(TestCase):
         self.assertEqual(resolved[1].mention_ids, (users["ben"].id,))
         self.assertIs(resolved[2], plain)
         self.assertEqual(sorted(looked_up), ["ben", "cat"])
+        # Memberships of the private room only (anyone may read pub), each user asked once.
+        self.assertEqual(sorted(asked), sorted([(users["ben"].id, ["team"]), (users["cat"].id, ["team"])]))
 
 
 class MentionTests(ChatTestCase):

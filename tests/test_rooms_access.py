@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chatd.rooms.access import JOIN, MODERATE, OWN, READ, SEE, WRITE, Standing, allows
+from chatd.rooms.access import JOIN, MODERATE, OWN, READ, SEE, WRITE, Standing, allows, needs_membership
 from chatd.rooms.naming import direct_name, is_direct_name
 from chatd.storage.records import Membership, RoomHead
 
@@ -62,6 +62,21 @@ class MatrixTests(SynchronousTestCase):
         """Asking for a need the rule does not know raises rather than answering yes or no."""
         with self.assertRaises(ValueError):
             allows(standing("public", None), "sing")
+
+
+class NeedsMembershipTests(SynchronousTestCase):
+    def test_a_skipped_membership_never_changes_the_answer(self):
+        """Wherever needs_membership says the rule does not look at the membership, every role (and none)
+        gets the same answer; and reading a public room is such a case, reading a private one is not."""
+        for kind in ("public", "private", "direct"):
+            for need in NEEDS:
+                if not needs_membership(kind, need):
+                    answers = {allows(standing(kind, role, admin), need)
+                               for role in ("owner", "moderator", "member", None) for admin in (False, True)}
+                    self.assertEqual(len(answers), 1, (kind, need))
+        self.assertFalse(needs_membership("public", READ))
+        self.assertTrue(needs_membership("private", READ))
+        self.assertTrue(needs_membership("direct", READ))
 
 
 class DirectNameTests(SynchronousTestCase):

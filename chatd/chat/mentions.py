@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from twisted.internet import defer
 
-from chatd.rooms.access import READ, Standing, allows
+from chatd.rooms.access import READ, Standing, allows, needs_membership
 from chatd.storage.records import Message
 
 # The @ must not follow a username character; the name is what username characters follow it.
@@ -50,8 +50,8 @@ def candidates(text: str | None) -> list[str]:
 class MentionResolver:
     """Turns drafts' texts into their ``mentions``: store lookups only for texts with a candidate.
 
-    A write batch is resolved at once: each name, each mentioned user's memberships and the rooms'
-    heads are asked once for the batch, and concurrently. One message at a time, three round trips
+    A write batch is resolved at once: each name, the rooms' heads and each mentioned user's
+    memberships (of the batch's non-public rooms only) are asked once for the batch, concurrently. One message at a time, three round trips
     per mention held the writer while the store was busy (rooms at 1,000 msgs/s, one in five
     mentioning: seconds of latency).
     """
@@ -80,11 +80,14 @@ class MentionResolver:
             for name in found:
                 if name in users:
                     rooms_of.setdefault(users[name].id, set()).add(draft.room)
-        rooms = sorted(set().union(*rooms_of.values()))
-        ids = list(rooms_of)
-        heads, *memberships = await _all([self._store.room_heads(rooms)] +
-                                         [self._store.memberships(uid, sorted(rooms_of[uid])) for uid in ids])
-        member = {(uid, m.room): m for uid, found in zip(ids, memberships) for m in found}
+        heads = await self._store.room_heads(sorted(set().union(*rooms_of.values())))
+        # Memberships only where the rule reads them: anyone may read a public room.
+        kind = {room: head.kind for room, head in heads.items()}
+        asked = {uid: sorted(r for r in rooms if needs_membership(kind.get(r, "public"), READ))
+                 for uid, rooms in rooms_of.items()}
+        asked = {uid: rooms for uid, rooms in asked.items() if rooms}
+        memberships = await _all(self._store.memberships(uid, rooms) for uid, rooms in asked.items())
+        member = {(uid, m.room): m for uid, found in zip(asked, memberships) for m in found}
         return [self._mentioning(draft, found, users, heads, member) for draft, found in zip(drafts, names)]
 
     @staticmethod

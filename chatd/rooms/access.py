@@ -73,6 +73,12 @@ def allows(standing: Standing, need: str) -> bool:
     raise ValueError(f"unknown need {need!r}")
 
 
+def needs_membership(kind: str, need: str) -> bool:
+    """Whether :func:`allows` looks at the membership for ``need`` in a room of this kind (reading a public
+    room does not): callers deciding for many users skip the lookups the answer cannot depend on."""
+    return not (need == READ and kind == "public")
+
+
 class RoomAccess:
     """Loads a standing from the store and applies :func:`allows`, answering refusals as SPEC.md says."""
 

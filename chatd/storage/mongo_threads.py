@@ -92,10 +92,10 @@ class ThreadQueries:
 
     @returns_deferred
     async def thread_reply(self, room: str, root: int, reply_seq: int, at: datetime) -> Message | None:
-        _id = message_id(room, root)
-        await self._call(self._db.messages.update_one, {"_id": _id}, {
-            "$inc": {"thread_replies": 1}, "$max": {"thread_last_at": at, "thread_last_seq": reply_seq}})
-        doc = await self._call(self._db.messages.find_one, {"_id": _id})
+        # One round trip: the root as this write left it (return_document=True: after the update).
+        doc = await self._call(self._db.messages.find_one_and_update, {"_id": message_id(room, root)}, {
+            "$inc": {"thread_replies": 1}, "$max": {"thread_last_at": at, "thread_last_seq": reply_seq}},
+            return_document=True)
         return _message(doc) if doc else None
 
     @returns_deferred

@@ -179,7 +179,7 @@ class IndexedMongoSearchTests(MongoSearchTests):
 
 class RareWordsMongoSearchTests(IndexedMongoSearchTests):
     """The same with FEW_ROOMS 0: the postings of each word the query word's prefix covers, one index-ordered
-    stream per word, merged (narrowed by the next rarest word's postings when that is cheaper)."""
+    stream per word, merged; the other query words probed by posting _id before a message is fetched."""
 
     async def setUp(self):
         self.patch(mongo_search, "FEW_ROOMS", 0)
@@ -195,12 +195,12 @@ class RangeMongoSearchTests(RareWordsMongoSearchTests):
         await super().setUp()
 
 
-class NarrowedMongoSearchTests(RareWordsMongoSearchTests):
-    """The same with NARROW_RATIO 1000: a query of two words or more always reads the next rarest word's
-    postings whole and fetches only the messages that have both."""
+class UnprobedMongoSearchTests(RareWordsMongoSearchTests):
+    """The same with MAX_PROBED -1: the other query words are never probed, every candidate message is
+    fetched and checked."""
 
     async def setUp(self):
-        self.patch(mongo_search, "NARROW_RATIO", 1000)
+        self.patch(mongo_search, "MAX_PROBED", -1)
         await super().setUp()
 
 

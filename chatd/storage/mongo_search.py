@@ -38,9 +38,8 @@ from chatd.storage.words import successor, words
 INDEX_BATCH = 500  # messages whose postings are written per round trip
 PAGE = 200  # postings read per page while searching
 MAX_WORDS = 16  # a query word whose prefix covers at most this many words is read word by word (in index order)
-NARROW_PAGE = 1000  # the same when another word's postings narrow the candidates (no message read for a miss)
-NARROW_CAP = 4000  # another query word with fewer postings than this may be read whole to narrow the lead's
-NARROW_RATIO = 2  # ... if it has fewer than this many times the lead's postings
+NARROW_PAGE = 1000  # the same when the other query words are probed first (no message read for a miss)
+MAX_PROBED = 8  # another query word covering at most this many words is probed by posting _id
 SPARSE_PROBE = 10000  # a lead narrowed by other words is common only from this many postings
 FEW_ROOMS = 8  # a common word searched in this many rooms or fewer is read room by room (rk), not day by day
 LEAD_PROBE = 2000  # postings counted per query word to pick the rarest (a count past it is "common")
@@ -156,9 +155,9 @@ class SearchIndex:
                       limit: int, message_of) -> list:
         """Newest first by (ts, room, seq): the not-yet-indexed messages, then the postings of the rarest query
         word (fewest postings, counted up to LEAD_PROBE): room by room for a few rooms, else word by word when
-        its prefix covers at most MAX_WORDS words, else one sorted range (day by day when common); narrowed by
-        the next rarest word's postings when that is cheaper; each message fetched by id and checked here
-        (other words, room, author, deleted)."""
+        its prefix covers at most MAX_WORDS words, else one sorted range (day by day when common); a candidate
+        must have postings of the other query words that cover at most MAX_PROBED words (looked up by _id);
+        each message is then fetched by id and checked here (every word, room, author, deleted)."""
         room_set = set(rooms)
 
         def wanted(doc) -> bool:
@@ -171,10 +170,10 @@ class SearchIndex:
         # a message indexed meanwhile is then found by its postings too (kept once by id).
         found = {doc["_id"]: doc for doc in await self._call(self._db.messages.find, {"ix": 0}, limit=UNINDEXED)
                  if wanted(doc)}
-        lead, common, narrow = (query[0], None, None) if len(query) == 1 else await self._rarest(query)
-        narrowed = await self._narrowing(narrow) if narrow else None
-        walk = Walk(self, lambda doc: _matches(doc, query, user_id), limit, room_set, narrowed,
-                    _posting_cursor(before), PAGE if narrow is None else NARROW_PAGE)
+        lead, common, others = (query[0], None, []) if len(query) == 1 else await self._rarest(query)
+        probes = [covered for q in others if (covered := await self._words_of(q, MAX_PROBED)) is not None]
+        walk = Walk(self, lambda doc: _matches(doc, query, user_id), limit, room_set, probes,
+                    _posting_cursor(before), NARROW_PAGE if probes else PAGE)
         hits: dict = {}
         if len(rooms) <= FEW_ROOMS:  # each room's postings of the word: one index range each, never large
             for room in rooms:
@@ -182,7 +181,7 @@ class SearchIndex:
                 mine: dict = {}
                 await walk.collect(lambda: {"rk": {"$gte": lo, "$lt": hi}}, walk.start, mine)
                 hits.update(mine)
-        elif (covered := await self._words_of(lead)) is not None:
+        elif (covered := await self._words_of(lead, MAX_WORDS)) is not None:
             await walk.merge([lambda w=w: {"w": {"$eq": w}} for w in covered], walk.start, hits)
         elif common or (common is None and await self._count_postings(lead, LEAD_PROBE) >= LEAD_PROBE):
             await self._walk_days(lead, walk, hits)
@@ -192,12 +191,12 @@ class SearchIndex:
         docs = sorted(found.values(), key=_key, reverse=True)[:limit]
         return [message_of(doc) for doc in docs]
 
-    async def _words_of(self, prefix: str) -> list[str] | None:
+    async def _words_of(self, prefix: str, most: int) -> list[str] | None:
         """The words the postings hold that begin with ``prefix`` (each one an index seek), or None for more
-        than MAX_WORDS."""
+        than ``most``."""
         found: list[str] = []
         low: dict = {"$gte": prefix}
-        while len(found) <= MAX_WORDS:
+        while len(found) <= most:
             page = await self._call(self._db.postings.find, {"w": {**low, "$lt": successor(prefix)}},
                                     projection={"_id": 0, "w": 1}, sort=qf.sort(qf.ASCENDING("w")), limit=1)
             if not page:
@@ -205,12 +204,6 @@ class SearchIndex:
             found.append(page[0]["w"])
             low = {"$gt": found[-1]}
         return None
-
-    async def _narrowing(self, word: str) -> set:
-        """(room, seq) of every posting of ``word`` (a prefix range read whole, unsorted: a few thousand)."""
-        page = await self._call(self._db.postings.find, {"w": {"$gte": word, "$lt": successor(word)}},
-                                projection={"_id": 0, "r": 1, "s": 1})
-        return {(p["r"], p["s"]) for p in page}
 
     async def _walk_days(self, lead, walk, hits) -> None:
         """A common word: its postings one day at a time, newest first, by the ``k`` range of that day (a
@@ -227,25 +220,16 @@ class SearchIndex:
             await walk.collect(lambda: {"k": {"$gte": lo, "$lt": hi}}, cursor, hits)
             day, cursor = day - 1, None
 
-    async def _rarest(self, query: list[str]) -> tuple[str, bool, str | None]:
-        """Of two query words or more, the one with the fewest postings (counted up to LEAD_PROBE each; ties: the longest), whether
-        it is common (LEAD_PROBE postings or more, SPARSE_PROBE when other words narrow it: a day walk through
-        a sparse intersection reads day after day), and the next rarest word if reading its postings whole is
-        cheaper than reading the messages of all the lead's: fewer than NARROW_CAP and NARROW_RATIO times the
-        lead's (a posting costs a fraction of a message to read)."""
+    async def _rarest(self, query: list[str]) -> tuple[str, bool, list[str]]:
+        """Of two query words or more, the one with the fewest postings (counted up to LEAD_PROBE each; ties:
+        the longest), whether it is common (SPARSE_PROBE postings or more: other words narrow it, and a day
+        walk through a sparse intersection reads day after day), and the others, rarest first."""
         counts = {q: await self._count_postings(q, LEAD_PROBE) for q in query}
         lead, *others = sorted(query, key=lambda q: (counts[q], -len(q)))
         size = counts[lead]
         if size >= LEAD_PROBE:
             size = await self._count_postings(lead, SPARSE_PROBE)
-        common = size >= SPARSE_PROBE
-        if common:
-            return lead, common, None
-        second, cap = others[0], min(NARROW_CAP, NARROW_RATIO * size)
-        known = counts[second] if counts[second] < LEAD_PROBE or cap <= LEAD_PROBE else None
-        if known is None:
-            known = await self._count_postings(second, cap)
-        return lead, False, second if known < cap else None
+        return lead, size >= SPARSE_PROBE, others
 
     async def _count_postings(self, q: str, limit: int) -> int:
         answer = await self._call(self._db.command, "count", "postings",

@@ -205,10 +205,12 @@ class UnprobedMongoSearchTests(RareWordsMongoSearchTests):
 
 
 class CommonWordsMongoSearchTests(IndexedMongoSearchTests):
-    """The same with every word counted as common (LEAD_PROBE 1), read room by room (``rk``)."""
+    """The same with every word counted as common (COMMON, SPARSE_PROBE and LEAD_PROBE 1), read room by room
+    (``rk``)."""
 
     async def setUp(self):
-        self.patch(mongo_search, "LEAD_PROBE", 1)
+        for name in ("LEAD_PROBE", "COMMON", "SPARSE_PROBE"):
+            self.patch(mongo_search, name, 1)
         await super().setUp()
 
 

@@ -41,8 +41,9 @@ MAX_WORDS = 16  # a query word whose prefix covers at most this many words is re
 NARROW_PAGE = 1000  # the same when the other query words are probed first (no message read for a miss)
 MAX_PROBED = 8  # another query word covering at most this many words is probed by posting _id
 SPARSE_PROBE = 10000  # a lead narrowed by other words is common only from this many postings
+COMMON = 2000  # a lone query word is common from this many postings
 FEW_ROOMS = 8  # a common word searched in this many rooms or fewer is read room by room (rk), not day by day
-LEAD_PROBE = 2000  # postings counted per query word to pick the rarest (a count past it is "common")
+LEAD_PROBE = 1000  # postings counted per query word to pick the rarest (a count costs ~9 µs a posting on nx)
 SWEEP_EVERY = 60.0  # seconds between two sweeps of the messages nobody is indexing
 SWEEP_LIMIT = 5000  # messages queued per sweep (another sweep follows when they are done)
 UNINDEXED = 5000  # unindexed messages a search reads (more only after a migration or a long indexer outage)
@@ -155,7 +156,9 @@ class SearchIndex:
                       limit: int, message_of) -> list:
         """Newest first by (ts, room, seq): the not-yet-indexed messages, then the postings of the rarest query
         word (fewest postings, counted up to LEAD_PROBE): room by room for a few rooms, else word by word when
-        its prefix covers at most MAX_WORDS words, else one sorted range (day by day when common); a candidate
+        its prefix covers at most MAX_WORDS words, else one sorted range (day by day when common: COMMON
+        postings, SPARSE_PROBE when other words narrow it: a day walk through a sparse intersection reads day
+        after day); a candidate
         must have postings of the other query words that cover at most MAX_PROBED words (looked up by _id);
         each message is then fetched by id and checked here (every word, room, author, deleted)."""
         room_set = set(rooms)
@@ -170,7 +173,7 @@ class SearchIndex:
         # a message indexed meanwhile is then found by its postings too (kept once by id).
         found = {doc["_id"]: doc for doc in await self._call(self._db.messages.find, {"ix": 0}, limit=UNINDEXED)
                  if wanted(doc)}
-        lead, common, others = (query[0], None, []) if len(query) == 1 else await self._rarest(query)
+        lead, others = (query[0], []) if len(query) == 1 else await self._rarest(query)
         probes = [covered for q in others if (covered := await self._words_of(q, MAX_PROBED)) is not None]
         walk = Walk(self, lambda doc: _matches(doc, query, user_id), limit, room_set, probes,
                     _posting_cursor(before), NARROW_PAGE if probes else PAGE)
@@ -183,7 +186,7 @@ class SearchIndex:
                 hits.update(mine)
         elif (covered := await self._words_of(lead, MAX_WORDS)) is not None:
             await walk.merge([lambda w=w: {"w": {"$eq": w}} for w in covered], walk.start, hits)
-        elif common or (common is None and await self._count_postings(lead, LEAD_PROBE) >= LEAD_PROBE):
+        elif await self._count_postings(lead, bound := SPARSE_PROBE if others else COMMON) >= bound:
             await self._walk_days(lead, walk, hits)
         else:
             await walk.collect(lambda: {"w": {"$gte": lead, "$lt": successor(lead)}}, walk.start, hits)
@@ -220,16 +223,12 @@ class SearchIndex:
             await walk.collect(lambda: {"k": {"$gte": lo, "$lt": hi}}, cursor, hits)
             day, cursor = day - 1, None
 
-    async def _rarest(self, query: list[str]) -> tuple[str, bool, list[str]]:
+    async def _rarest(self, query: list[str]) -> tuple[str, list[str]]:
         """Of two query words or more, the one with the fewest postings (counted up to LEAD_PROBE each; ties:
-        the longest), whether it is common (SPARSE_PROBE postings or more: other words narrow it, and a day
-        walk through a sparse intersection reads day after day), and the others, rarest first."""
+        the longest), and the others, rarest first."""
         counts = {q: await self._count_postings(q, LEAD_PROBE) for q in query}
         lead, *others = sorted(query, key=lambda q: (counts[q], -len(q)))
-        size = counts[lead]
-        if size >= LEAD_PROBE:
-            size = await self._count_postings(lead, SPARSE_PROBE)
-        return lead, size >= SPARSE_PROBE, others
+        return lead, others
 
     async def _count_postings(self, q: str, limit: int) -> int:
         answer = await self._call(self._db.command, "count", "postings",

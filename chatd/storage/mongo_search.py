@@ -6,16 +6,16 @@ also kept as postings, one document ``{_id: "room:seq:word", w, k, rk, t, r, s}`
 per (word, message), ``t`` the message's time in epoch milliseconds, indexed
 ``(w, t desc, r desc, s desc)``: a query word's prefix range is an index range on
 any MongoDB, in the results' order (newest first, ties by room, then seq as a
-number). nx sorts a whole range to answer a sorted query, so a common word
-is read in smaller ranges: ``k`` (day:word) one day at a time, or ``rk``
-(room:word) room by room when few rooms are searched. Postings cost ~12
+number). How they are read (word streams, ``rk`` room by room for a few rooms,
+``k`` day by day for a common prefix of many words, other query words probed by
+``_id``): chatd.storage.mongo_postings and ``_search``. Postings cost ~12
 writes a message, too slow for the ack path, so they are written after it,
 in batches, by one indexer per process. A message is stored with ``ix: 0``
 ("not indexed yet") and gets ``ix: 1`` once its postings are in; search also
 reads the few ``ix: 0`` messages (by equality on the ``ix`` index), so a
 message is found from the moment it is acked. An edit deletes the message's
-postings (by ``_id``: its old words) and sets ``ix: 0`` again. A process that dies leaves its queue at
-``ix: 0``: every running process sweeps, at start and every ``SWEEP_EVERY``
+postings (by ``_id``: its old words) and sets ``ix: 0`` again. A process that
+dies leaves its queue at ``ix: 0``: every running process sweeps, at start and every ``SWEEP_EVERY``
 seconds, the ``ix: 0`` messages older than ``SWEEP_AGE`` (by ``ts`` or
 ``edited_at``: younger ones are still in their writer's queue), read by
 equality on the ``ix`` index. Schema version 4 marks older messages ``ix: 0``.

@@ -1,7 +1,8 @@
 """Search (SPEC.md: GET /api/search, Details: Search) on both stores: a generated corpus searched through
 ``search_messages`` and through chatd.chat.search.Search, compared with a brute-force filter written here
 from the SPEC's words (every query word begins a word of the text, case-insensitively; newest first; never
-deleted messages; edits by their current text; only rooms the caller may read)."""
+deleted messages; edits by their current text; only rooms the caller may read; ties in time by room, then seq
+as a number)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from txmongo import filter as qf
 from twisted.trial.unittest import TestCase
 
 from chatd import errors
-from chatd.chat.search import Search, parse_cursor, parse_limit, parse_q
+from chatd.chat.search import Search, encode_cursor, parse_cursor, parse_limit, parse_q
 from chatd.rooms.access import RoomAccess
 from chatd.storage.memory import MemoryStore
 from chatd.storage.records import Message
@@ -29,7 +30,7 @@ VOCABULARY = ["apple", "apricot", "Banana", "band", "bandit", "cherry", "Çava",
 
 
 def brute(messages, query: str, rooms, user_id=None) -> list[str]:
-    """The ids SPEC.md says match, newest first (ties: larger id first), by a plain scan."""
+    """The ids SPEC.md says match, newest first (ties: by room, then seq as a number, larger first), by a plain scan."""
     wanted = [w.lower() for w in re.findall(r"\w+", query)]
 
     def hit(m):
@@ -38,12 +39,12 @@ def brute(messages, query: str, rooms, user_id=None) -> list[str]:
 
     found = [m for m in messages if m.room in rooms and not m.deleted and hit(m)
              and (user_id is None or m.user_id == user_id)]
-    return [m.id for m in sorted(found, key=lambda m: (m.ts, m.id), reverse=True)]
+    return [m.id for m in sorted(found, key=lambda m: (m.ts, m.room, m.seq), reverse=True)]
 
 
 def corpus(seed: int = 13, count: int = 300) -> list[Message]:
     """Messages in three rooms by three users, texts of 1–6 vocabulary words in mixed case and punctuation;
-    some share a timestamp (ties are broken by id); they span four days (the day walk crosses days)."""
+    some share a timestamp (ties are broken by room, then seq); they span four days (the day walk crosses days)."""
     rng = random.Random(seed)
     out, seqs = [], {"pub": 0, "team": 0, "other": 0}
     for i in range(count):
@@ -65,15 +66,19 @@ class SearchContract:
         for room in ("pub", "team", "other"):
             await self.store.insert_messages([m for m in self.messages if m.room == room])
 
+    async def settle(self):
+        """Wait until what was just stored is where this test class means it to be searched from."""
+
     async def all_pages(self, query, rooms, user_id=None, limit=7) -> list[str]:
-        """Every result, page after page (cursor: the last result's (ts, id))."""
+        """Every result, page after page (cursor: the last result's (ts, room, seq))."""
         got, before = [], None
-        while True:
+        for _ in range(1000):
             page = await self.store.search_messages(rooms, query, user_id, before, limit)
             got += [m.id for m in page]
             if len(page) < limit:
                 return got
-            before = (page[-1].ts, page[-1].id)
+            before = (page[-1].ts, page[-1].room, page[-1].seq)
+        self.fail("more than 1000 pages")
 
     async def test_corpus_matches_brute_force(self):
         """For queries of one and two words, prefixes, whole words, other case and unicode, and a narrowing
@@ -85,6 +90,38 @@ class SearchContract:
             self.assertEqual(await self.all_pages(query, rooms), expected, q)
             self.assertEqual(q == "nomatch", not expected, q)  # the corpus exercises every query
         self.assertEqual(await self.all_pages(["ba"], ["other"], "u2"), brute(self.messages, "ba", ["other"], "u2"))
+
+    async def test_ties_in_time_page_by_room_then_seq_as_a_number(self):
+        """A burst within one millisecond (25 messages in ``lobby``, so 9 comes after 10, and 12 in ``hall``), a
+        second burst a millisecond earlier and messages around them: pages of 1, 2, 3 and 7 (and postings read
+        3 at a time, so a page of postings lies wholly in one millisecond) give every match once, in the
+        order (ts, room, seq) newest first, seq as a number; ``pub``'s messages never."""
+        burst = NOW + timedelta(days=9, milliseconds=5)
+        extra = ([Message("lobby", seq, "u1", "x", burst, f"tie lobby {seq}") for seq in range(1, 26)]
+                 + [Message("lobby", 25 + seq, "u2", "x", burst - timedelta(milliseconds=1), "tie early")
+                    for seq in range(1, 8)]
+                 + [Message("lobby", 40, "u1", "x", burst + timedelta(seconds=1), "tie later"),
+                    Message("lobby", 41, "u1", "x", burst + timedelta(seconds=1), "no match here")]
+                 + [Message("hall", seq, "u3", "x", burst, "tie hall") for seq in range(1, 13)]
+                 + [Message("hall", 12 + seq, "u3", "x", burst - timedelta(milliseconds=1), "tie")
+                    for seq in range(1, 4)])
+        extra += [Message("pub", 1000 + i, "u1", "x", burst, "tie pub") for i in range(3)]
+        for room in ("lobby", "hall", "pub"):
+            await self.store.insert_messages([m for m in extra if m.room == room])
+        await self.settle()
+        rooms = ["lobby", "hall", "team"]
+        expected = brute(extra, "tie", rooms)
+        self.assertEqual(expected[:3], ["lobby:40", "lobby:25", "lobby:24"])
+        self.assertEqual(expected[16:19], ["lobby:10", "lobby:9", "lobby:8"])
+        self.assertEqual(len(expected), 25 + 7 + 1 + 12 + 3)
+        for page_size in (None, 3):
+            if page_size:
+                self.patch(mongo_search, "PAGE", page_size)
+                self.patch(mongo_search, "NARROW_PAGE", page_size)
+            for limit in (1, 2, 3, 7):
+                self.assertEqual(await self.all_pages(["tie"], rooms, limit=limit), expected, (page_size, limit))
+            self.assertEqual(await self.all_pages(["ti", "lob"], ["lobby", "hall"], limit=4),
+                             brute(extra, "ti lob", ["lobby", "hall"]))
 
     async def test_a_word_inside_a_word_does_not_match(self):
         """``pple`` and ``ana`` begin no word: nothing matches."""
@@ -110,7 +147,7 @@ class MemorySearchTests(SearchContract, TestCase):
 
 
 class MongoSearchTests(SearchContract, TestCase):
-    """The same on MongoStore over the wire to nx-27017 (the ``words`` index and $elemMatch ranges)."""
+    """The same on MongoStore over the wire to nx-27017 (some messages found by postings, some unindexed yet)."""
 
     timeout = 120
 
@@ -119,30 +156,72 @@ class MongoSearchTests(SearchContract, TestCase):
         return store
 
 
+class ScanMongoSearchTests(MongoSearchTests):
+    """The same with no postings ever written: every message is found by the read of the unindexed."""
+
+    async def setUp(self):
+        self.patch(mongo_search.SearchIndex, "_queue_index", lambda store, ids: None)
+        await super().setUp()
+
+
 class IndexedMongoSearchTests(MongoSearchTests):
-    """The same once every message's postings are written (the search reads postings, not the scan)."""
+    """The same once every message's postings are written (the search reads postings, not the scan); the
+    searches cover one to three rooms, so each room's postings of the word are read room by room (``rk``)."""
+
+    async def settle(self):
+        await wait_until(lambda: self.store._indexer is None, 60, "postings")
+        left = await self.store._db.messages.count({"ix": 0})
+        self.assertEqual(left, 0)
 
     async def setUp(self):
         await super().setUp()
-        await wait_until(lambda: self.store._indexer is None, 60, "postings")
-        left = await self.store._db.messages.count({"ix": 0, "_id": {"$in": [m.id for m in self.messages]}})
-        self.assertEqual(left, 0)
+        await self.settle()
+
+
+class RareWordsMongoSearchTests(IndexedMongoSearchTests):
+    """The same with FEW_ROOMS 0: the postings of each word the query word's prefix covers, one index-ordered
+    stream per word, merged; the other query words probed by posting _id before a message is fetched."""
+
+    async def setUp(self):
+        self.patch(mongo_search, "FEW_ROOMS", 0)
+        await super().setUp()
+
+
+class RangeMongoSearchTests(RareWordsMongoSearchTests):
+    """The same with MAX_WORDS 0: every prefix covers too many words, so its postings are read as one sorted
+    ``w`` range."""
+
+    async def setUp(self):
+        self.patch(mongo_search, "MAX_WORDS", 0)
+        await super().setUp()
+
+
+class UnprobedMongoSearchTests(RareWordsMongoSearchTests):
+    """The same with MAX_PROBED -1: the other query words are never probed, every candidate message is
+    fetched and checked."""
+
+    async def setUp(self):
+        self.patch(mongo_search, "MAX_PROBED", -1)
+        await super().setUp()
 
 
 class CommonWordsMongoSearchTests(IndexedMongoSearchTests):
-    """The same with every word counted as common (LEAD_PROBE 1): the searches here cover one to three rooms,
-    fewer than FEW_ROOMS, so each room's postings of the word are read room by room (``rk``)."""
+    """The same with every word counted as common (COMMON, SPARSE_PROBE and LEAD_PROBE 1), read room by room
+    (``rk``)."""
 
     async def setUp(self):
-        self.patch(mongo_search, "LEAD_PROBE", 1)
+        for name in ("LEAD_PROBE", "COMMON", "SPARSE_PROBE"):
+            self.patch(mongo_search, name, 1)
         await super().setUp()
 
 
 class CommonWordsDayWalkMongoSearchTests(CommonWordsMongoSearchTests):
-    """The same with FEW_ROOMS 1: a search of two or more rooms reads the word's postings day by day (``k``)."""
+    """The same with FEW_ROOMS 1 and MAX_WORDS 0: a search of two or more rooms reads the word's postings day
+    by day (``k``)."""
 
     async def setUp(self):
         self.patch(mongo_search, "FEW_ROOMS", 1)
+        self.patch(mongo_search, "MAX_WORDS", 0)
         await super().setUp()
 
 
@@ -189,8 +268,10 @@ class ParameterTests(TestCase):
         for bad in ("0", "51", "-1", "x", "1e1"):
             self.assertRaises(errors.ApiError, parse_limit, bad)
         self.assertEqual((parse_limit(None), parse_limit("50")), (20, 50))
-        for bad in ("", "not a cursor", "bnVsbA", "W10", "WyJ4IiwxXQ"):
+        for bad in ("", "not a cursor", "bnVsbA", "W10", "WyJ4IiwxXQ", encode_cursor(NOW, "nocolon"),
+                    encode_cursor(NOW, "lobby:x"), encode_cursor(NOW, "lo:bby:1"), encode_cursor(NOW, ":1")):
             self.assertRaises(errors.ApiError, parse_cursor, bad)
+        self.assertEqual(parse_cursor(encode_cursor(NOW, "lobby:9")), (NOW, "lobby", 9))
 
 
 class ReadableRoomsTests(TestCase):

@@ -4,8 +4,10 @@ Only rooms the caller may read are searched, as the one access rule
 (chatd.rooms.access) decides for each room the store knows, so a private or
 direct room the caller is not a member of never shows, whatever ``q`` is. The
 store does the matching over its index of words (chatd.storage.words); this
-module checks the query, picks the rooms and pages: newest first by (ts, id),
-the cursor being that pair for the last result, opaque to clients.
+module checks the query, picks the rooms and pages: newest first by (ts, room, seq),
+seq as a number (a burst within one millisecond reads 10, 9, 8, never 8, 10, 9);
+the cursor, opaque to clients, holds the last result's ts and id ("room:seq",
+room names have no ":").
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ def encode_cursor(ts: datetime, message_id: str) -> str:
     return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
 
 
-def parse_cursor(raw: str | None) -> tuple[datetime, str] | None:
-    """The (ts, id) a ``before`` cursor stands for; anything not made by encode_cursor is a 400."""
+def parse_cursor(raw: str | None) -> tuple[datetime, str, int] | None:
+    """The (ts, room, seq) a ``before`` cursor stands for; anything not made by encode_cursor is a 400."""
     if raw is None:
         return None
     try:
@@ -61,9 +63,12 @@ def parse_cursor(raw: str | None) -> tuple[datetime, str] | None:
         if not isinstance(micros, int) or isinstance(micros, bool) or not isinstance(message_id, str):
             raise ValueError("bad shape")
         ts = _EPOCH + micros * _MICRO
+        room, _, seq = message_id.rpartition(":")
+        if not frames.ROOM.fullmatch(room) or not re.fullmatch(r"\d{1,18}", seq):
+            raise ValueError("not a message id")
     except (ValueError, TypeError, OverflowError, OSError):
         raise errors.invalid("before is not a cursor from a search.", {"before": "a search cursor"}) from None
-    return ts, message_id
+    return ts, room, int(seq)
 
 
 class Search:

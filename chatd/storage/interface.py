@@ -83,7 +83,8 @@ class IStore(Interface):
     def search_messages(rooms, query, user_id=None, before=None, limit=20):
         """Up to ``limit`` Messages of ``rooms`` (names), not deleted, by ``user_id`` if given, whose text has a
         word beginning with each of ``query`` (lower-cased words, chatd.chat.words), newest first: ordered by
-        (ts, id) descending, those before the pair ``before`` only."""
+        (ts, room, seq) descending (seq as a number: a burst in one millisecond reads 10, 9, 8), those before
+        the triple ``before`` only."""
 
     def get_messages(room, seqs):
         """The stored Messages of ``room`` with these seqs, in seq order; missing ones are left out."""

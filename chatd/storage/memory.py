@@ -199,8 +199,8 @@ class MemoryStore(MemoryRooms, MemoryFiles, MemoryThreads, Service):
     def search_messages(self, rooms, query, user_id=None, before=None, limit=20):
         found = [m for m in self._messages.values()
                  if m.room in rooms and not m.deleted and (user_id is None or m.user_id == user_id)
-                 and (before is None or (m.ts, m.id) < before) and matches(query, m.text)]
-        return sorted(found, key=lambda m: (m.ts, m.id), reverse=True)[:limit]
+                 and (before is None or (m.ts, m.room, m.seq) < before) and matches(query, m.text)]
+        return sorted(found, key=lambda m: (m.ts, m.room, m.seq), reverse=True)[:limit]
 
 
 def _active_admin(user: UserRecord) -> bool:

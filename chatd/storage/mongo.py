@@ -150,9 +150,10 @@ class MongoStore(
             (db.messages, _ascending("user_id"), {"name": "user_id"}),
             # A thread's replies, paged by seq (GET /api/rooms/{room}/messages/{seq}/thread).
             (db.messages, _ascending("room", "reply_to", "seq"), {"name": "room_reply_to_seq"}),
-            # Search on any store: postings by word prefix, newest first; by message for edits; the unindexed.
-            (db.postings, qf.sort(qf.ASCENDING("w") + qf.DESCENDING("t") + qf.DESCENDING("m")), {"name": "w_t_m"}),
-            (db.postings, _ascending("m"), {"name": "m"}),
+            # Search on any store: postings by word prefix, newest first (ties: room, seq); the unindexed.
+            # (An edit deletes a message's postings by _id, "room:seq:word".)
+            (db.postings, qf.sort(qf.ASCENDING("w") + qf.DESCENDING("t") + qf.DESCENDING("r") + qf.DESCENDING("s")),
+             {"name": "w_t_r_s"}),
             (db.postings, _ascending("k"), {"name": "k"}),  # a common word, one day at a time
             (db.postings, _ascending("rk"), {"name": "rk"}),  # a common word in a few rooms, room by room
             (db.messages, _ascending("ix"), {"name": "ix"}),

@@ -151,13 +151,16 @@ class ChatQueries:
             unsets["rk"] = unsets["rn"] = unsets["rc"] = unsets["kinds"] = ""
         update = {**({"$set": sets} if sets else {}), **({"$unset": unsets} if unsets else {})}
         _id = message_id(room, seq)
+        old = None
+        if "text" in changes:  # the words whose postings go (their _id is "room:seq:word")
+            old = await self._call(self._db.messages.find_one, {"_id": _id}, projection={"words": 1})
         # Conditional: a message deleted meanwhile (an edit racing a deletion) is left as it is.
         # ($in with null, rather than $ne, matches the absent field on every MongoDB-wire server.)
         result = await self._call(self._db.messages.update_one, {"_id": _id, "deleted": {"$in": [False, None]}}, update)
         if not result.matched_count:
             return None
         if "text" in changes:  # its old postings go; the new text is searched by scan until indexed again
-            await self._unindex(_id)
+            await self._unindex(_id, (old or {}).get("words") or [])
             self._queue_index([_id])
         doc = await self._call(self._db.messages.find_one, {"_id": _id})
         return _message(doc) if doc else None

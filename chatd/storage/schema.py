@@ -17,7 +17,8 @@ Versions:
    ``mention_seq``. Messages from before get their ``words`` (none is mentioned: mentions are decided
    only when a message is stored).
 4. messages have ``ix`` (0: postings not written yet, 1: written) and the ``postings`` collection holds one
-   ``{w, k, rk, t, m, r}`` per (word, message) (chatd.storage.mongo_search). Messages from before get ``ix: 0`` and
+   ``{_id: "room:seq:word", w, k, rk, t, r, s}`` per (word, message) (chatd.storage.mongo_search).
+   Messages from before get ``ix: 0`` and
    are indexed by the start-up sweep.
 """
 

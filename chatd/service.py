@@ -201,7 +201,7 @@ class ChatdService(MultiService):
         receipts = ReadReceipts(store, reactor)
         history = History(store, rooms, sequencer, presence, receipts)
         self.writer = MessageWriter(store, rooms, reactor, on_stored=sequencer.stored, catch_up=sequencer.catch_up,
-                                    mentions=MentionResolver(store), on_mentioned=_mentioned(events))
+                                    mentions=MentionResolver(store, store.user_named), on_mentioned=_mentioned(events))
         _FlushOnStop(self.writer, receipts).setServiceParent(self)  # after the store: stops before it
 
         # -- who may do what in a room, and rooms as records -----------------

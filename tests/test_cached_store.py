@@ -43,6 +43,30 @@ class CachedStoreTests(SynchronousTestCase):
         self.clock.advance(2)
         self.failureResultOf(self.get_user(self.user.id), StoreUnavailable)
 
+    def named(self, name):
+        """user_named, letting the turn end so that a batched get_user runs."""
+        d = self.store.user_named(name)
+        self.clock.advance(0)
+        return self.successResultOf(d)
+
+    def test_names_for_mentions_are_cached_until_any_user_changes(self):
+        """``@ALICE`` twice: the store is asked once (an unknown name too); a rename here or a change seen
+        elsewhere empties the names, so the old name finds nobody and the new one finds her."""
+        asked = []
+        real = self.inner.find_user_by_login
+        self.patch(self.inner, "find_user_by_login", lambda login: asked.append(login) or real(login))
+        self.assertEqual(self.named("ALICE").id, self.user.id)
+        self.assertEqual(self.named("alice").id, self.user.id)
+        self.assertIsNone(self.named("nobody"))
+        self.assertIsNone(self.named("nobody"))
+        self.assertEqual(asked, ["ALICE", "nobody"])
+        self.successResultOf(self.store.update_user(self.user.id, {"username": "alicia"}))
+        self.assertIsNone(self.named("alice"))
+        self.assertEqual(self.named("alicia").id, self.user.id)
+        self.store.forget_user(self.user.id)  # as the bus or the change feed tells of a change elsewhere
+        self.named("alicia")
+        self.assertEqual(asked, ["ALICE", "nobody", "alice", "alicia", "alicia"])
+
     def test_misses_in_one_turn_are_one_lookup(self):
         """Several users asked for in one turn are fetched in one store call; unknown ids answer None."""
         bob = self.successResultOf(self.inner.create_user("bob", "b@example.com", b"h", NOW))

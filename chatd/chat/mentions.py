@@ -56,8 +56,10 @@ class MentionResolver:
     mentioning: seconds of latency).
     """
 
-    def __init__(self, store) -> None:
+    def __init__(self, store, user_named=None) -> None:
         self._store = store
+        # The user called exactly that (any case), or None: the cache's user_named in chatd, else the store.
+        self._user_named = user_named or store.find_user_by_login
 
     async def resolve(self, draft: Message) -> Message:
         return (await self.resolve_all([draft]))[0]
@@ -69,7 +71,7 @@ class MentionResolver:
         if not wanted:
             return drafts
         users = {}
-        for name, user in zip(wanted, await _all(self._store.find_user_by_login(name) for name in wanted)):
+        for name, user in zip(wanted, await _all(self._user_named(name) for name in wanted)):
             # find_user_by_login also matches emails; a name (no "@") never equals one, but be exact.
             if user is not None and user.username.lower() == name:
                 users[name] = user

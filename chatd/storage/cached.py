@@ -50,6 +50,9 @@ class _Expiring:
     def drop(self, key) -> None:
         self._entries.pop(key, None)
 
+    def clear(self) -> None:
+        self._entries.clear()
+
 
 _ABSENT = object()  # a cached "no such user"
 
@@ -62,6 +65,7 @@ class CachedStore:
         self._store = store
         self._clock = clock
         self._users = _Expiring(clock, ttl, size)
+        self._named = _Expiring(clock, ttl, size)  # lower-cased username -> user id (or _ABSENT)
         self._revoked: dict[str, float] = {}  # jti → when the token would expire anyway
         self._loaded = False  # until the first full load, revocations are asked of the store
         self._wanted: dict[str, list] = {}
@@ -91,6 +95,7 @@ class CachedStore:
         """Drop a cached user (their record changed somewhere else)."""
         self._changes += 1
         self._users.drop(user_id)
+        self._named.clear()  # a rename frees one name and takes another: which ones is not known here
 
     # -- cached reads -------------------------------------------------------
 
@@ -138,6 +143,30 @@ class CachedStore:
         user = await self._store.find_user_by_login(login)
         if user is not None and changes == self._changes:
             self._users.put(user.id, user)
+        return user
+
+    @returns_deferred
+    async def user_named(self, name: str):
+        """The user whose username is ``name`` (any case), or None: mentions ask this for every ``@name``.
+
+        Not for logins, which ask the store. Any user change known here empties the names (a rename frees
+        a name and takes another), so a mention never finds a user by a name they gave up after that."""
+        key = name.lower()
+        cached = self._named.get(key)
+        if cached is _ABSENT:
+            return None
+        if cached is not None:
+            user = await self.get_user(cached)
+            if user is not None and user.username.lower() == key:
+                return user
+        changes = self._changes
+        user = await self._store.find_user_by_login(name)
+        if user is not None and user.username.lower() != key:
+            user = None  # find_user_by_login also matches emails; a name (no "@") never equals one
+        if changes == self._changes:
+            self._named.put(key, _ABSENT if user is None else user.id)
+            if user is not None:
+                self._users.put(user.id, user)
         return user
 
     def is_token_revoked(self, jti):

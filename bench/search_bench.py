@@ -293,7 +293,7 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=500)
     parser.add_argument("--private", type=int, default=100, help="how many of the rooms are private")
     parser.add_argument("--queries", type=int, default=50, help="queries of each kind")
-    parser.add_argument("--time-limit", type=float, default=1800, help="seconds for the whole run")
+    parser.add_argument("--time-limit", type=float, default=3600, help="seconds for the whole run")
     parser.add_argument("--json", help="also write every figure here")
     args = parser.parse_args()
     deadline = time.monotonic() + args.time_limit

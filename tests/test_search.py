@@ -22,7 +22,7 @@ from chatd.storage.records import Message
 from chatd.storage.mongo import MongoStore
 from chatd.storage.mongo_chat import _message_doc
 from chatd.storage import mongo_search
-from chatd.storage.mongo_search import SWEEP_EVERY
+from chatd.storage.mongo_search import INDEX_DELAY, SWEEP_EVERY
 from tests.harness import shared_store_uri, started_mongo_store, wait_until
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -247,11 +247,15 @@ class SweepTests(TestCase):
         async def indexed(message):
             return (await store._db.messages.find_one({"_id": message.id}))["ix"] == 1
 
+        async def indexed_soon(message):
+            clock.advance(INDEX_DELAY)  # the indexer gathers a batch for this long before it writes
+            return await indexed(message)
+
         clock.advance(SWEEP_EVERY)
-        await wait_until(lambda: indexed(old), 30, "the old message's postings")
-        self.assertFalse(await indexed(young))  # 1 s old: still its writer's
+        await wait_until(lambda: indexed_soon(old), 30, "the old message's postings")
+        self.assertFalse(await indexed(young))  # a few seconds old: still its writer's
         clock.advance(SWEEP_EVERY)
-        await wait_until(lambda: indexed(young), 30, "the young message's postings")
+        await wait_until(lambda: indexed_soon(young), 30, "the young message's postings")
         self.assertEqual(await store._db.postings.count({"w": "wombat"}), 2)
         found = await store.search_messages(["pub"], ["womb"], None, None, 10)
         self.assertEqual([m.id for m in found], [young.id, old.id])
@@ -366,7 +370,8 @@ class IndexerPaceTests(TestCase):
     """The indexer takes at most a third of the store's time, so messages being sent never queue behind it."""
 
     def test_the_indexer_rests_twice_as_long_as_each_batch_took(self):
-        """Two batches' worth queued: the second batch starts only 2 × the first's duration after it ended."""
+        """Messages queued within INDEX_DELAY go in one batch; with more than a batch queued, the second batch
+        starts only 2 × the first's duration after it ended."""
         from chatd.storage import mongo_search
 
         clock = Clock()
@@ -380,10 +385,15 @@ class IndexerPaceTests(TestCase):
                 clock.advance(0.1)  # the store takes 0.1 s over this batch
 
         indexer = Indexer()
-        indexer._queue_index([f"pub:{n}" for n in range(mongo_search.INDEX_BATCH + 1)])
-        self.assertEqual(started, [(0.0, mongo_search.INDEX_BATCH)])
+        indexer._queue_index([f"pub:{n}" for n in range(mongo_search.INDEX_BATCH - 1)])
+        clock.advance(mongo_search.INDEX_DELAY / 2)
+        indexer._queue_index(["pub:a", "pub:b"])  # within the delay: the same first batch
+        self.assertEqual(started, [])
+        clock.advance(mongo_search.INDEX_DELAY / 2)
+        delay = mongo_search.INDEX_DELAY
+        self.assertEqual(started, [(delay, mongo_search.INDEX_BATCH)])
         clock.advance(0.19)
         self.assertEqual(len(started), 1)  # still resting
-        clock.advance(0.01)
-        self.assertEqual([(round(at, 6), n) for at, n in started[1:]], [(0.3, 1)])
+        clock.advance(0.011)
+        self.assertEqual([(round(at - delay, 2), n) for at, n in started[1:]], [(0.3, 1)])
         self.assertIsNone(indexer._indexer)  # the queue is empty: no rest after the last batch

@@ -10,7 +10,7 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from txmongo import filter as qf
 from twisted.trial.unittest import TestCase
 
@@ -259,6 +259,30 @@ class SweepTests(TestCase):
         self.assertEqual(await store._db.postings.count({"w": "wombat"}), 2)
         found = await store.search_messages(["pub"], ["womb"], None, None, 10)
         self.assertEqual([m.id for m in found], [young.id, old.id])
+
+
+class AdminStoreTests(TestCase):
+    """chatd-admin's store (sweep=False) never indexes: a backup or a ban must not start writing postings."""
+
+    timeout = 60
+
+    async def test_a_store_opened_without_sweeping_leaves_unindexed_messages_alone(self):
+        """An ix 0 message an hour old stays ix 0 through a sweep period on the Clock."""
+        clock = Clock()
+        clock.advance(NOW.timestamp())
+        store = MongoStore(clock, shared_store_uri, timeout=10, sweep=False)
+        store.startService()
+        self.addCleanup(store.stopService)
+        await wait_until(lambda: store.ready, 20, "the store's indexes and migrations")
+        old = Message("pub", 7, "u1", "ann", NOW - timedelta(hours=1), "numbat old")
+        await store._db.messages.insert_many([_message_doc(old)])
+        from twisted.internet import reactor
+        clock.advance(SWEEP_EVERY)
+        await deferLater(reactor, 1.0)  # a sweep's read of the store would have answered by now
+        clock.advance(INDEX_DELAY)
+        await deferLater(reactor, 1.0)  # and the indexer it started would have written
+        self.assertIsNone(store._indexer)
+        self.assertEqual((await store._db.messages.find_one({"_id": old.id}))["ix"], 0)
 
 
 class ParameterTests(TestCase):

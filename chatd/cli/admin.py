@@ -114,7 +114,7 @@ async def run(reactor, args: argparse.Namespace) -> str:
     if restoring:
         backup.check_file(args.file)  # before any store is touched
     if args.mongo:
-        store = MongoStore(reactor, lambda: args.mongo, timeout=30.0)
+        store = MongoStore(reactor, lambda: args.mongo, timeout=30.0, sweep=False)
     else:
         data_dir = Path(args.data_dir)
         try:
@@ -130,7 +130,7 @@ async def run(reactor, args: argparse.Namespace) -> str:
             services.append(embedded)
             embedded.startService()
             uri = embedded.uri()  # its port is chosen on start
-        store = MongoStore(reactor, lambda: uri, timeout=30.0)
+        store = MongoStore(reactor, lambda: uri, timeout=30.0, sweep=False)
     services.append(store)
     store.startService()
     try:

@@ -78,8 +78,12 @@ class MongoStore(
         timeout: float = 5.0,
         max_delay: float = 2.0,
         metrics=None,
+        sweep: bool = True,
     ) -> None:
         self._reactor = reactor
+        # Whether this process indexes what nobody is indexing (chatd.storage.mongo_search): a chatd does; a
+        # chatd-admin command, in and out in seconds, leaves it to the chatd that serves the store.
+        self._sweeps = sweep
         self._uri = uri
         self._database_name = database
         self.timeout = timeout
@@ -164,7 +168,8 @@ class MongoStore(
             await self._call(collection.create_index, keys, **options)
         await self._init_admin_seats()
         await self.migrate()
-        self._start_sweeping()
+        if self._sweeps:
+            self._start_sweeping()
 
     async def _call(self, operation, *args, **kwargs):
         """Run one txmongo operation within the timeout, translating failures."""

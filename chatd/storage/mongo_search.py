@@ -35,6 +35,7 @@ from twisted.logger import Logger
 from txmongo import filter as qf
 
 from chatd.storage.mongo_postings import AFTER_ROOMS, Walk
+from chatd.storage.mongo_users import utc
 from chatd.storage.words import successor, words
 
 INDEX_BATCH = 50  # messages whose postings are written per round trip: ~90 ms of nx-27017's time
@@ -291,10 +292,9 @@ def _day(when: datetime) -> int:
     return millis(when) // DAY_MS
 
 
-def _aware(when: datetime | None) -> datetime:
-    if when is None:
-        return datetime.min.replace(tzinfo=timezone.utc)
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+def _aware(when: datetime | str | None) -> datetime:
+    # utc() also reads the text nx-27017 keeps a datetime given through $set as (an edit's edited_at).
+    return utc(when) if when is not None else datetime.min.replace(tzinfo=timezone.utc)
 
 
 def _matches(doc: dict, query: list[str], user_id: str | None) -> bool:

@@ -35,7 +35,7 @@ from twisted.logger import Logger
 from txmongo import filter as qf
 
 from chatd.storage.mongo_postings import AFTER_ROOMS, Walk
-from chatd.storage.mongo_users import utc
+from chatd.storage.posting_time import DAY_MS, EPOCH as _EPOCH, MS as _MS, aware as _aware, day as _day, day_key, millis
 from chatd.storage.words import successor, words
 
 INDEX_BATCH = 50  # messages whose postings are written per round trip: ~90 ms of nx-27017's time
@@ -258,16 +258,6 @@ class SearchIndex:
         return int(answer.get("n", 0))
 
 
-DAY_MS = 86_400_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MS = timedelta(milliseconds=1)
-
-
-def millis(when: datetime) -> int:
-    """A posting's ``t``: the message's time in whole epoch milliseconds (exact, no float)."""
-    return (_aware(when) - _EPOCH) // _MS
-
-
 def _key(doc: dict) -> tuple:
     """A message document's place in the results: (ts, room, seq), newest first."""
     return _aware(doc["ts"]), doc["room"], doc["seq"]
@@ -281,20 +271,6 @@ def _posting_cursor(before: tuple | None) -> tuple | None:
     ts, room, seq = before
     t = millis(ts)
     return (t, room, seq) if _EPOCH + t * _MS == _aware(ts) else (t, AFTER_ROOMS, 0)
-
-
-def day_key(day: int, word: str) -> str:
-    """A posting's ``k``: its day, then its word, so a day's postings of a prefix are one index range."""
-    return f"{day:06d}:{word}"
-
-
-def _day(when: datetime) -> int:
-    return millis(when) // DAY_MS
-
-
-def _aware(when: datetime | str | None) -> datetime:
-    # utc() also reads the text nx-27017 keeps a datetime given through $set as (an edit's edited_at).
-    return utc(when) if when is not None else datetime.min.replace(tzinfo=timezone.utc)
 
 
 def _matches(doc: dict, query: list[str], user_id: str | None) -> bool:

@@ -10,9 +10,14 @@ chatd.web.speedups.handshake).
 
 from __future__ import annotations
 
+from autobahn.websocket.types import ConnectionDeny
+from twisted.logger import Logger
+
 from chatd import errors
 from chatd.chat import admission
 from chatd.errors import ApiError
+
+_log = Logger()
 
 # Reasons chatd itself gives when it refuses a handshake (chatd.web.ws), passed on as the
 # message; any other reason comes from Autobahn, may quote the request line or a header (a
@@ -65,3 +70,19 @@ def upgrade_required() -> ApiError:
     """The answer to a plain request for the socket's address (no ``Upgrade: websocket``)."""
     return ApiError(426, "invalid_request", "This address takes WebSocket connections only.",
                     headers={"Upgrade": "websocket"})
+
+
+def deny(failure):
+    """A failed check as the handshake's refusal; a fault of ours is logged here (not by Autobahn), then 500."""
+    if failure.check(ConnectionDeny):
+        return failure
+    refusal = errors.api_error(failure.value)
+    if refusal is None:
+        _log.failure("unexpected error checking a WebSocket handshake", failure)
+        raise ConnectionDeny(ConnectionDeny.INTERNAL_SERVER_ERROR, "Internal server error")
+    status = refusal.status
+    if status == 403:
+        raise ConnectionDeny(403, "banned")
+    if status == 503:
+        raise ConnectionDeny(503, "store unavailable")
+    raise ConnectionDeny(401, "invalid token")

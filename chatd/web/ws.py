@@ -55,22 +55,6 @@ _CONNECTING = WebSocketServerProtocol.STATE_CONNECTING
 _PING, _PONG = 9, 10
 
 
-def _deny(failure):
-    """A failed check as the handshake's refusal; a fault of ours is logged here (not by Autobahn), then 500."""
-    if failure.check(ConnectionDeny):
-        return failure
-    refusal = errors.api_error(failure.value)
-    if refusal is None:
-        _log.failure("unexpected error checking a WebSocket handshake", failure)
-        raise ConnectionDeny(ConnectionDeny.INTERNAL_SERVER_ERROR, "Internal server error")
-    status = refusal.status
-    if status == 403:
-        raise ConnectionDeny(403, "banned")
-    if status == 503:
-        raise ConnectionDeny(503, "store unavailable")
-    raise ConnectionDeny(401, "invalid token")
-
-
 def prepare(payload: bytes) -> PreparedMessage:
     """Frame a server text message once, for any number of sockets (never compressed, never masked)."""
     return PreparedMessage(payload, False, False, True)
@@ -161,7 +145,7 @@ class ChatProtocol(WebSocketServerProtocol):
         except errors.ApiError as refused:
             return fail(ConnectionDeny(429, refused.message))
         token = (request.params.get("token") or [None])[0]
-        return factory.accounts.authenticate(token).addCallback(self._authorized).addErrback(_deny)
+        return factory.accounts.authenticate(token).addCallback(self._authorized).addErrback(handshake.deny)
 
     def _authorized(self, principal) -> None:
         try:
